@@ -1,0 +1,1 @@
+//! Rust-HDL blocks of the deltagen accelerator (filled by the accelerator issue).
