@@ -436,7 +436,8 @@ pub fn build_image(params: &HwParams, layers: &[LayerSpec]) -> Result<Image, HwE
             chunks: params.chunks(ly.out_dim) as u64,
             wbase: wbase[l] as u64,
             ybase: ybase[l] as u64,
-            theta: (ly.theta as u64).min(0xffff),
+            // |d| <= 255, so any theta >= 511 behaves like 511 (the encoder's 9-bit port).
+            theta: (ly.theta as u64).min(0x1ff),
             rbase: rbase as u64,
             groups: groups as u64,
             zmax: amax as u64,
