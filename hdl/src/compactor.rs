@@ -67,8 +67,12 @@ impl Compactor {
             next_pos: Default::default(),
             flush: Default::default(),
             max_run: Constant::new(((1u64 << run_bits) - 1).into()),
-            lane_bit: (0..lanes).map(|i| Constant::new((1u64 << i).into())).collect(),
-            lane_num: (0..lanes).map(|i| Constant::new((i as u64).into())).collect(),
+            lane_bit: (0..lanes)
+                .map(|i| Constant::new((1u64 << i).into()))
+                .collect(),
+            lane_num: (0..lanes)
+                .map(|i| Constant::new((i as u64).into()))
+                .collect(),
             low: Default::default(),
             lane: Default::default(),
             dsel: Default::default(),
@@ -104,7 +108,8 @@ impl Logic for Compactor {
         self.split.next = self.run.val() > self.max_run.val();
         self.has.next = self.h_valid.q.val() & self.h_mask.q.val().any();
         self.finishing.next = self.h_valid.q.val()
-            & (!self.h_mask.q.val().any() | ((self.h_mask.q.val() == self.low.val()) & !self.split.val()));
+            & (!self.h_mask.q.val().any()
+                | ((self.h_mask.q.val() == self.low.val()) & !self.split.val()));
         self.ready.next = !self.h_valid.q.val() | self.finishing.val();
         // Word out.
         self.run_out.next = self.run.val().get_bits::<8>(0);
@@ -114,8 +119,8 @@ impl Logic for Compactor {
             self.val_out.next = 0.into();
         }
         self.wr_valid.next = self.has.val();
-        self.wr_word.next = bit_cast::<18, 8>(self.run_out.val())
-            | (bit_cast::<18, 9>(self.val_out.val()) << 8);
+        self.wr_word.next =
+            bit_cast::<18, 8>(self.run_out.val()) | (bit_cast::<18, 9>(self.val_out.val()) << 8);
         if self.flush.q.val() {
             self.wr_valid.next = true;
             self.wr_word.next = bits::<18>(1 << 17);

@@ -8,7 +8,7 @@
 
 use rust_hdl::prelude::*;
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, Default)]
 pub struct Decoder {
     pub clock: Signal<In, Clock>,
     /// Layer start: load the layer's bases (held stable for the whole layer).
@@ -43,45 +43,6 @@ pub struct Decoder {
     consume: Signal<Local, bool>,
     ta: Signal<Local, Bits<16>>,
     ty: Signal<Local, Bits<16>>,
-}
-
-impl Default for Decoder {
-    fn default() -> Self {
-        Self {
-            clock: Default::default(),
-            start: Default::default(),
-            in_dim: Default::default(),
-            chunks: Default::default(),
-            wbase: Default::default(),
-            ybase: Default::default(),
-            nonempty: Default::default(),
-            pop: Default::default(),
-            word: Default::default(),
-            op_valid: Default::default(),
-            op_waddr: Default::default(),
-            op_yaddr: Default::default(),
-            op_delta: Default::default(),
-            done: Default::default(),
-            cur_valid: Default::default(),
-            finished: Default::default(),
-            c: Default::default(),
-            wpos: Default::default(),
-            waddr: Default::default(),
-            yaddr: Default::default(),
-            q_valid: Default::default(),
-            q_waddr: Default::default(),
-            q_yaddr: Default::default(),
-            q_delta: Default::default(),
-            q_done: Default::default(),
-            run: Default::default(),
-            value: Default::default(),
-            last: Default::default(),
-            nzw: Default::default(),
-            consume: Default::default(),
-            ta: Default::default(),
-            ty: Default::default(),
-        }
-    }
 }
 
 impl Logic for Decoder {

@@ -74,7 +74,9 @@ impl DeltaEncoder {
             out_nz: Default::default(),
             out_base: Default::default(),
             out_last: Default::default(),
-            rmem: (0..lanes).map(|_| SyncRam::new(r_depth, &[], None)).collect(),
+            rmem: (0..lanes)
+                .map(|_| SyncRam::new(r_depth, &[], None))
+                .collect(),
             e1_valid: Default::default(),
             e1_x: sigs(lanes),
             e1_lanes: Default::default(),
@@ -88,7 +90,9 @@ impl DeltaEncoder {
             nz: sigs(lanes),
             nzbit: sigs(lanes),
             nzacc: sigs(lanes),
-            lane_bit: (0..lanes).map(|i| Constant::new((1u64 << i).into())).collect(),
+            lane_bit: (0..lanes)
+                .map(|i| Constant::new((1u64 << i).into()))
+                .collect(),
         }
     }
     pub fn lanes(&self) -> usize {
@@ -135,7 +139,8 @@ impl Logic for DeltaEncoder {
             self.out_d[i].next = unsigned_cast(self.ds[i].val());
             self.rmem[i].write_address.next = self.e1_raddr.q.val();
             self.rmem[i].write_data.next = self.e1_x[i].q.val();
-            self.rmem[i].write_enable.next = self.e1_valid.q.val() & self.adv.val() & self.nz[i].val();
+            self.rmem[i].write_enable.next =
+                self.e1_valid.q.val() & self.adv.val() & self.nz[i].val();
             if self.clear.val() {
                 self.rmem[i].write_address.next = self.clear_addr.val();
                 self.rmem[i].write_data.next = 0.into();

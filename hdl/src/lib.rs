@@ -2,14 +2,15 @@
 //!
 //! One block per file; see docs/architecture.md for the schedule and per-block timing.
 
+pub mod compactor;
+pub mod decoder;
+pub mod delta_encoder;
+pub mod drive;
 pub mod harness;
 pub mod mem;
 pub mod params;
 pub mod pe;
-pub mod tools;
-pub mod delta_encoder;
-pub mod compactor;
-pub mod decoder;
-pub mod rle_buffer;
 pub mod requant;
+pub mod rle_buffer;
+pub mod tools;
 pub mod top;

@@ -38,6 +38,10 @@ impl Logic for RequantLane {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, q1_y, q2_hi, q2_lo, q2_zero, q2_sat, q3_z);
+        self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
+            + bit_cast::<48, 32>(self.q2_lo.q.val())
+            + self.round.val();
+        self.shifted.next = self.sum.val() >> self.shift.val();
         if self.adv.val() {
             self.q1_y.d.next = self.y.val();
             self.q2_hi.d.next = self.q1_y.q.val().get_bits::<16>(16) * self.multiplier.val();
@@ -52,10 +56,6 @@ impl Logic for RequantLane {
                 self.q3_z.d.next = 0.into();
             }
         }
-        self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
-            + bit_cast::<48, 32>(self.q2_lo.q.val())
-            + self.round.val();
-        self.shifted.next = self.sum.val() >> self.shift.val();
         self.z.next = self.q3_z.q.val();
         if self.q3_z.q.val() < self.tau.val() {
             self.z.next = 0.into();

@@ -121,7 +121,11 @@ pub struct DeltaTop {
 
 fn rom<const W: usize>(depth: usize, image: &Image, field: usize, prefix: &str) -> SyncRom<W> {
     let words: Vec<u64> = image.descriptors.iter().map(|d| d.field(field)).collect();
-    SyncRom::new(depth, &words, format!("{prefix}desc_{}.hex", DESC_FIELDS[field].0))
+    SyncRom::new(
+        depth,
+        &words,
+        format!("{prefix}desc_{}.hex", DESC_FIELDS[field].0),
+    )
 }
 
 impl DeltaTop {
@@ -229,8 +233,26 @@ impl Logic for DeltaTop {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, layer, cnt, initialized, mac_set, first, done_q, error_q, k, kbase,
-            sub, sc, s1_sub, o_valid, o_last, o_bank, on, ob
+            self,
+            clock,
+            state,
+            layer,
+            cnt,
+            initialized,
+            mac_set,
+            first,
+            done_q,
+            error_q,
+            k,
+            kbase,
+            sub,
+            sc,
+            s1_sub,
+            o_valid,
+            o_last,
+            o_bank,
+            on,
+            ob
         );
         // Descriptor ROMs: read in Idle (entry 0) and Load; held otherwise.
         self.d_in_dim.clock.next = self.clock.val();
