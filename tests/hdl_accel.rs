@@ -1,6 +1,7 @@
 //! Whole-accelerator rust-hdl simulation, bit-exact against the golden model.
 
 use deltagen::config::AccelConfig;
+use deltagen::cycles;
 use deltagen::golden;
 use deltagen::hw;
 use deltagen::random::{generate, RandomSpec};
@@ -16,6 +17,7 @@ fn check(cfg: &AccelConfig, spec: &RandomSpec, stall: f64) {
     let top = DeltaTop::new(&params, &image, "").unwrap();
     let mut frames = Vec::new();
     let mut expect = Vec::new();
+    let mut predicted = Vec::new();
     for (s, seq) in inputs.frames.outer_iter().enumerate() {
         let outs = golden::run_sequence(&model, seq.view(), s).unwrap();
         for (t, x) in seq.outer_iter().enumerate() {
@@ -24,6 +26,12 @@ fn check(cfg: &AccelConfig, spec: &RandomSpec, stall: f64) {
                 x: x.to_vec(),
             });
             expect.push(outs[t].logits.clone());
+            let masks: Vec<Vec<bool>> = outs[t]
+                .deltas
+                .iter()
+                .map(|d| d.iter().map(|v| *v != 0).collect())
+                .collect();
+            predicted.push(cycles::frame_cycles(cfg, &model, &masks, t == 0));
         }
     }
     let run = run_frames(
@@ -37,6 +45,15 @@ fn check(cfg: &AccelConfig, spec: &RandomSpec, stall: f64) {
     .unwrap();
     for (f, (got, exp)) in run.logits.iter().zip(&expect).enumerate() {
         assert_eq!(got, exp, "frame {f} logits (stall {stall})");
+    }
+    if stall == 0.0 {
+        let rtl: Vec<u64> = run
+            .busy_cycles
+            .iter()
+            .map(|b| b + cycles::IDLE_CYCLES)
+            .collect();
+        assert_eq!(rtl, predicted, "RTL cycles per frame vs cycle model");
+        assert_eq!(run.total_cycles, predicted.iter().sum::<u64>());
     }
     eprintln!(
         "busy cycles per frame: {:?}; logits[1] {:?}",
