@@ -6,6 +6,7 @@
 //! Everything advances only when `adv` is high (the compactor is ready), so a stall keeps the
 //! group and the BRAM output registers unchanged.
 
+use crate::encoder_lane::EncoderLane;
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
 
@@ -39,13 +40,9 @@ pub struct DeltaEncoder {
     e1_base: DFF<Bits<16>>,
     e1_last: DFF<bool>,
     e1_raddr: DFF<Bits<16>>,
-    xs: Vec<Signal<Local, Signed<9>>>,
-    rs: Vec<Signal<Local, Signed<9>>>,
-    ds: Vec<Signal<Local, Signed<9>>>,
-    mag: Vec<Signal<Local, Bits<9>>>,
-    nz: Vec<Signal<Local, bool>>,
+    lane: Vec<EncoderLane>,
     nzbit: Vec<Signal<Local, Bits<8>>>,
-    /// nzacc[i] = nz bits of lanes 0..=i (a chain, since HDL locals are assigned once).
+    /// nzacc[i] = nz bits of lanes i.. (a chain, since HDL locals are assigned once).
     nzacc: Vec<Signal<Local, Bits<8>>>,
     lane_bit: Vec<Constant<Bits<8>>>,
 }
@@ -83,13 +80,9 @@ impl DeltaEncoder {
             e1_base: Default::default(),
             e1_last: Default::default(),
             e1_raddr: Default::default(),
-            xs: sigs(lanes),
-            rs: sigs(lanes),
-            ds: sigs(lanes),
-            mag: sigs(lanes),
-            nz: sigs(lanes),
+            lane: sigs(lanes),
             nzbit: sigs(lanes),
-            nzacc: sigs(lanes),
+            nzacc: sigs(lanes + 1),
             lane_bit: (0..lanes)
                 .map(|i| Constant::new((1u64 << i).into()))
                 .collect(),
@@ -123,37 +116,118 @@ impl Logic for DeltaEncoder {
             self.rmem[i].clock.next = self.clock.val();
             self.rmem[i].read_address.next = self.in_raddr.val();
             self.rmem[i].read_enable.next = self.adv.val();
-            self.xs[i].next = signed_bit_cast::<9, 8>(signed_cast(self.e1_x[i].q.val()));
-            self.rs[i].next = signed_bit_cast::<9, 8>(signed_cast(self.rmem[i].read_data.val()));
-            self.ds[i].next = self.xs[i].val() - self.rs[i].val();
-            self.mag[i].next = unsigned_cast(self.ds[i].val());
-            if self.ds[i].val().get_bit(8) {
-                self.mag[i].next = unsigned_cast(-self.ds[i].val());
-            }
-            self.nz[i].next = (self.e1_lanes.q.val() & self.lane_bit[i].val()).any()
-                & (self.mag[i].val() > self.theta.val());
-            self.nzbit[i].next = 0.into();
-            if self.nz[i].val() {
-                self.nzbit[i].next = self.lane_bit[i].val();
-            }
-            self.out_d[i].next = unsigned_cast(self.ds[i].val());
+            self.lane[i].x.next = self.e1_x[i].q.val();
+            self.lane[i].r.next = self.rmem[i].read_data.val();
+            self.lane[i].theta.next = self.theta.val();
+            self.lane[i].valid.next = self.e1_lanes.q.val().get_bit(i);
+            self.out_d[i].next = self.lane[i].d.val();
             self.rmem[i].write_address.next = self.e1_raddr.q.val();
             self.rmem[i].write_data.next = self.e1_x[i].q.val();
             self.rmem[i].write_enable.next =
-                self.e1_valid.q.val() & self.adv.val() & self.nz[i].val();
+                self.e1_valid.q.val() & self.adv.val() & self.lane[i].nz.val();
             if self.clear.val() {
                 self.rmem[i].write_address.next = self.clear_addr.val();
                 self.rmem[i].write_data.next = 0.into();
                 self.rmem[i].write_enable.next = true;
             }
         }
-        self.nzacc[0].next = self.nzbit[0].val();
-        for i in 1..self.rmem.len() {
-            self.nzacc[i].next = self.nzacc[i - 1].val() | self.nzbit[i].val();
+        // OR of the lane bits as a chain from the top lane down (index expressions must be
+        // loop-relative for the Verilog generator).
+        for i in self.rmem.len()..(self.rmem.len() + 1) {
+            self.nzacc[i].next = 0.into();
+        }
+        for i in 0..self.rmem.len() {
+            self.nzbit[i].next = 0.into();
+            if self.lane[i].nz.val() {
+                self.nzbit[i].next = self.lane_bit[i].val();
+            }
+            self.nzacc[i].next = self.nzacc[i + 1].val() | self.nzbit[i].val();
         }
         self.out_nz.next = 0.into();
         if self.e1_valid.q.val() {
-            self.out_nz.next = self.nzacc[self.rmem.len() - 1].val();
+            self.out_nz.next = self.nzacc[0].val();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::ClockedSim;
+    use deltagen::arith::delta_encode;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn delta_encoder_yosys_validate() {
+        let mut uut = DeltaEncoder::new(3, 8);
+        uut.connect_all();
+        yosys_validate("deltagen_hdl_encoder", &generate_verilog(&uut)).unwrap();
+    }
+
+    /// Random groups with random stalls; every lane against `arith::delta_encode`.
+    #[test]
+    fn delta_encoder_matches_golden() {
+        let lanes = 3;
+        let depth = 8;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut sim = ClockedSim::new(DeltaEncoder::new(lanes, depth), |u, c| {
+            u.clock.next = Clock::from(c)
+        })
+        .unwrap();
+        for a in 0..depth as u64 {
+            sim.uut.clear.next = true;
+            sim.uut.clear_addr.next = a.into();
+            sim.cycle().unwrap();
+        }
+        sim.uut.clear.next = false;
+        let mut refs = vec![vec![0i32; lanes]; depth];
+        let mut addr = 0usize;
+        let mut x: Vec<i8> = vec![0; lanes];
+        let mut mask = 0u64;
+        // The group held in E1: (values, lane mask, address).
+        let mut e1: Option<(Vec<i8>, u64, usize)> = None;
+        let mut checked = 0;
+        for step in 0..3000 {
+            let theta: i32 = if step < 1500 { 0 } else { 7 };
+            sim.uut.theta.next = (theta as u64).into();
+            let adv = rng.gen_bool(0.7);
+            sim.uut.in_valid.next = true;
+            sim.uut.in_raddr.next = (addr as u64).into();
+            sim.uut.in_lanes.next = mask.into();
+            for (i, xi) in x.iter().enumerate() {
+                sim.uut.in_x[i].next = u64::from(*xi as u8).into();
+            }
+            sim.uut.adv.next = adv;
+            sim.settle().unwrap();
+            assert_eq!(sim.uut.out_valid.val(), e1.is_some());
+            if let (true, Some((ex, em, ea))) = (adv, &e1) {
+                let nz = sim.uut.out_nz.val().to_u64();
+                for lane in 0..lanes {
+                    let valid = em & (1 << lane) != 0;
+                    let (de, re) = delta_encode(i32::from(ex[lane]), refs[*ea][lane], theta);
+                    let emit = valid && de != 0;
+                    assert_eq!(nz & (1 << lane) != 0, emit, "lane {lane} step {step}");
+                    if emit {
+                        let d9 = sim.uut.out_d[lane].val().to_u64() as i32;
+                        assert_eq!(if d9 >= 256 { d9 - 512 } else { d9 }, de);
+                        refs[*ea][lane] = re;
+                        checked += 1;
+                    }
+                }
+            }
+            sim.cycle().unwrap();
+            if adv {
+                e1 = Some((x.clone(), mask, addr));
+                // Next group: new values, next address (consecutive groups never share one).
+                addr = (addr + 1) % depth;
+                mask = rng.gen_range(0..(1u64 << lanes));
+                for xi in x.iter_mut() {
+                    if rng.gen_bool(0.5) {
+                        *xi = rng.gen();
+                    }
+                }
+            }
+        }
+        assert!(checked > 500);
     }
 }

@@ -8,6 +8,9 @@ pub mod delta_encoder;
 pub mod drive;
 pub mod harness;
 pub mod mem;
+
+pub mod design;
+pub mod encoder_lane;
 pub mod params;
 pub mod pe;
 pub mod requant;

@@ -18,7 +18,7 @@ pub fn addr_bits(depth: usize) -> usize {
 
 fn verilog_init(init_file: &Option<String>) -> String {
     match init_file {
-        Some(f) => format!("initial $readmemh(\"{f}\", mem);\n"),
+        Some(f) => format!("initial $readmemh(\"{f}\", ram);\n"),
         None => String::new(),
     }
 }
@@ -89,10 +89,10 @@ impl<const W: usize> Logic for SyncRam<W> {
         let depth = self._mem.len();
         let ab = addr_bits(depth);
         Verilog::Custom(format!(
-            "reg [{w}:0] mem [0:{d}];\n{init}\
+            "reg [{w}:0] ram [0:{d}];\n{init}\
 always @(posedge clock) begin\n\
-   if (read_enable) read_data <= mem[read_address[{a}:0]];\n\
-   if (write_enable) mem[write_address[{a}:0]] <= write_data;\n\
+   if (read_enable) read_data <= ram[read_address[{a}:0]];\n\
+   if (write_enable) ram[write_address[{a}:0]] <= write_data;\n\
 end\n",
             w = W - 1,
             d = depth - 1,
@@ -160,9 +160,9 @@ impl<const W: usize> Logic for SyncRom<W> {
     fn hdl(&self) -> Verilog {
         let depth = self._mem.len();
         Verilog::Custom(format!(
-            "reg [{w}:0] mem [0:{d}];\n{init}\
+            "reg [{w}:0] ram [0:{d}];\n{init}\
 always @(posedge clock) begin\n\
-   if (read_enable) read_data <= mem[read_address[{a}:0]];\n\
+   if (read_enable) read_data <= ram[read_address[{a}:0]];\n\
 end\n",
             w = W - 1,
             d = depth - 1,

@@ -225,7 +225,7 @@ pub const DESC_FIELDS: [(&str, usize); 16] = [
     ("chunks", 16),
     ("wbase", 16),
     ("ybase", 16),
-    ("theta", 16),
+    ("theta", 9),
     ("rbase", 16),
     ("groups", 16),
     ("src_ybase", 16),

@@ -61,6 +61,8 @@ pub struct Pe {
     f2_data: DFF<Bits<32>>,
     init_q: DFF<bool>,
     init_qaddr: DFF<Bits<16>>,
+    w16: Signal<Local, Bits<16>>,
+    d16: Signal<Local, Bits<16>>,
     wext: Signal<Local, Signed<16>>,
     dext: Signal<Local, Signed<16>>,
     y_eff: Signal<Local, Bits<32>>,
@@ -115,6 +117,8 @@ impl Pe {
             f2_data: Default::default(),
             init_q: Default::default(),
             init_qaddr: Default::default(),
+            w16: Default::default(),
+            d16: Default::default(),
             wext: Default::default(),
             dext: Default::default(),
             y_eff: Default::default(),
@@ -148,8 +152,17 @@ impl Logic for Pe {
         self.c_yaddr.d.next = self.b_yaddr.q.val();
         self.c_delta.d.next = self.b_delta.q.val();
         // C: multiply (registered), Y read issued
-        self.wext.next = signed_bit_cast::<16, 8>(signed_cast(self.c_w.q.val()));
-        self.dext.next = signed_bit_cast::<16, 9>(signed_cast(self.c_delta.q.val()));
+        // Sign extension by hand: rust-hdl's signed_bit_cast recurses forever on the minimum value.
+        self.w16.next = bit_cast::<16, 8>(self.c_w.q.val());
+        if self.c_w.q.val().get_bit(7) {
+            self.w16.next = bit_cast::<16, 8>(self.c_w.q.val()) | 0xff00;
+        }
+        self.d16.next = bit_cast::<16, 9>(self.c_delta.q.val());
+        if self.c_delta.q.val().get_bit(8) {
+            self.d16.next = bit_cast::<16, 9>(self.c_delta.q.val()) | 0xfe00;
+        }
+        self.wext.next = signed_cast(self.w16.val());
+        self.dext.next = signed_cast(self.d16.val());
         self.d_prod.d.next = self.wext.val() * self.dext.val();
         self.d_valid.d.next = self.c_valid.q.val();
         self.d_yaddr.d.next = self.c_yaddr.q.val();

@@ -18,7 +18,7 @@ pub struct RleBuffer {
     /// Take the next word; it appears on `rd_word` in the next cycle (and stays until the next pop).
     pub pop: Signal<In, bool>,
     pub rd_word: Signal<Out, Bits<18>>,
-    mem: SyncRam<18>,
+    words: SyncRam<18>,
     wr_ptr: DFF<Bits<16>>,
     rd_ptr: DFF<Bits<16>>,
     mask: Constant<Bits<16>>,
@@ -35,7 +35,7 @@ impl RleBuffer {
             nonempty: Default::default(),
             pop: Default::default(),
             rd_word: Default::default(),
-            mem: SyncRam::new(depth, &[], None),
+            words: SyncRam::new(depth, &[], None),
             wr_ptr: Default::default(),
             rd_ptr: Default::default(),
             mask: Constant::new(((depth - 1) as u64).into()),
@@ -47,19 +47,19 @@ impl Logic for RleBuffer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, wr_ptr, rd_ptr);
-        self.mem.clock.next = self.clock.val();
-        self.mem.write_address.next = self.wr_ptr.q.val();
-        self.mem.write_data.next = self.wr_word.val();
-        self.mem.write_enable.next = self.wr_valid.val();
+        self.words.clock.next = self.clock.val();
+        self.words.write_address.next = self.wr_ptr.q.val();
+        self.words.write_data.next = self.wr_word.val();
+        self.words.write_enable.next = self.wr_valid.val();
         if self.wr_valid.val() {
             self.wr_ptr.d.next = (self.wr_ptr.q.val() + 1) & self.mask.val();
         }
-        self.mem.read_address.next = self.rd_ptr.q.val();
-        self.mem.read_enable.next = self.pop.val();
+        self.words.read_address.next = self.rd_ptr.q.val();
+        self.words.read_enable.next = self.pop.val();
         if self.pop.val() {
             self.rd_ptr.d.next = (self.rd_ptr.q.val() + 1) & self.mask.val();
         }
         self.nonempty.next = self.wr_ptr.q.val() != self.rd_ptr.q.val();
-        self.rd_word.next = self.mem.read_data.val();
+        self.rd_word.next = self.words.read_data.val();
     }
 }

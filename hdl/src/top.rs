@@ -56,7 +56,7 @@ pub struct DeltaTop {
     d_chunks: SyncRom<16>,
     d_wbase: SyncRom<16>,
     d_ybase: SyncRom<16>,
-    d_theta: SyncRom<16>,
+    d_theta: SyncRom<9>,
     d_rbase: SyncRom<16>,
     d_groups: SyncRom<16>,
     d_src_ybase: SyncRom<16>,
@@ -104,17 +104,15 @@ pub struct DeltaTop {
     issue: Signal<Local, bool>,
     hs: Signal<Local, bool>,
     grp_last: Signal<Local, bool>,
-    lanes_ok: Vec<Signal<Local, Bits<8>>>,
-    lanes_acc: Vec<Signal<Local, Bits<8>>>,
     in_lanes: Signal<Local, Bits<8>>,
+    lanes_left: Signal<Local, Bits<16>>,
     out_adv: Signal<Local, bool>,
     bank_lane: Vec<Constant<Bits<8>>>,
     bank_sub: Vec<Constant<Bits<8>>>,
     bank_num: Vec<Constant<Bits<8>>>,
     lane_id: Vec<Constant<Bits<8>>>,
-    lane_bit: Vec<Constant<Bits<8>>>,
-    lane_off: Vec<Constant<Bits<16>>>,
     n_lanes: Constant<Bits<16>>,
+    all_lanes: Constant<Bits<8>>,
     n_sub: Constant<Bits<8>>,
     n_pe: Constant<Bits<8>>,
 }
@@ -212,17 +210,15 @@ impl DeltaTop {
             issue: Default::default(),
             hs: Default::default(),
             grp_last: Default::default(),
-            lanes_ok: (0..g).map(|_| Default::default()).collect(),
-            lanes_acc: (0..g).map(|_| Default::default()).collect(),
             in_lanes: Default::default(),
+            lanes_left: Default::default(),
             out_adv: Default::default(),
             bank_lane: (0..p).map(|b| c8(b % g)).collect(),
             bank_sub: (0..p).map(|b| c8(b / g)).collect(),
             bank_num: (0..p).map(c8).collect(),
             lane_id: (0..g).map(c8).collect(),
-            lane_bit: (0..g).map(|i| c8(1 << i)).collect(),
-            lane_off: (0..g).map(|i| Constant::new((i as u64).into())).collect(),
             n_lanes: Constant::new((g as u64).into()),
+            all_lanes: Constant::new(((1u64 << g) - 1).into()),
             n_sub: c8(p / g),
             n_pe: c8(p),
         })
@@ -314,7 +310,7 @@ impl Logic for DeltaTop {
         self.decoder.clock.next = self.clock.val();
         self.adv.next = self.compactor.ready.val();
         self.encoder.adv.next = self.adv.val();
-        self.encoder.theta.next = self.d_theta.read_data.val().get_bits::<9>(0);
+        self.encoder.theta.next = self.d_theta.read_data.val();
         self.encoder.clear.next = false;
         self.encoder.clear_addr.next = self.cnt.q.val();
         self.compactor.start.next = false;
@@ -338,17 +334,12 @@ impl Logic for DeltaTop {
 
         // Group issue (front end): group k covers elements k*G .. k*G+G-1 of the layer input.
         self.grp_last.next = (self.k.q.val() + 1) == self.d_groups.read_data.val();
-        for i in 0..self.rq.len() {
-            self.lanes_ok[i].next = 0.into();
-            if (self.kbase.q.val() + self.lane_off[i].val()) < self.d_in_dim.read_data.val() {
-                self.lanes_ok[i].next = self.lane_bit[i].val();
-            }
+        // Lanes holding an element: the low min(G, in - base) lanes.
+        self.lanes_left.next = self.d_in_dim.read_data.val() - self.kbase.q.val();
+        self.in_lanes.next = (bits::<8>(1) << self.lanes_left.val()) - 1;
+        if self.lanes_left.val() >= self.n_lanes.val() {
+            self.in_lanes.next = self.all_lanes.val();
         }
-        self.lanes_acc[0].next = self.lanes_ok[0].val();
-        for i in 1..self.rq.len() {
-            self.lanes_acc[i].next = self.lanes_acc[i - 1].val() | self.lanes_ok[i].val();
-        }
-        self.in_lanes.next = self.lanes_acc[self.rq.len() - 1].val();
         self.issue.next = (self.state.q.val() == SeqState::Run)
             & !self.d_readout.read_data.val().any()
             & (self.k.q.val() < self.d_groups.read_data.val())
