@@ -43,6 +43,24 @@ pub enum Command {
     Inspect(InspectArgs),
     /// List the accelerator presets, or print one (or a config file) after validating it.
     Config(ConfigArgs),
+    /// Write the accelerator's Verilog (rtl/deltagen_top.v), memory images and generate.json.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Accelerator config: a TOML file or a preset name.
+    #[arg(long)]
+    pub config: String,
+    /// Model package directory (model.json + model.npz).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output directory (rtl/, generate.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -134,6 +152,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Golden(a) => run_golden(&a, quiet),
         Command::Inspect(a) => inspect(&a.dir),
         Command::Config(a) => config_cmd(a.name.as_deref()),
+        Command::Generate(a) => {
+            let g = crate::generate::generate(&a.config, &a.model, &a.out, a.force)?;
+            println!(
+                "wrote {} ({}: {} PEs, multipliers {} DSP / {} LUT) in {:.2} s",
+                a.out.display(),
+                g.config.name,
+                g.config.pe_count,
+                g.design.multipliers.0,
+                g.design.multipliers.1,
+                g.seconds
+            );
+            Ok(())
+        }
     }
 }
 

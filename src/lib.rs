@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod cycles;
 pub mod format;
+pub mod generate;
 pub mod golden;
 pub mod hw;
 pub mod io;

@@ -69,8 +69,16 @@ pub fn build_design(params: &HwParams, layers: &[LayerSpec]) -> Result<Design, H
         hex_files.push((format!("desc_{name}.hex"), hex_lines(&words, *width)));
     }
     let p = params.p();
-    let mults = p + 2 * params.g();
-    let dsp = mults.min(params.max_dsp as usize).min(p);
+    let g = params.g();
+    let max_dsp = params.max_dsp as usize;
+    let pe_dsp = p.min(max_dsp);
+    let rq_dsp = if max_dsp.saturating_sub(p) >= 2 * g {
+        2 * g
+    } else {
+        0
+    };
+    let mults = p + 2 * g;
+    let dsp = pe_dsp + rq_dsp;
     Ok(Design {
         verilog,
         hex_files,

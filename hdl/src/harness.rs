@@ -48,3 +48,14 @@ impl<U: Block> ClockedSim<U> {
         Ok(())
     }
 }
+
+/// Settles a combinational block (no clock).
+pub fn settle_block<U: Block>(uut: &mut U) -> Result<(), String> {
+    for _ in 0..200 {
+        uut.update_all();
+        if !uut.has_changed() {
+            return Ok(());
+        }
+    }
+    Err("circuit failed to converge".into())
+}

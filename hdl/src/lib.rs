@@ -11,6 +11,7 @@ pub mod mem;
 
 pub mod design;
 pub mod encoder_lane;
+pub mod mul16;
 pub mod params;
 pub mod pe;
 pub mod requant;

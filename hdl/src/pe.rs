@@ -4,7 +4,7 @@
 //! Pipeline (one MAC op per cycle, issue-to-write latency 5):
 //! A: op registers (from the decoder), weight ROM read issued.
 //! B: weight word out of the BRAM, registered (the BRAM clock-to-out does not feed the multiplier).
-//! C: registered multiply w*d (a 16x16 DSP); Y read issued.
+//! C: registered multiply w*d (a 16x16 DSP block, or LUTs beyond max_dsp); Y read issued.
 //! D: Y word out of the BRAM, registered.
 //! E: y + w*d written back. Two forwarding registers cover the two writes a read in C can miss.
 //!
@@ -13,6 +13,7 @@
 //! the same time.
 
 use crate::mem::{SyncRam, SyncRom};
+use crate::mul16::Mul16;
 use rust_hdl::prelude::*;
 
 /// Cycles from an op in stage A to its Y write being visible to a read.
@@ -34,6 +35,7 @@ pub struct Pe {
     pub scan_addr: Signal<In, Bits<16>>,
     pub scan_enable: Signal<In, bool>,
     pub scan_data: Signal<Out, Bits<32>>,
+    mul: Mul16,
     wrom: SyncRom<8>,
     ya: SyncRam<32>,
     yb: SyncRam<32>,
@@ -48,10 +50,10 @@ pub struct Pe {
     c_w: DFF<Bits<8>>,
     d_valid: DFF<bool>,
     d_yaddr: DFF<Bits<16>>,
-    d_prod: DFF<Signed<32>>,
+    d_prod: DFF<Bits<32>>,
     e_valid: DFF<bool>,
     e_yaddr: DFF<Bits<16>>,
-    e_prod: DFF<Signed<32>>,
+    e_prod: DFF<Bits<32>>,
     e_y: DFF<Bits<32>>,
     f1_valid: DFF<bool>,
     f1_addr: DFF<Bits<16>>,
@@ -63,15 +65,15 @@ pub struct Pe {
     init_qaddr: DFF<Bits<16>>,
     w16: Signal<Local, Bits<16>>,
     d16: Signal<Local, Bits<16>>,
-    wext: Signal<Local, Signed<16>>,
-    dext: Signal<Local, Signed<16>>,
     y_eff: Signal<Local, Bits<32>>,
     sum: Signal<Local, Bits<32>>,
 }
 
 impl Pe {
-    /// `weights`: this bank's words; `bias`: [set A, set B] words; `name`: file-name stem.
+    /// `weights`: this bank's words; `bias`: [set A, set B] words; `name`: file-name stem;
+    /// `dsp`: multiplier on a DSP block (else LUTs).
     pub fn new(
+        dsp: bool,
         weights: &[u64],
         weight_depth: usize,
         bias: [&[u64]; 2],
@@ -90,6 +92,7 @@ impl Pe {
             scan_addr: Default::default(),
             scan_enable: Default::default(),
             scan_data: Default::default(),
+            mul: Mul16::new(true, dsp),
             wrom: SyncRom::new(weight_depth, weights, format!("{name}_w.hex")),
             ya: SyncRam::new(y_depth, &[], None),
             yb: SyncRam::new(y_depth, &[], None),
@@ -119,8 +122,6 @@ impl Pe {
             init_qaddr: Default::default(),
             w16: Default::default(),
             d16: Default::default(),
-            wext: Default::default(),
-            dext: Default::default(),
             y_eff: Default::default(),
             sum: Default::default(),
         }
@@ -161,9 +162,9 @@ impl Logic for Pe {
         if self.c_delta.q.val().get_bit(8) {
             self.d16.next = bit_cast::<16, 9>(self.c_delta.q.val()) | 0xfe00;
         }
-        self.wext.next = signed_cast(self.w16.val());
-        self.dext.next = signed_cast(self.d16.val());
-        self.d_prod.d.next = self.wext.val() * self.dext.val();
+        self.mul.a.next = self.w16.val();
+        self.mul.b.next = self.d16.val();
+        self.d_prod.d.next = self.mul.p.val();
         self.d_valid.d.next = self.c_valid.q.val();
         self.d_yaddr.d.next = self.c_yaddr.q.val();
         // Y read ports: the MAC set reads c_yaddr, the other set serves the scan port.
@@ -193,7 +194,7 @@ impl Logic for Pe {
         if self.f1_valid.q.val() & (self.f1_addr.q.val() == self.e_yaddr.q.val()) {
             self.y_eff.next = self.f1_data.q.val();
         }
-        self.sum.next = self.y_eff.val() + unsigned_cast(self.e_prod.q.val());
+        self.sum.next = self.y_eff.val() + self.e_prod.q.val();
         self.f1_valid.d.next = self.e_valid.q.val();
         self.f1_addr.d.next = self.e_yaddr.q.val();
         self.f1_data.d.next = self.sum.val();
@@ -232,7 +233,14 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn make(rng: &mut impl Rng) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
-        let w: Vec<i8> = (0..32).map(|_| rng.gen()).collect();
+        // The extremes first: -128 caught a sign-extension bug in rust-hdl's signed casts.
+        let w: Vec<i8> = (0..32)
+            .map(|i| match i {
+                0 => -128,
+                1 => 127,
+                _ => rng.gen(),
+            })
+            .collect();
         let b: [Vec<i32>; 2] = [
             (0..8).map(|_| rng.gen_range(-1000..1000)).collect(),
             (0..8).map(|_| rng.gen_range(-1000..1000)).collect(),
@@ -242,7 +250,7 @@ mod tests {
             .iter()
             .map(|s| s.iter().map(|&x| u64::from(x as u32)).collect())
             .collect();
-        (Pe::new(&wu, 32, [&bu[0], &bu[1]], 8, "pe"), w, b)
+        (Pe::new(true, &wu, 32, [&bu[0], &bu[1]], 8, "pe"), w, b)
     }
 
     #[test]

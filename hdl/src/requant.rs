@@ -6,12 +6,13 @@
 //! summed into 48 bits. Three registered stages, all held while `adv` is low:
 //! Q1 input register, Q2 products and flags, Q3 rounded shift; the tau test is on Q3's output.
 
+use crate::mul16::Mul16;
 use rust_hdl::prelude::*;
 
 /// Cycles from `y` to `z`.
 pub const REQUANT_LATENCY: u64 = 3;
 
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct RequantLane {
     pub clock: Signal<In, Clock>,
     pub adv: Signal<In, bool>,
@@ -24,6 +25,8 @@ pub struct RequantLane {
     pub tau: Signal<In, Bits<8>>,
     pub zmax: Signal<In, Bits<8>>,
     pub z: Signal<Out, Bits<8>>,
+    mul_hi: Mul16,
+    mul_lo: Mul16,
     q1_y: DFF<Bits<32>>,
     q2_hi: DFF<Bits<32>>,
     q2_lo: DFF<Bits<32>>,
@@ -34,18 +37,50 @@ pub struct RequantLane {
     shifted: Signal<Local, Bits<48>>,
 }
 
+impl RequantLane {
+    /// `dsp`: the two multipliers on DSP blocks (else LUTs).
+    pub fn new(dsp: bool) -> Self {
+        Self {
+            clock: Default::default(),
+            adv: Default::default(),
+            y: Default::default(),
+            multiplier: Default::default(),
+            round: Default::default(),
+            shift: Default::default(),
+            ysat: Default::default(),
+            tau: Default::default(),
+            zmax: Default::default(),
+            z: Default::default(),
+            mul_hi: Mul16::new(false, dsp),
+            mul_lo: Mul16::new(false, dsp),
+            q1_y: Default::default(),
+            q2_hi: Default::default(),
+            q2_lo: Default::default(),
+            q2_zero: Default::default(),
+            q2_sat: Default::default(),
+            q3_z: Default::default(),
+            sum: Default::default(),
+            shifted: Default::default(),
+        }
+    }
+}
+
 impl Logic for RequantLane {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, q1_y, q2_hi, q2_lo, q2_zero, q2_sat, q3_z);
+        self.mul_hi.a.next = self.q1_y.q.val().get_bits::<16>(16);
+        self.mul_hi.b.next = self.multiplier.val();
+        self.mul_lo.a.next = self.q1_y.q.val().get_bits::<16>(0);
+        self.mul_lo.b.next = self.multiplier.val();
         self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
             + bit_cast::<48, 32>(self.q2_lo.q.val())
             + self.round.val();
         self.shifted.next = self.sum.val() >> self.shift.val();
         if self.adv.val() {
             self.q1_y.d.next = self.y.val();
-            self.q2_hi.d.next = self.q1_y.q.val().get_bits::<16>(16) * self.multiplier.val();
-            self.q2_lo.d.next = self.q1_y.q.val().get_bits::<16>(0) * self.multiplier.val();
+            self.q2_hi.d.next = self.mul_hi.p.val();
+            self.q2_lo.d.next = self.mul_lo.p.val();
             self.q2_zero.d.next = self.q1_y.q.val().get_bit(31) | !self.q1_y.q.val().any();
             self.q2_sat.d.next = self.q1_y.q.val() >= self.ysat.val();
             self.q3_z.d.next = self.shifted.val().get_bits::<8>(0);

@@ -138,6 +138,7 @@ impl DeltaTop {
         let pes = (0..p)
             .map(|b| {
                 Pe::new(
+                    b < params.max_dsp as usize,
                     &image.weights[b],
                     geo.weight_depth,
                     [&image.bias[0][b], &image.bias[1][b]],
@@ -146,6 +147,8 @@ impl DeltaTop {
                 )
             })
             .collect();
+        // PEs take the DSP blocks first; the requant lanes only if all 2*G multipliers fit.
+        let rq_dsp = (params.max_dsp as usize).saturating_sub(p) >= 2 * g;
         let c8 = |v: usize| Constant::new((v as u64).into());
         Ok(Self {
             clock: Default::default(),
@@ -182,7 +185,7 @@ impl DeltaTop {
             rle: RleBuffer::new(geo.fifo_depth),
             decoder: Decoder::default(),
             pes,
-            rq: (0..g).map(|_| RequantLane::default()).collect(),
+            rq: (0..g).map(|_| RequantLane::new(rq_dsp)).collect(),
             state: Default::default(),
             layer: Default::default(),
             cnt: Default::default(),
