@@ -19,7 +19,7 @@ pub fn write_design(
     for (name, text) in files {
         std::fs::write(dir.join(name), text)?;
     }
-    std::fs::write(dir.join("waivers.vlt"), VERILATOR_WAIVERS)?;
+    std::fs::write(dir.join("verilator_waivers.vlt"), VERILATOR_WAIVERS)?;
     Ok(top)
 }
 
@@ -74,7 +74,7 @@ pub fn verilator_lint(dir: &Path, file: &str, top_name: &str) -> Result<(), Stri
             "-Wall",
             "--top-module",
             top_name,
-            "waivers.vlt",
+            "verilator_waivers.vlt",
             file,
         ],
     )?;
