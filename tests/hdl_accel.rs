@@ -101,3 +101,20 @@ fn accel_matches_golden_matrix() {
         check(&tiny(pe, lanes, rb), &spec, stall);
     }
 }
+
+/// The hardware presets themselves (their lanes, run widths and memory depths).
+#[test]
+fn accel_matches_golden_on_presets() {
+    for (preset, widths) in [
+        ("ice40-up5k-8pe", vec![40, 24, 10]),
+        ("ecp5-16pe", vec![33, 20, 17, 4]),
+    ] {
+        let cfg = AccelConfig::preset(preset).unwrap();
+        let mut spec = RandomSpec::new(widths, 2, 5, 21);
+        spec.theta = 1;
+        spec.change_prob = 0.2;
+        eprintln!("{preset}");
+        check(&cfg, &spec, 0.0);
+        check(&cfg, &spec, 0.3);
+    }
+}
