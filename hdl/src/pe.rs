@@ -4,8 +4,9 @@
 //! Pipeline (one MAC op per cycle, issue-to-write latency 5):
 //! A: op registers (from the decoder), weight ROM read issued.
 //! B: weight word out of the BRAM, registered (the BRAM clock-to-out does not feed the multiplier).
-//! C: registered multiply w*d (a 16x16 DSP block, or LUTs beyond max_dsp); Y read issued.
-//! D: Y word out of the BRAM, registered.
+//! C: weight and delta sign-extended into the multiplier's input registers; Y read issued.
+//! D: w*d (a 16x16 DSP block, or LUTs beyond max_dsp) into a registered product; Y word out of
+//!    the BRAM, registered.
 //! E: y + w*d written back. Two forwarding registers cover the two writes a read in C can miss.
 //!
 //! Layers alternate between Y set A (even layers) and B (odd layers): the MAC owns the set of the
@@ -50,7 +51,8 @@ pub struct Pe {
     c_w: DFF<Bits<8>>,
     d_valid: DFF<bool>,
     d_yaddr: DFF<Bits<16>>,
-    d_prod: DFF<Bits<32>>,
+    d_w: DFF<Bits<16>>,
+    d_d: DFF<Bits<16>>,
     e_valid: DFF<bool>,
     e_yaddr: DFF<Bits<16>>,
     e_prod: DFF<Bits<32>>,
@@ -107,7 +109,8 @@ impl Pe {
             c_w: Default::default(),
             d_valid: Default::default(),
             d_yaddr: Default::default(),
-            d_prod: Default::default(),
+            d_w: Default::default(),
+            d_d: Default::default(),
             e_valid: Default::default(),
             e_yaddr: Default::default(),
             e_prod: Default::default(),
@@ -133,7 +136,7 @@ impl Logic for Pe {
     fn update(&mut self) {
         dff_setup!(
             self, clock, b_valid, b_yaddr, b_delta, c_valid, c_yaddr, c_delta, c_w, d_valid,
-            d_yaddr, d_prod, e_valid, e_yaddr, e_prod, e_y, f1_valid, f1_addr, f1_data, f2_valid,
+            d_yaddr, d_w, d_d, e_valid, e_yaddr, e_prod, e_y, f1_valid, f1_addr, f1_data, f2_valid,
             f2_addr, f2_data, init_q, init_qaddr
         );
         self.wrom.clock.next = self.clock.val();
@@ -152,8 +155,8 @@ impl Logic for Pe {
         self.c_valid.d.next = self.b_valid.q.val();
         self.c_yaddr.d.next = self.b_yaddr.q.val();
         self.c_delta.d.next = self.b_delta.q.val();
-        // C: multiply (registered), Y read issued
-        // Sign extension by hand: rust-hdl's signed_bit_cast recurses forever on the minimum value.
+        // C: sign-extend into the multiplier's input registers; Y read issued.
+        // (By hand: rust-hdl's signed_bit_cast recurses forever on the minimum value.)
         self.w16.next = bit_cast::<16, 8>(self.c_w.q.val());
         if self.c_w.q.val().get_bit(7) {
             self.w16.next = bit_cast::<16, 8>(self.c_w.q.val()) | 0xff00;
@@ -162,11 +165,14 @@ impl Logic for Pe {
         if self.c_delta.q.val().get_bit(8) {
             self.d16.next = bit_cast::<16, 9>(self.c_delta.q.val()) | 0xfe00;
         }
-        self.mul.a.next = self.w16.val();
-        self.mul.b.next = self.d16.val();
-        self.d_prod.d.next = self.mul.p.val();
+        self.d_w.d.next = self.w16.val();
+        self.d_d.d.next = self.d16.val();
         self.d_valid.d.next = self.c_valid.q.val();
         self.d_yaddr.d.next = self.c_yaddr.q.val();
+        // D: multiply from registered inputs into a registered product (Yosys 0.23's ice40_dsp
+        // crashes on a product that passes two registers before the adder).
+        self.mul.a.next = self.d_w.q.val();
+        self.mul.b.next = self.d_d.q.val();
         // Y read ports: the MAC set reads c_yaddr, the other set serves the scan port.
         self.ya.read_address.next = self.scan_addr.val();
         self.ya.read_enable.next = self.scan_enable.val();
@@ -185,7 +191,7 @@ impl Logic for Pe {
         // D: register the Y word
         self.e_valid.d.next = self.d_valid.q.val();
         self.e_yaddr.d.next = self.d_yaddr.q.val();
-        self.e_prod.d.next = self.d_prod.q.val();
+        self.e_prod.d.next = self.mul.p.val();
         // E: forward the two most recent writes, add, write back
         self.y_eff.next = self.e_y.q.val();
         if self.f2_valid.q.val() & (self.f2_addr.q.val() == self.e_yaddr.q.val()) {
