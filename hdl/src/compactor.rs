@@ -44,6 +44,8 @@ pub struct Compactor {
     finishing: Signal<Local, bool>,
     run_out: Signal<Local, Bits<8>>,
     val_out: Signal<Local, Bits<9>>,
+    w_valid: Signal<Local, bool>,
+    w_word: Signal<Local, Bits<18>>,
 }
 
 impl Compactor {
@@ -83,6 +85,8 @@ impl Compactor {
             finishing: Default::default(),
             run_out: Default::default(),
             val_out: Default::default(),
+            w_valid: Default::default(),
+            w_word: Default::default(),
         }
     }
 }
@@ -118,13 +122,16 @@ impl Logic for Compactor {
             self.run_out.next = self.max_run.val().get_bits::<8>(0);
             self.val_out.next = 0.into();
         }
-        self.wr_valid.next = self.has.val();
-        self.wr_word.next =
+        self.w_valid.next = self.has.val();
+        self.w_word.next =
             bit_cast::<18, 8>(self.run_out.val()) | (bit_cast::<18, 9>(self.val_out.val()) << 8);
         if self.flush.q.val() {
-            self.wr_valid.next = true;
-            self.wr_word.next = bits::<18>(1 << 17);
+            self.w_valid.next = true;
+            self.w_word.next = bits::<18>(1 << 17);
         }
+        // Outputs assigned once per evaluation (glitch-free for the parent's block).
+        self.wr_valid.next = self.w_valid.val();
+        self.wr_word.next = self.w_word.val();
         self.flush.d.next = self.finishing.val() & self.h_last.q.val();
         if self.has.val() {
             if self.split.val() {

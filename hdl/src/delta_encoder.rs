@@ -42,7 +42,7 @@ pub struct DeltaEncoder {
     e1_raddr: DFF<Bits<16>>,
     lane: Vec<EncoderLane>,
     nzbit: Vec<Signal<Local, Bits<8>>>,
-    /// nzacc[i] = nz bits of lanes i.. (a chain, since HDL locals are assigned once).
+    /// nzacc[i] = nz bits of lanes below i (a chain, since HDL locals are assigned once).
     nzacc: Vec<Signal<Local, Bits<8>>>,
     lane_bit: Vec<Constant<Bits<8>>>,
 }
@@ -131,21 +131,20 @@ impl Logic for DeltaEncoder {
                 self.rmem[i].write_enable.next = true;
             }
         }
-        // OR of the lane bits as a chain from the top lane down (index expressions must be
-        // loop-relative for the Verilog generator).
-        for i in self.rmem.len()..(self.rmem.len() + 1) {
-            self.nzacc[i].next = 0.into();
-        }
+        // OR of the lane bits as an ascending chain: every element is written before it is read
+        // (Icarus does not re-run a block for its own writes), indices loop-relative for the
+        // Verilog generator.
+        self.nzacc[0].next = 0.into();
         for i in 0..self.rmem.len() {
             self.nzbit[i].next = 0.into();
-            if self.lane[i].nz.val() {
+            if self.lane[i].nz.val() & self.e1_valid.q.val() {
                 self.nzbit[i].next = self.lane_bit[i].val();
             }
-            self.nzacc[i].next = self.nzacc[i + 1].val() | self.nzbit[i].val();
+            self.nzacc[i + 1].next = self.nzacc[i].val() | self.nzbit[i].val();
         }
-        self.out_nz.next = 0.into();
-        if self.e1_valid.q.val() {
-            self.out_nz.next = self.nzacc[0].val();
+        // Outputs are assigned once per evaluation (no glitch for a parent block to react to).
+        for i in self.rmem.len()..(self.rmem.len() + 1) {
+            self.out_nz.next = self.nzacc[i].val();
         }
     }
 }

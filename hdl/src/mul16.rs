@@ -52,19 +52,21 @@ impl Logic for Mul16 {
                 };
                 let fix = if signed {
                     // b[15] weighs -2^15: the loop added +2^15*a, so take 2^16*a away.
-                    "   if (b[15]) p = p - (ax << 16);\n"
+                    "   if (b[15]) acc = acc - (ax << 16);\n"
                 } else {
                     ""
                 };
                 format!(
                     "// shift-add multiplier (LUTs, no DSP block)\n\
 wire [31:0] ax = {ext};\n\
+reg [31:0] acc;\n\
 integer i;\n\
 always @(*) begin\n\
-   p = 32'h0;\n\
+   acc = 32'h0;\n\
    for (i = 0; i < 16; i = i + 1)\n\
-      if (b[i]) p = p + (ax << i);\n\
-{fix}end\n"
+      if (b[i]) acc = acc + (ax << i);\n\
+{fix}   p = acc;\n\
+end\n"
                 )
             }
         };

@@ -68,6 +68,7 @@ pub struct Pe {
     w16: Signal<Local, Bits<16>>,
     d16: Signal<Local, Bits<16>>,
     y_eff: Signal<Local, Bits<32>>,
+    scan_q: Signal<Local, Bits<32>>,
     sum: Signal<Local, Bits<32>>,
 }
 
@@ -126,6 +127,7 @@ impl Pe {
             w16: Default::default(),
             d16: Default::default(),
             y_eff: Default::default(),
+            scan_q: Default::default(),
             sum: Default::default(),
         }
     }
@@ -179,15 +181,16 @@ impl Logic for Pe {
         self.yb.read_address.next = self.c_yaddr.q.val();
         self.yb.read_enable.next = true;
         self.e_y.d.next = self.yb.read_data.val();
-        self.scan_data.next = self.ya.read_data.val();
+        self.scan_q.next = self.ya.read_data.val();
         if !self.mac_set.val() {
             self.ya.read_address.next = self.c_yaddr.q.val();
             self.ya.read_enable.next = true;
             self.yb.read_address.next = self.scan_addr.val();
             self.yb.read_enable.next = self.scan_enable.val();
             self.e_y.d.next = self.ya.read_data.val();
-            self.scan_data.next = self.yb.read_data.val();
+            self.scan_q.next = self.yb.read_data.val();
         }
+        self.scan_data.next = self.scan_q.val();
         // D: register the Y word
         self.e_valid.d.next = self.d_valid.q.val();
         self.e_yaddr.d.next = self.d_yaddr.q.val();

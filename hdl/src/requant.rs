@@ -35,6 +35,7 @@ pub struct RequantLane {
     q3_z: DFF<Bits<8>>,
     sum: Signal<Local, Bits<48>>,
     shifted: Signal<Local, Bits<48>>,
+    z_out: Signal<Local, Bits<8>>,
 }
 
 impl RequantLane {
@@ -61,6 +62,7 @@ impl RequantLane {
             q3_z: Default::default(),
             sum: Default::default(),
             shifted: Default::default(),
+            z_out: Default::default(),
         }
     }
 }
@@ -91,10 +93,11 @@ impl Logic for RequantLane {
                 self.q3_z.d.next = 0.into();
             }
         }
-        self.z.next = self.q3_z.q.val();
+        self.z_out.next = self.q3_z.q.val();
         if self.q3_z.q.val() < self.tau.val() {
-            self.z.next = 0.into();
+            self.z_out.next = 0.into();
         }
+        self.z.next = self.z_out.val();
     }
 }
 

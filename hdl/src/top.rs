@@ -107,6 +107,7 @@ pub struct DeltaTop {
     in_lanes: Signal<Local, Bits<8>>,
     lanes_left: Signal<Local, Bits<16>>,
     out_adv: Signal<Local, bool>,
+    logit: Signal<Local, Bits<32>>,
     bank_lane: Vec<Constant<Bits<8>>>,
     bank_sub: Vec<Constant<Bits<8>>>,
     bank_num: Vec<Constant<Bits<8>>>,
@@ -216,6 +217,7 @@ impl DeltaTop {
             in_lanes: Default::default(),
             lanes_left: Default::default(),
             out_adv: Default::default(),
+            logit: Default::default(),
             bank_lane: (0..p).map(|b| c8(b % g)).collect(),
             bank_sub: (0..p).map(|b| c8(b / g)).collect(),
             bank_num: (0..p).map(c8).collect(),
@@ -448,12 +450,13 @@ impl Logic for DeltaTop {
         // Read-out of the last layer's accumulators.
         self.m_axis_tvalid.next = self.o_valid.q.val();
         self.m_axis_tlast.next = self.o_last.q.val();
-        self.m_axis_tdata.next = 0.into();
+        self.logit.next = 0.into();
         for b in 0..self.pes.len() {
             if self.o_bank.q.val() == self.bank_num[b].val() {
-                self.m_axis_tdata.next = self.pes[b].scan_data.val();
+                self.logit.next = self.pes[b].scan_data.val();
             }
         }
+        self.m_axis_tdata.next = self.logit.val();
 
         // Sequencer.
         self.busy.next = self.state.q.val() != SeqState::Idle;
