@@ -21,10 +21,11 @@ pub const LOAD_CYCLES: u64 = 1;
 /// Drain after the decoder's `done`: the last MAC write (5 stages after issue) lands before the
 /// next layer's scan reads Y and before the PEs switch Y sets.
 pub const DRAIN_CYCLES: u64 = 2;
-/// Layer-0 groups: AXI beat (encoder E0, reference read) → E1 (delta, threshold) → compactor.
-pub const INPUT_FRONT_LATENCY: u64 = 2;
-/// Hidden groups: Y read → BRAM out → requant Q1, Q2, Q3 → encoder E0 → E1 → compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 6;
+/// Layer-0 groups: AXI beat (encoder E0, reference read) → E1 (delta, threshold) → compactor
+/// queue → compactor register.
+pub const INPUT_FRONT_LATENCY: u64 = 3;
+/// Hidden groups: Y read → BRAM out → requant Q1, Q2, Q3 → encoder E0 → E1 → queue → compactor.
+pub const HIDDEN_FRONT_LATENCY: u64 = 7;
 /// A word written into the RLE buffer in cycle t is in the decoder at t + 2 (pointer compare,
 /// then the registered BRAM read).
 pub const WORD_TO_DECODER: u64 = 2;
@@ -258,9 +259,9 @@ mod tests {
 
     #[test]
     fn empty_vector_costs_groups_plus_terminator() {
-        // 3 groups reach the compactor at 2, 3, 4; terminator written at 5, decoded at 7,
-        // Run ends 2 cycles later.
-        let r = layer_run(&[false; 5], 2, 3, 255, 4, INPUT_FRONT_LATENCY);
+        // 3 groups reach the compactor at 2, 3, 4 (front latency 2); terminator written at 5,
+        // decoded at 7, Run ends 2 cycles later.
+        let r = layer_run(&[false; 5], 2, 3, 255, 4, 2);
         assert_eq!(r.nonzero_words, 0);
         assert_eq!(r.zero_words, 1);
         assert_eq!(r.run_cycles, 9);
@@ -269,9 +270,10 @@ mod tests {
     #[test]
     fn busy_decoder_hides_the_encoder() {
         // One nonzero per group of one lane, chunks 10: the decoder is the bottleneck.
-        let r = layer_run(&[true; 4], 1, 4, 255, 10, INPUT_FRONT_LATENCY);
+        let r = layer_run(&[true; 4], 1, 4, 255, 10, 2);
         assert_eq!(r.nonzero_words, 4);
-        // First word decoded at 2 + 2 = 4, four words of 10 cycles, terminator at 44.
+        // Front latency 2: first word decoded at 2 + 2 = 4, four words of 10 cycles,
+        // terminator at 44.
         assert_eq!(r.run_cycles, 44 + DONE_LATENCY);
     }
 }

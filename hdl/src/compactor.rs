@@ -5,7 +5,8 @@
 //! R = 2^rle_run_bits - 1 is split: (R, 0) words come first, each covering R+1 positions. A group
 //! costs max(1, words) cycles: `ready` is high in its last cycle so the next group loads without
 //! a bubble. After the last group a terminator word (0, 0, last) is written, so an all-zero
-//! vector is that single word.
+//! vector is that single word. Groups pass a two-entry queue with a registered `ready` (one
+//! cycle of latency) so the stall that reaches the whole front end comes from a flip-flop.
 
 use rust_hdl::prelude::*;
 
@@ -19,11 +20,27 @@ pub struct Compactor {
     pub in_nz: Signal<In, Bits<8>>,
     pub in_base: Signal<In, Bits<16>>,
     pub in_last: Signal<In, bool>,
-    /// The group at the input is taken at the end of this cycle (if valid).
+    /// Registered: the group at the input is taken at the end of this cycle (if valid).
     pub ready: Signal<Out, bool>,
     pub wr_valid: Signal<Out, bool>,
     /// {last[17], value[16:8], run[7:0]}
     pub wr_word: Signal<Out, Bits<18>>,
+    /// Two-entry input queue: `ready` is a register (the upstream stall is not a combinational
+    /// function of this block's word logic), and the queue absorbs the group in flight.
+    q_d0: Vec<DFF<Bits<9>>>,
+    q_d1: Vec<DFF<Bits<9>>>,
+    q_nz0: DFF<Bits<8>>,
+    q_nz1: DFF<Bits<8>>,
+    q_base0: DFF<Bits<16>>,
+    q_base1: DFF<Bits<16>>,
+    q_last0: DFF<bool>,
+    q_last1: DFF<bool>,
+    q_count: DFF<Bits<2>>,
+    ready_q: DFF<bool>,
+    push: Signal<Local, bool>,
+    pop: Signal<Local, bool>,
+    take: Signal<Local, bool>,
+    count_next: Signal<Local, Bits<2>>,
     h_valid: DFF<bool>,
     h_d: Vec<DFF<Bits<9>>>,
     h_mask: DFF<Bits<8>>,
@@ -61,6 +78,20 @@ impl Compactor {
             ready: Default::default(),
             wr_valid: Default::default(),
             wr_word: Default::default(),
+            q_d0: (0..lanes).map(|_| Default::default()).collect(),
+            q_d1: (0..lanes).map(|_| Default::default()).collect(),
+            q_nz0: Default::default(),
+            q_nz1: Default::default(),
+            q_base0: Default::default(),
+            q_base1: Default::default(),
+            q_last0: Default::default(),
+            q_last1: Default::default(),
+            q_count: Default::default(),
+            ready_q: Default::default(),
+            push: Default::default(),
+            pop: Default::default(),
+            take: Default::default(),
+            count_next: Default::default(),
             h_valid: Default::default(),
             h_d: (0..lanes).map(|_| Default::default()).collect(),
             h_mask: Default::default(),
@@ -94,7 +125,10 @@ impl Compactor {
 impl Logic for Compactor {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, h_valid, h_mask, h_base, h_last, next_pos, flush);
+        dff_setup!(
+            self, clock, q_nz0, q_nz1, q_base0, q_base1, q_last0, q_last1, q_count, ready_q,
+            h_valid, h_mask, h_base, h_last, next_pos, flush
+        );
         // Lowest set lane (one-hot), its index and delta.
         self.low.next = self.h_mask.q.val() & (!self.h_mask.q.val() + 1);
         self.lane.next = 0.into();
@@ -114,7 +148,11 @@ impl Logic for Compactor {
         self.finishing.next = self.h_valid.q.val()
             & (!self.h_mask.q.val().any()
                 | ((self.h_mask.q.val() == self.low.val()) & !self.split.val()));
-        self.ready.next = !self.h_valid.q.val() | self.finishing.val();
+        // H takes the queue head when it is empty or finishing this cycle.
+        self.take.next = !self.h_valid.q.val() | self.finishing.val();
+        self.pop.next = self.take.val() & self.q_count.q.val().any();
+        self.push.next = self.in_valid.val() & self.ready_q.q.val();
+        self.ready.next = self.ready_q.q.val();
         // Word out.
         self.run_out.next = self.run.val().get_bits::<8>(0);
         self.val_out.next = self.dsel.val();
@@ -144,13 +182,57 @@ impl Logic for Compactor {
         if self.start.val() {
             self.next_pos.d.next = 0.into();
         }
-        if self.ready.val() {
-            self.h_valid.d.next = self.in_valid.val();
-            self.h_mask.d.next = self.in_nz.val();
-            self.h_base.d.next = self.in_base.val();
-            self.h_last.d.next = self.in_last.val();
+        if self.take.val() {
+            self.h_valid.d.next = self.pop.val();
+            self.h_mask.d.next = self.q_nz0.q.val();
+            self.h_base.d.next = self.q_base0.q.val();
+            self.h_last.d.next = self.q_last0.q.val();
             for i in 0..self.h_d.len() {
-                self.h_d[i].d.next = self.in_d[i].val();
+                self.h_d[i].d.next = self.q_d0[i].q.val();
+            }
+        }
+        // Queue: entry 0 is the head.
+        self.count_next.next = self.q_count.q.val();
+        if self.push.val() & !self.pop.val() {
+            self.count_next.next = self.q_count.q.val() + 1;
+        }
+        if self.pop.val() & !self.push.val() {
+            self.count_next.next = self.q_count.q.val() - 1;
+        }
+        self.q_count.d.next = self.count_next.val();
+        self.ready_q.d.next = !self.count_next.val().get_bit(1);
+        for i in 0..self.h_d.len() {
+            self.q_d0[i].clock.next = self.clock.val();
+            self.q_d1[i].clock.next = self.clock.val();
+            self.q_d0[i].d.next = self.q_d0[i].q.val();
+            self.q_d1[i].d.next = self.q_d1[i].q.val();
+            if self.pop.val() {
+                self.q_d0[i].d.next = self.q_d1[i].q.val();
+            }
+            if self.push.val() {
+                if self.count_next.val() == 1 {
+                    self.q_d0[i].d.next = self.in_d[i].val();
+                }
+                if self.count_next.val() == 2 {
+                    self.q_d1[i].d.next = self.in_d[i].val();
+                }
+            }
+        }
+        if self.pop.val() {
+            self.q_nz0.d.next = self.q_nz1.q.val();
+            self.q_base0.d.next = self.q_base1.q.val();
+            self.q_last0.d.next = self.q_last1.q.val();
+        }
+        if self.push.val() {
+            if self.count_next.val() == 1 {
+                self.q_nz0.d.next = self.in_nz.val();
+                self.q_base0.d.next = self.in_base.val();
+                self.q_last0.d.next = self.in_last.val();
+            }
+            if self.count_next.val() == 2 {
+                self.q_nz1.d.next = self.in_nz.val();
+                self.q_base1.d.next = self.in_base.val();
+                self.q_last1.d.next = self.in_last.val();
             }
         }
     }
@@ -171,7 +253,8 @@ mod tests {
     }
 
     /// Random sparse vectors: the words rebuild the vector exactly (splits, terminator), and
-    /// every group occupies max(1, words) cycles, the count `cycles::group_words` gives.
+    /// every group occupies max(1, words) cycles of the word stream (the count
+    /// `cycles::group_words` gives), starting two cycles after the first group is taken.
     #[test]
     fn compactor_words_rebuild_vectors() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
@@ -205,10 +288,10 @@ mod tests {
                 sim.cycle().unwrap();
                 sim.uut.start.next = false;
                 let mut words: Vec<(u64, i32, bool)> = Vec::new();
+                let mut word_cycles: Vec<u64> = Vec::new();
                 let mut g = 0usize;
-                let mut held = 0u64;
-                let mut costs = Vec::new();
-                let mut cycles = 0;
+                let mut first_take = None;
+                let mut cycles = 0u64;
                 while words.last().map(|w| w.2) != Some(true) {
                     cycles += 1;
                     assert!(cycles < 10_000);
@@ -231,6 +314,7 @@ mod tests {
                     sim.settle().unwrap();
                     let ready = sim.uut.ready.val();
                     if sim.uut.wr_valid.val() {
+                        word_cycles.push(cycles);
                         let w = sim.uut.wr_word.val().to_u64();
                         let v9 = ((w >> 8) & 0x1ff) as i32;
                         words.push((
@@ -240,12 +324,10 @@ mod tests {
                         ));
                     }
                     sim.cycle().unwrap();
-                    held += 1;
                     if valid && ready {
-                        if g > 0 {
-                            costs.push(held);
+                        if g == 0 {
+                            first_take = Some(cycles);
                         }
-                        held = 0;
                         g += 1;
                     }
                 }
@@ -262,10 +344,20 @@ mod tests {
                 }
                 rebuilt.resize(len, 0);
                 assert_eq!(rebuilt, vec, "lanes {lanes} run_bits {run_bits}");
-                // Group g (g < groups-1) was held max(1, words) cycles before g+1 loaded.
-                for (gi, c) in costs.iter().enumerate() {
-                    assert_eq!(*c, (expect_words[gi].len() as u64).max(1), "group {gi}");
+                // Word i of group k at h_0 + sum of earlier costs + i; terminator after the last.
+                let mut t = first_take.unwrap() + 2;
+                let mut expect_cycles = Vec::new();
+                for w in &expect_words {
+                    for i in 0..w.len() as u64 {
+                        expect_cycles.push(t + i);
+                    }
+                    t += (w.len() as u64).max(1);
                 }
+                expect_cycles.push(t);
+                assert_eq!(
+                    word_cycles, expect_cycles,
+                    "lanes {lanes} run_bits {run_bits}"
+                );
                 let n: usize = expect_words.iter().map(|w| w.len()).sum();
                 assert_eq!(words.len(), n + 1);
             }
