@@ -1,1 +1,3 @@
-fn main() { println!("deltagen {}", deltagen::version()); }
+fn main() {
+    println!("deltagen {}", deltagen::version());
+}
