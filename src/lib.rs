@@ -1,5 +1,23 @@
+//! deltagen: FPGA accelerators that skip the work for activations that did not change.
+//!
+//! The crate holds the integer arithmetic contract ([`arith`]), the accelerator configuration
+//! ([`config`]), the model package and data formats ([`model`], [`io`]), the bit-accurate golden
+//! model ([`golden`]) with its sparsity statistics ([`stats`]) and cycle model ([`cycles`]), and
+//! the command-line interface ([`cli`]).
+
+pub mod arith;
+pub mod cli;
+pub mod config;
+pub mod cycles;
+pub mod data;
+pub mod format;
+pub mod golden;
+pub mod io;
+pub mod model;
+pub mod random;
+pub mod stats;
+pub mod train;
+
 pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
-pub mod data;
-pub mod train;

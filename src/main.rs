@@ -1,3 +1,3 @@
 fn main() {
-    println!("deltagen {}", deltagen::version());
+    std::process::exit(deltagen::cli::main());
 }
