@@ -6,8 +6,11 @@
 //! between consecutive frames exist inside every batch; every frame is classified with its
 //! sequence's label (cross-entropy per frame).
 
+pub mod cli;
+pub mod export;
 pub mod net;
 pub mod ops;
+pub mod plot;
 
 use crate::data::{Dataset, SeqSet};
 use candle_core::{DType, Device, Tensor};
@@ -31,6 +34,8 @@ pub enum TrainError {
     Empty(String),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error("golden model: {0}")]
+    Golden(String),
 }
 
 /// Activation quantizer used during training.
@@ -165,8 +170,8 @@ impl TrainConfig {
         if self.hidden.contains(&0) {
             return bad("hidden", "every hidden layer needs at least one unit");
         }
-        if !(2..=16).contains(&self.act_bits) {
-            return bad("act_bits", "must be in 2..=16");
+        if !(2..=8).contains(&self.act_bits) {
+            return bad("act_bits", "must be in 2..=8");
         }
         if !(2..=8).contains(&self.weight_bits) {
             return bad(

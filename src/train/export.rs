@@ -1,0 +1,260 @@
+//! Export of a trained network to the integer contract (a [`Model`]) and its evaluation with the
+//! golden model, plus the post-training search of the delta thresholds θ.
+
+use super::ops::{round_half_up, sym_scale};
+use super::{TrainError, Trained};
+use crate::golden;
+use crate::io::{Inputs, Traces};
+use crate::model::{Layer, Model, Requant};
+use crate::stats;
+use ndarray::{Array1, Array2, Axis};
+
+/// Quantize the trained network: int8 symmetric per-layer weights (the same grid as the
+/// fake-quantized training forward), int32 biases at scale s_w·s_x, and M/2^S ≈ s_w·s_x/s_z.
+pub fn to_model(
+    tr: &Trained,
+    class_names: &[String],
+    thetas: &[i32],
+    provenance: serde_json::Value,
+) -> Result<Model, TrainError> {
+    let net = &tr.net;
+    let nl = net.n_layers();
+    let mut layers = Vec::with_capacity(nl);
+    let mut s_x = tr.input.scale as f64;
+    let mut output_scale = None;
+    for l in 0..nl {
+        let w = net.w[l].as_tensor().to_vec2::<f32>()?;
+        let b = net.b[l].as_tensor().to_vec1::<f32>()?;
+        let max_abs = w.iter().flatten().fold(0f32, |a, v| a.max(v.abs()));
+        let s_w = sym_scale(max_abs, net.qmax_w);
+        let (o, i) = (w.len(), w.first().map_or(0, |r| r.len()));
+        let weight = Array2::from_shape_fn((o, i), |(r, c)| {
+            round_half_up(w[r][c] / s_w).clamp(-net.qmax_w, net.qmax_w) as i8
+        });
+        let acc_scale = s_w as f64 * s_x;
+        let mut bias = Array1::<i32>::zeros(o);
+        for (k, &bv) in b.iter().enumerate() {
+            let q = (bv as f64 / acc_scale + 0.5).floor();
+            if q.abs() > i32::MAX as f64 / 2.0 {
+                return Err(TrainError::Setting {
+                    field: "bias",
+                    msg: format!("layer {l} bias {k} = {bv} does not fit the int32 accumulator at scale {acc_scale:e}"),
+                });
+            }
+            bias[k] = q as i32;
+        }
+        let hidden = l + 1 < nl;
+        let (requant, tau, wta_k) = if hidden {
+            let s_z = tr.act_steps[l] as f64;
+            let ratio = acc_scale / s_z;
+            let (m, s) = crate::arith::quantize_multiplier(ratio).ok_or_else(|| TrainError::Setting {
+                field: "requant",
+                msg: format!("layer {l}: scale ratio {ratio:e} cannot be expressed as M/2^S with a 16-bit M"),
+            })?;
+            s_x = s_z;
+            (
+                Some(Requant {
+                    multiplier: m,
+                    shift: s,
+                }),
+                tr.fwd.tau.get(l).copied().unwrap_or(0) as i32,
+                tr.fwd.wta.get(l).copied().flatten(),
+            )
+        } else {
+            output_scale = Some(acc_scale);
+            (None, 0, None)
+        };
+        layers.push(Layer {
+            weight,
+            bias,
+            theta: thetas.get(l).copied().unwrap_or(0),
+            requant,
+            tau,
+            wta_k,
+        });
+    }
+    let act_bits = (net.qmax_act as u32 + 1).trailing_zeros() + 1;
+    let weight_bits = (net.qmax_w as u32 + 1).trailing_zeros() + 1;
+    Ok(Model {
+        act_bits,
+        weight_bits,
+        acc_bits: 32,
+        input_scale: tr.input.scale as f64,
+        output_scale,
+        class_names: class_names.to_vec(),
+        layers,
+        provenance,
+    })
+}
+
+/// Golden-model results pooled over sequences of possibly different lengths.
+#[derive(Debug, Clone)]
+pub struct IntEval {
+    /// Sequence accuracy (%) with the decision rule of [`crate::data::decide`].
+    pub accuracy: f64,
+    pub sparsity: stats::Sparsity,
+    pub predictions: Vec<usize>,
+}
+
+/// Pools per-sequence statistics (each computed by [`stats::sparsity`]) by element counts, so
+/// sequences of different lengths are weighted as the pooled definition requires.
+struct Pool {
+    nnz: Vec<f64>,
+    el: Vec<f64>,
+    act_nz: f64,
+    act_el: f64,
+    frames: u64,
+    nnz_all: Vec<u64>,
+}
+
+impl Pool {
+    fn new(layers: usize) -> Self {
+        Pool {
+            nnz: vec![0.0; layers],
+            el: vec![0.0; layers],
+            act_nz: 0.0,
+            act_el: 0.0,
+            frames: 0,
+            nnz_all: vec![0; layers],
+        }
+    }
+    fn add(&mut self, model: &Model, t: usize, s: &stats::Sparsity) {
+        for (l, layer) in model.layers.iter().enumerate() {
+            let el = (t.saturating_sub(1) * layer.inputs()) as f64;
+            // density · elements recovers the integer count exactly (up to f64 rounding).
+            self.nnz[l] += (s.delta_density_per_layer[l] * el).round();
+            self.el[l] += el;
+            self.nnz_all[l] += s.nnz_per_layer[l];
+        }
+        let hidden_el: usize = model.layers[..model.layers.len() - 1]
+            .iter()
+            .map(|l| l.outputs() * t)
+            .sum();
+        self.act_nz += (s.activation_density * hidden_el as f64).round();
+        self.act_el += hidden_el as f64;
+        self.frames += t as u64;
+    }
+    fn finish(self, model: &Model) -> stats::Sparsity {
+        let r = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let (mut nz, mut el, mut mnz, mut mel) = (0.0, 0.0, 0.0, 0.0);
+        for (l, layer) in model.layers.iter().enumerate() {
+            let fo = layer.outputs() as f64;
+            nz += self.nnz[l];
+            el += self.el[l];
+            mnz += self.nnz[l] * fo;
+            mel += self.el[l] * fo;
+        }
+        stats::Sparsity {
+            frames: self.frames,
+            delta_density: r(nz, el),
+            delta_density_per_layer: self
+                .nnz
+                .iter()
+                .zip(&self.el)
+                .map(|(a, b)| r(*a, *b))
+                .collect(),
+            mac_weighted_density: r(mnz, mel),
+            activation_density: r(self.act_nz, self.act_el),
+            nnz_per_layer: self.nnz_all,
+        }
+    }
+}
+
+/// Run the golden model on every sequence (each at its own length).
+pub fn evaluate(
+    model: &Model,
+    seqs: &[Array2<i8>],
+    labels: &[usize],
+) -> Result<IntEval, TrainError> {
+    let mut pool = Pool::new(model.layers.len());
+    let mut ok = 0usize;
+    let mut predictions = Vec::with_capacity(seqs.len());
+    for (seq, &y) in seqs.iter().zip(labels) {
+        let inputs = Inputs {
+            frames: seq.clone().insert_axis(Axis(0)),
+            labels: None,
+        };
+        let tr = golden::run_all(model, &inputs, |_| {})
+            .map_err(|e| TrainError::Golden(e.to_string()))?;
+        let s = stats::sparsity(model, &tr);
+        pool.add(model, seq.nrows(), &s);
+        let lg = tr.logits.index_axis(Axis(0), 0).to_owned();
+        let p = crate::data::decide(&lg);
+        ok += usize::from(p == y);
+        predictions.push(p);
+    }
+    Ok(IntEval {
+        accuracy: 100.0 * ok as f64 / labels.len().max(1) as f64,
+        sparsity: pool.finish(model),
+        predictions,
+    })
+}
+
+/// Candidate θ values (integer steps of the layer input's grid).
+pub const THETA_CANDIDATES: [i32; 11] = [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
+
+/// θ search (coordinate ascent, layers in order): for each layer input, raise θ through
+/// [`THETA_CANDIDATES`] and keep the largest value for which the integer accuracy on the
+/// search sequences stays ≥ `reference − bound` points, stopping at the first failure;
+/// later layers are searched with the earlier θ fixed. Returns the thresholds and the
+/// accuracy at them.
+pub fn search_theta(
+    model: &mut Model,
+    seqs: &[Array2<i8>],
+    labels: &[usize],
+    bound: f64,
+) -> Result<(Vec<i32>, f64, f64), TrainError> {
+    for l in model.layers.iter_mut() {
+        l.theta = 0;
+    }
+    let reference = evaluate(model, seqs, labels)?.accuracy;
+    let mut acc = reference;
+    for l in 0..model.layers.len() {
+        for &th in &THETA_CANDIDATES[1..] {
+            let prev = model.layers[l].theta;
+            model.layers[l].theta = th;
+            let a = evaluate(model, seqs, labels)?.accuracy;
+            if a + 1e-9 >= reference - bound {
+                acc = a;
+            } else {
+                model.layers[l].theta = prev;
+                break;
+            }
+        }
+    }
+    Ok((
+        model.layers.iter().map(|l| l.theta).collect(),
+        reference,
+        acc,
+    ))
+}
+
+/// Test-set inputs for `inputs.npz`: sequences padded to the longest by repeating their last
+/// frame (the padded frames emit no delta); `lengths` gives each sequence's real length.
+pub fn padded_inputs(seqs: &[Array2<i8>], labels: &[usize]) -> (Inputs, Vec<usize>) {
+    let t = seqs.iter().map(|s| s.nrows()).max().unwrap_or(0);
+    let n_in = seqs.first().map_or(0, |s| s.ncols());
+    let mut frames = ndarray::Array3::<i8>::zeros((seqs.len(), t, n_in));
+    for (i, s) in seqs.iter().enumerate() {
+        for k in 0..t {
+            let src = k.min(s.nrows() - 1);
+            frames
+                .index_axis_mut(Axis(0), i)
+                .row_mut(k)
+                .assign(&s.row(src));
+        }
+    }
+    let lengths = seqs.iter().map(|s| s.nrows()).collect();
+    (
+        Inputs {
+            frames,
+            labels: Some(Array1::from_iter(labels.iter().map(|&l| l as i64))),
+        },
+        lengths,
+    )
+}
+
+/// Golden traces of the padded test inputs (what `deltagen golden` recomputes).
+pub fn traces(model: &Model, inputs: &Inputs) -> Result<Traces, TrainError> {
+    golden::run_all(model, inputs, |_| {}).map_err(|e| TrainError::Golden(e.to_string()))
+}
