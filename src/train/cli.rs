@@ -71,15 +71,16 @@ pub struct Summary {
     pub train_seconds: f64,
     pub float_unquantized_accuracy: f64,
     pub float_accuracy: f64,
-    pub int_accuracy_theta0: f64,
+    pub int_accuracy_before_search: f64,
     pub int_accuracy: f64,
-    pub train_int_accuracy_theta0: f64,
+    pub train_int_accuracy_before_search: f64,
     pub train_int_accuracy: f64,
-    pub delta_density_theta0: f64,
+    pub delta_density_before_search: f64,
     pub delta_density: f64,
     pub delta_density_per_layer: Vec<f64>,
     pub mac_weighted_density: f64,
     pub activation_density: f64,
+    pub input_theta_trained: i32,
     pub theta: Vec<i32>,
     pub tau: Vec<i32>,
     pub wta_k: Vec<Option<usize>>,
@@ -216,14 +217,28 @@ pub fn run_one(
         "decision_rule": "argmax over classes of the sum of the frames' int32 logits, ties to the lower class",
     });
     let nl = trained.net.n_layers();
-    let mut model: Model = export::to_model(&trained, &ds.class_names, &vec![0; nl], provenance)?;
+    // Before the search: the input θ training used, θ = 0 elsewhere.
+    let mut floor = vec![0; nl];
+    floor[0] = trained.input_theta;
+    let mut model: Model = export::to_model(&trained, &ds.class_names, &floor, provenance)?;
     let eval0: IntEval = export::evaluate(&model, &te.int, &te.labels)?;
     let (sub_s, sub_l) = train_subset(&tr, 6000);
     let (thetas, train_acc0, train_acc) = if a.no_theta_search {
+        for (l, th) in model.layers.iter_mut().zip(&floor) {
+            l.theta = *th;
+        }
         let acc = export::evaluate(&model, &sub_s, &sub_l)?.accuracy;
-        (vec![0; nl], acc, acc)
+        (floor.clone(), acc, acc)
     } else {
-        export::search_theta(&mut model, &sub_s, &sub_l, cfg.theta_bound)?
+        let r = export::search_theta(
+            &mut model,
+            &sub_s,
+            &sub_l,
+            &floor,
+            cfg.theta_bound,
+            cfg.theta_frame_bound,
+        )?;
+        (r.theta, r.reference.0, r.chosen.0)
     };
     for (l, th) in model.layers.iter_mut().zip(&thetas) {
         l.theta = *th;
@@ -254,15 +269,16 @@ pub fn run_one(
         train_seconds,
         float_unquantized_accuracy: trained.float_unquantized_accuracy,
         float_accuracy: trained.float_accuracy,
-        int_accuracy_theta0: eval0.accuracy,
+        int_accuracy_before_search: eval0.accuracy,
         int_accuracy: eval.accuracy,
-        train_int_accuracy_theta0: train_acc0,
+        train_int_accuracy_before_search: train_acc0,
         train_int_accuracy: train_acc,
-        delta_density_theta0: eval0.sparsity.delta_density,
+        delta_density_before_search: eval0.sparsity.delta_density,
         delta_density: eval.sparsity.delta_density,
         delta_density_per_layer: eval.sparsity.delta_density_per_layer.clone(),
         mac_weighted_density: eval.sparsity.mac_weighted_density,
         activation_density: eval.sparsity.activation_density,
+        input_theta_trained: trained.input_theta,
         theta: thetas,
         tau: model.layers.iter().map(|l| l.tau).collect(),
         wta_k: model.layers.iter().map(|l| l.wta_k).collect(),
@@ -284,22 +300,22 @@ pub fn run_one(
         &(serde_json::to_string_pretty(&j)? + "\n"),
         a.force,
     )?;
-    if (s.int_accuracy_theta0 - s.float_accuracy).abs() > 0.5 + 1e-9 && !quiet {
+    if (s.int_accuracy_before_search - s.float_accuracy).abs() > 0.5 + 1e-9 && !quiet {
         eprintln!(
-            "warning: integer accuracy at θ=0 ({:.2}%) differs from the fake-quantized float accuracy ({:.2}%) by more than 0.5 points",
-            s.int_accuracy_theta0, s.float_accuracy
+            "warning: integer accuracy before the θ search ({:.2}%) differs from the fake-quantized float accuracy ({:.2}%) by more than 0.5 points",
+            s.int_accuracy_before_search, s.float_accuracy
         );
     }
     println!(
-        "{} {}: float {:.2}% (fake-quant {:.2}%), int {:.2}% (θ=0: {:.2}%), delta density {:.4} (θ=0: {:.4}), MAC-weighted {:.4}, activation density {:.4}, θ {:?}, {:.1}s -> {}",
+        "{} {}: float {:.2}% (fake-quant {:.2}%), int {:.2}% (before θ search: {:.2}%), delta density {:.4} (before θ search: {:.4}), MAC-weighted {:.4}, activation density {:.4}, θ {:?}, {:.1}s -> {}",
         s.dataset,
         s.method,
         s.float_unquantized_accuracy,
         s.float_accuracy,
         s.int_accuracy,
-        s.int_accuracy_theta0,
+        s.int_accuracy_before_search,
         s.delta_density,
-        s.delta_density_theta0,
+        s.delta_density_before_search,
         s.mac_weighted_density,
         s.activation_density,
         s.theta,
@@ -329,25 +345,31 @@ fn compare_markdown(ds: &Dataset, rows: &[Summary], a: &TrainArgs) -> String {
         rows.first().map_or(0, |r| r.test_frames),
         ds.window.map_or("-".to_string(), |w| w.to_string()),
     );
-    md += "| method | float acc % | fake-quant acc % | int acc % (θ=0) | int acc % | Δ acc vs baseline | delta density | reduction | MAC-weighted density | activation density | θ per layer | seconds |\n";
-    md += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    md += "| method | float acc % | fake-quant acc % | int acc % before θ search | delta density before θ search | int acc % | Δ acc vs baseline (θ=0) | delta density | reduction vs baseline (θ=0) | reduction vs baseline (searched θ) | MAC-weighted density | activation density | θ per layer | seconds |\n";
+    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for r in rows {
-        let (dacc, red) = match base {
+        let (dacc, red0, red) = match base {
             Some(b) => (
-                format!("{:+.2}", r.int_accuracy - b.int_accuracy),
+                format!("{:+.2}", r.int_accuracy - b.int_accuracy_before_search),
+                format!(
+                    "{:.2}x",
+                    b.delta_density_before_search / r.delta_density.max(1e-12)
+                ),
                 format!("{:.2}x", b.delta_density / r.delta_density.max(1e-12)),
             ),
-            None => ("-".into(), "-".into()),
+            None => ("-".into(), "-".into(), "-".into()),
         };
         md += &format!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.4} | {} | {:.4} | {:.4} | {:?} | {:.1} |\n",
+            "| {} | {:.2} | {:.2} | {:.2} | {:.4} | {:.2} | {} | {:.4} | {} | {} | {:.4} | {:.4} | {:?} | {:.1} |\n",
             r.method,
             r.float_unquantized_accuracy,
             r.float_accuracy,
-            r.int_accuracy_theta0,
+            r.int_accuracy_before_search,
+            r.delta_density_before_search,
             r.int_accuracy,
             dacc,
             r.delta_density,
+            red0,
             red,
             r.mac_weighted_density,
             r.activation_density,

@@ -121,7 +121,8 @@ pub struct TrainConfig {
     pub chunk: usize,
     /// Fraction of the epochs trained in float before quantization is switched on.
     pub warmup_frac: f64,
-    /// λ of the delta-map penalty λ·Σ|Δ|/numel (per hidden layer, summed).
+    /// λ of the delta-map penalty λ·Σ|Δ/s|/numel (Δ in steps s of the layer's grid; per hidden
+    /// layer, summed).
     pub lambda: f64,
     /// STAR: penalty weight, ε (in activation steps) and threshold τ (in steps).
     pub star_lambda: f64,
@@ -129,8 +130,14 @@ pub struct TrainConfig {
     pub star_tau: u32,
     /// DASNet: cumulative-energy threshold γ.
     pub wta_gamma: f64,
-    /// θ search: largest drop of training-set integer accuracy (points) allowed.
+    /// θ search: largest drop of training-set sequence accuracy (points) allowed.
     pub theta_bound: f64,
+    /// θ search: largest drop of training-set frame accuracy (points) allowed.
+    pub theta_frame_bound: f64,
+    /// Delta methods: the input delta threshold θ₀ is the smallest candidate whose input delta
+    /// density on the training frames is at most this, and training sees the thresholded inputs
+    /// (the reference r that layer 0 multiplies), so the network learns to live with it.
+    pub input_density_target: f64,
     pub act_bits: u32,
     pub weight_bits: u32,
 }
@@ -152,6 +159,8 @@ impl TrainConfig {
             star_tau: 2,
             wta_gamma: 0.9,
             theta_bound: 0.5,
+            theta_frame_bound: 1.0,
+            input_density_target: 0.3,
             act_bits: 8,
             weight_bits: 8,
         }
@@ -252,6 +261,26 @@ impl QSeqs {
     }
 }
 
+impl QSeqs {
+    /// The same sequences as layer 0 of the integer model sees them with input threshold θ:
+    /// the delta encoder's reference r instead of x (identical for θ = 0).
+    pub fn thresholded(self, theta: i32, q: &InputQuant) -> Self {
+        if theta == 0 {
+            return self;
+        }
+        let float = self
+            .int
+            .iter()
+            .map(|s| export::thresholded_reference(s, theta).mapv(|v| v as f32 * q.scale))
+            .collect();
+        QSeqs {
+            int: self.int,
+            float,
+            labels: self.labels,
+        }
+    }
+}
+
 /// What training produced: the float network and everything the integer export needs.
 pub struct Trained {
     pub net: Net,
@@ -259,6 +288,8 @@ pub struct Trained {
     /// Activation step of every hidden layer (the integer grid of its output).
     pub act_steps: Vec<f32>,
     pub input: InputQuant,
+    /// Input delta threshold θ₀ trained with (0 when the method has no delta training).
+    pub input_theta: i32,
     /// Accuracy (%) of the float network without any quantization, on the test set.
     pub float_unquantized_accuracy: f64,
     /// Accuracy (%) of the fake-quantized network (θ = 0), on the test set.
@@ -377,8 +408,20 @@ pub fn train(ds: &Dataset, cfg: &TrainConfig, progress: bool) -> Result<Trained,
         return Err(TrainError::Empty(ds.name.clone()));
     }
     let input = InputQuant::calibrate(&ds.train, cfg.act_bits, ds.nonnegative);
-    let tr = QSeqs::new(&ds.train, &input);
-    let te = QSeqs::new(&ds.test, &input);
+    let mut tr = QSeqs::new(&ds.train, &input);
+    let mut te = QSeqs::new(&ds.test, &input);
+    let input_theta = if cfg.method.delta_penalty {
+        let th = export::THETA_CANDIDATES
+            .iter()
+            .copied()
+            .find(|&th| export::input_delta_density(&tr.int, th) <= cfg.input_density_target)
+            .unwrap_or(*export::THETA_CANDIDATES.last().unwrap_or(&0));
+        tr = tr.thresholded(th, &input);
+        te = te.thresholded(th, &input);
+        th
+    } else {
+        0
+    };
     let mut sizes = vec![ds.in_dim];
     sizes.extend(&cfg.hidden);
     sizes.push(ds.n_classes());
@@ -490,8 +533,15 @@ pub fn train(ds: &Dataset, cfg: &TrainConfig, progress: bool) -> Result<Trained,
             let mut loss = candle_nn::loss::cross_entropy(&out.logits, &y)?;
             let quantized = qat && epoch >= warm;
             if quantized && m.delta_penalty && cfg.lambda > 0.0 {
-                for a in &out.acts {
-                    let a3 = a.reshape((b, chunk, a.dim(1)?))?;
+                for (l, a) in out.acts.iter().enumerate() {
+                    // Deltas in units of the layer's step (the integer deltas the hardware
+                    // sees): in real units the penalty is beaten by shrinking every activation
+                    // (and the LSQ step with it) instead of making deltas zero.
+                    let step = match &fwd.act {
+                        ActMode::Fixed(s) => Tensor::from_vec(vec![s[l]], 1, &Device::Cpu)?,
+                        _ => net.steps[l].as_tensor().clone(),
+                    };
+                    let a3 = a.broadcast_div(&step)?.reshape((b, chunk, a.dim(1)?))?;
                     loss = (loss + (ops::delta_penalty(&a3)? * cfg.lambda)?)?;
                 }
             }
@@ -524,7 +574,10 @@ pub fn train(ds: &Dataset, cfg: &TrainConfig, progress: bool) -> Result<Trained,
         bar.inc(1);
     }
     bar.finish();
-    let float_unquantized_accuracy = accuracy(&net, &te, &Fwd::float(nh))?;
+    // Float accuracy without quantization (WTA masks kept: they are part of the architecture).
+    let mut float_fwd = Fwd::float(nh);
+    float_fwd.wta = fwd.wta.clone();
+    let float_unquantized_accuracy = accuracy(&net, &te, &float_fwd)?;
     let act_steps = if qat {
         match &fwd.act {
             ActMode::Fixed(s) => s.clone(),
@@ -553,6 +606,7 @@ pub fn train(ds: &Dataset, cfg: &TrainConfig, progress: bool) -> Result<Trained,
         fwd,
         act_steps,
         input,
+        input_theta,
         float_unquantized_accuracy,
         float_accuracy,
         epochs: cfg.epochs,
