@@ -52,6 +52,15 @@ pub struct TrainArgs {
     /// θ search: largest training-set accuracy drop allowed (points).
     #[arg(long)]
     pub theta_bound: Option<f64>,
+    /// θ search: largest training-set frame accuracy drop allowed (points).
+    #[arg(long)]
+    pub theta_frame_bound: Option<f64>,
+    /// Delta methods: input delta density the trained input threshold θ₀ aims at.
+    #[arg(long)]
+    pub input_density_target: Option<f64>,
+    /// Epochs of float training before quantization is switched on, as a fraction.
+    #[arg(long)]
+    pub warmup: Option<f64>,
     /// Keep θ = 0 on every layer (no search).
     #[arg(long)]
     pub no_theta_search: bool,
@@ -110,6 +119,15 @@ fn config_for(a: &TrainArgs, method: Method, ds: &Dataset) -> TrainConfig {
     if let Some(t) = a.star_tau {
         c.star_tau = t;
     }
+    if let Some(t) = a.input_density_target {
+        c.input_density_target = t;
+    }
+    if let Some(b) = a.theta_frame_bound {
+        c.theta_frame_bound = b;
+    }
+    if let Some(w) = a.warmup {
+        c.warmup_frac = w;
+    }
     if let Some(b) = a.theta_bound {
         c.theta_bound = b;
     }
@@ -148,10 +166,21 @@ pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
             rows.push(s);
         }
         format::write_text(&md, &compare_markdown(&ds, &rows, a), a.force)?;
-        let pts: Vec<(String, f64, f64)> = rows
+        let mut pts: Vec<(String, f64, f64)> = rows
             .iter()
-            .map(|r| (r.method.clone(), r.delta_density, r.int_accuracy))
+            .filter(|r| r.method == "baseline")
+            .map(|r| {
+                (
+                    "baseline theta=0".to_string(),
+                    r.delta_density_before_search,
+                    r.int_accuracy_before_search,
+                )
+            })
             .collect();
+        pts.extend(
+            rows.iter()
+                .map(|r| (r.method.clone(), r.delta_density, r.int_accuracy)),
+        );
         let img = super::plot::scatter(
             &format!("{}: integer accuracy vs pooled delta density", ds.name),
             "delta density (nonzero deltas / elements, t>0)",

@@ -142,7 +142,8 @@ fn glyph(c: char) -> [u8; 7] {
     }
 }
 
-const PALETTE: [[u8; 3]; 6] = [
+const PALETTE: [[u8; 3]; 7] = [
+    [127, 127, 127],
     [31, 119, 180],
     [255, 127, 14],
     [44, 160, 44],
@@ -197,12 +198,22 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[(String, f64, f64
         black,
     );
     img.text_up(20, (t + b + text_width(ylabel, 2)) / 2, 2, ylabel, black);
+    // Points, then a legend in the lower-right corner (labels beside points collide when
+    // methods land close together).
+    let lw = pts.iter().map(|p| text_width(&p.0, 2)).max().unwrap_or(0) + 40;
+    let lh = pts.len() as i64 * 22 + 10;
+    let (lx, ly) = (r - lw - 10, b - lh - 10);
+    for y in ly..ly + lh {
+        for x in lx..lx + lw {
+            img.set(x, y, [250, 250, 250]);
+        }
+    }
     for (i, (name, x, y)) in pts.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()];
-        let (cx, cy) = (px(*x), py(*y));
-        img.disc(cx, cy, 6, c);
-        // Stagger labels vertically so close points stay readable.
-        img.text(cx + 10, cy - 8 + (i as i64 % 2) * 14, 2, name, c);
+        img.disc(px(*x), py(*y), 6, c);
+        let yy = ly + 8 + i as i64 * 22;
+        img.disc(lx + 14, yy + 6, 6, c);
+        img.text(lx + 30, yy, 2, name, c);
     }
     img
 }
