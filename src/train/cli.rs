@@ -103,10 +103,13 @@ pub struct Summary {
 fn config_for(a: &TrainArgs, method: Method, ds: &Dataset) -> TrainConfig {
     let mut c = TrainConfig::new(method);
     c.seed = a.seed;
-    // Fewer passes over the largest set keep every run within the time budget.
-    c.epochs = a
-        .epochs
-        .unwrap_or(if ds.train.frames() > 20_000 { 12 } else { 40 });
+    if let Some(e) = a.epochs {
+        c.epochs = e;
+    }
+    // The video-like set needs wider layers: a drifting digit activates many pixels.
+    if ds.window.is_none() && a.hidden.is_none() {
+        c.hidden = vec![128, 64];
+    }
     if let Some(h) = &a.hidden {
         c.hidden = h.clone();
     }

@@ -323,3 +323,121 @@ pub fn padded_inputs(seqs: &[Array2<i8>], labels: &[usize]) -> (Inputs, Vec<usiz
 pub fn traces(model: &Model, inputs: &Inputs) -> Result<Traces, TrainError> {
     golden::run_all(model, inputs, |_| {}).map_err(|e| TrainError::Golden(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Dataset, SeqSet};
+    use crate::train::{train, Method, QSeqs, TrainConfig};
+    use candle_core::Tensor;
+    use ndarray::array;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn thresholded_reference_and_input_density() {
+        let s: Array2<i8> = array![[0], [1], [5], [6], [3]];
+        let r = thresholded_reference(&s, 2);
+        assert_eq!(r.column(0).to_vec(), vec![0, 0, 5, 5, 5]);
+        // t > 0: 4 elements, one emitted delta (t = 2).
+        assert!((input_delta_density(std::slice::from_ref(&s), 2) - 0.25).abs() < 1e-12);
+        assert_eq!(thresholded_reference(&s, 0), s);
+    }
+
+    #[test]
+    fn padded_inputs_repeat_last_frame() {
+        let a: Array2<i8> = array![[1, 2], [3, 4]];
+        let b: Array2<i8> = array![[5, 6]];
+        let (inp, len) = padded_inputs(&[a, b], &[0, 1]);
+        assert_eq!(len, vec![2, 1]);
+        assert_eq!(inp.frames.shape(), &[2, 2, 2]);
+        assert_eq!(inp.frames[[1, 1, 0]], 5);
+        assert_eq!(inp.labels.unwrap().to_vec(), vec![0, 1]);
+    }
+
+    /// Two classes of noisy random walks with different drifts.
+    pub(crate) fn toy_dataset(seed: u64) -> Dataset {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut make = |n: usize| {
+            let mut set = SeqSet::default();
+            for i in 0..n {
+                let y = i % 2;
+                let t = 10 + i % 5;
+                let mut v = vec![0f32; 4];
+                let s = Array2::from_shape_fn((t, 4), |(_, c)| {
+                    if c == 0 {
+                        for (k, x) in v.iter_mut().enumerate() {
+                            let drift = if y == 0 { 0.1 } else { -0.1 } * (k as f32 + 1.0);
+                            *x += drift + rng.gen_range(-0.05..0.05);
+                        }
+                    }
+                    v[c]
+                });
+                set.seqs.push(s);
+                set.labels.push(y);
+            }
+            set
+        };
+        let train = make(24);
+        let test = make(10);
+        Dataset {
+            name: "toy".into(),
+            class_names: vec!["up".into(), "down".into()],
+            in_dim: 4,
+            window: Some(1),
+            channels: 4,
+            train,
+            test,
+            nonnegative: false,
+        }
+    }
+
+    #[test]
+    fn exported_model_matches_fake_quantized_network() {
+        let ds = toy_dataset(3);
+        let mut cfg = TrainConfig::new(Method::parse("delta-lsq").unwrap());
+        cfg.epochs = 4;
+        cfg.hidden = vec![8];
+        cfg.chunk = 4;
+        cfg.input_density_target = 1.0; // θ₀ = 0: compare against plain fake quantization.
+        let tr = train(&ds, &cfg, false).unwrap();
+        assert_eq!(tr.input_theta, 0);
+        let model = to_model(&tr, &ds.class_names, &[0, 0], serde_json::Value::Null).unwrap();
+        model.validate(std::path::Path::new("model.json")).unwrap();
+        let q = QSeqs::new(&ds.test, &tr.input);
+        let (mut total, mut differ, mut max_diff) = (0usize, 0usize, 0i32);
+        for (si, f) in q.float.iter().enumerate() {
+            let x = Tensor::from_vec(
+                f.iter().copied().collect::<Vec<f32>>(),
+                f.dim(),
+                &candle_core::Device::Cpu,
+            )
+            .unwrap();
+            let out = tr.net.forward(&x, &tr.fwd).unwrap();
+            let fq = out.acts[0].to_vec2::<f32>().unwrap();
+            let g = golden::run_sequence(&model, q.int[si].view(), si).unwrap();
+            for (t, fo) in g.iter().enumerate() {
+                for (k, &z) in fo.acts[0].iter().enumerate() {
+                    let want = (fq[t][k] / tr.act_steps[0]).round() as i32;
+                    total += 1;
+                    if want != z {
+                        differ += 1;
+                        max_diff = max_diff.max((want - z).abs());
+                    }
+                }
+            }
+        }
+        // Only rounding ties moved by the 16-bit M/2^S approximation and the int32 bias may differ.
+        assert!(max_diff <= 1, "max difference {max_diff}");
+        assert!(
+            differ * 100 <= total,
+            "{differ} of {total} activations differ"
+        );
+        let e = evaluate(&model, &q.int, &q.labels).unwrap();
+        assert!(
+            (e.accuracy - tr.float_accuracy).abs() <= 10.0 + 1e-9,
+            "{} vs {}",
+            e.accuracy,
+            tr.float_accuracy
+        );
+    }
+}
