@@ -362,7 +362,7 @@ mod tests {
             for i in 0..n {
                 let y = i % 2;
                 let t = 10 + i % 5;
-                let mut v = vec![0f32; 4];
+                let mut v = [0f32; 4];
                 let s = Array2::from_shape_fn((t, 4), |(_, c)| {
                     if c == 0 {
                         for (k, x) in v.iter_mut().enumerate() {
