@@ -168,7 +168,7 @@ pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
             let s = run_one(&ds, &cfg, a, &a.out.join(m), quiet)?;
             rows.push(s);
         }
-        format::write_text(&md, &compare_markdown(&ds, &rows, a), a.force)?;
+        format::write_text(&md, &compare_markdown(&ds, &rows), a.force)?;
         let mut pts: Vec<(String, f64, f64)> = rows
             .iter()
             .filter(|r| r.method == "baseline")
@@ -360,19 +360,23 @@ pub fn run_one(
     Ok(s)
 }
 
-fn compare_markdown(ds: &Dataset, rows: &[Summary], a: &TrainArgs) -> String {
+/// The command as typed (program name shortened to `deltagen`), for the record in compare.md.
+fn command_line() -> String {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    args.insert(0, "deltagen".into());
+    args.join(" ")
+}
+
+fn compare_markdown(ds: &Dataset, rows: &[Summary]) -> String {
     let base = rows.iter().find(|r| r.method == "baseline");
     let mut md = format!(
         "# {}: baseline vs temporal delta layer (fixed point, LSQ), STAR, WTA\n\n\
-         Command: `deltagen train --dataset {} --compare --seed {}{} --out {}`\n\n\
+         Command (after `tools/fetch-data.sh`): `{}`\n\n\
          Test set: {} sequences, {} frames (window W = {}). Accuracy is per sequence (argmax of the summed frame logits), \
          from the integer golden model with the searched θ; \"fake-quant\" is the float network with the same quantization at θ = 0. \
          Delta density = nonzero deltas / elements over all layer inputs, t = 0 excluded (pooled); reduction is baseline density / method density.\n\n",
         ds.name,
-        a.dataset,
-        a.seed,
-        a.epochs.map_or(String::new(), |e| format!(" --epochs {e}")),
-        a.out.display(),
+        command_line(),
         rows.first().map_or(0, |r| r.test_sequences),
         rows.first().map_or(0, |r| r.test_frames),
         ds.window.map_or("-".to_string(), |w| w.to_string()),
