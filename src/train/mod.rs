@@ -532,7 +532,8 @@ pub fn train(ds: &Dataset, cfg: &TrainConfig, progress: bool) -> Result<Trained,
             let out = net.forward(&x, &fwd)?;
             let mut loss = candle_nn::loss::cross_entropy(&out.logits, &y)?;
             let quantized = qat && epoch >= warm;
-            if quantized && m.delta_penalty && cfg.lambda > 0.0 {
+            // Deltas need two frames: single-frame sequences train without the penalty.
+            if quantized && m.delta_penalty && cfg.lambda > 0.0 && chunk >= 2 {
                 for (l, a) in out.acts.iter().enumerate() {
                     // Deltas in units of the layer's step (the integer deltas the hardware
                     // sees): in real units the penalty is beaten by shrinking every activation
