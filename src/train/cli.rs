@@ -52,7 +52,7 @@ pub struct TrainArgs {
     /// θ search: largest training-set accuracy drop allowed (points).
     #[arg(long)]
     pub theta_bound: Option<f64>,
-    /// θ search: largest training-set frame accuracy drop allowed (points).
+    /// θ search: largest share (%) of training frames whose own argmax class may change.
     #[arg(long)]
     pub theta_frame_bound: Option<f64>,
     /// Delta methods: input delta density the trained input threshold θ₀ aims at.
