@@ -451,4 +451,32 @@ mod tests {
             tr.float_accuracy
         );
     }
+
+    #[test]
+    fn theta_search_respects_its_bounds() {
+        let ds = toy_dataset(5);
+        let mut cfg = TrainConfig::new(Method::parse("delta-lsq").unwrap());
+        cfg.epochs = 4;
+        cfg.hidden = vec![8];
+        cfg.chunk = 4;
+        let tr = train(&ds, &cfg, false).unwrap();
+        let floor = [tr.input_theta, 0];
+        let mut model = to_model(&tr, &ds.class_names, &floor, serde_json::Value::Null).unwrap();
+        let q = QSeqs::new(&ds.train, &tr.input);
+        let before = evaluate(&model, &q.int, &q.labels).unwrap();
+        let r = search_theta(&mut model, &q.int, &q.labels, &floor, 0.5, 5.0).unwrap();
+        assert_eq!(r.reference.0, before.accuracy);
+        assert!(r.theta[0] >= floor[0]);
+        assert!(r.theta.iter().all(|t| THETA_CANDIDATES.contains(t)));
+        let after = evaluate(&model, &q.int, &q.labels).unwrap();
+        assert_eq!(after.accuracy, r.chosen.0);
+        assert!(after.accuracy + 0.5 + 1e-9 >= before.accuracy);
+        let changed = after
+            .frame_predictions
+            .iter()
+            .zip(&before.frame_predictions)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(changed as f64 <= 0.05 * before.frame_predictions.len() as f64 + 1e-9);
+    }
 }
