@@ -156,11 +156,20 @@ pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
             ds.test.frames()
         );
     }
+    if ds.test.seqs.is_empty() {
+        bail!("{}: the test set holds no sequence", ds.name);
+    }
     if a.compare {
         let md = a.out.join("compare.md");
         let png = a.out.join("compare.png");
         format::check_writable(&md, a.force)?;
         format::check_writable(&png, a.force)?;
+        // Refuse before hours of training, not at the last method.
+        for m in Method::ALL {
+            for f in OUTPUTS {
+                format::check_writable(&a.out.join(m).join(f), a.force)?;
+            }
+        }
         let mut rows = vec![];
         for m in Method::ALL {
             let method = Method::parse(m)?;
@@ -213,6 +222,15 @@ fn train_subset(tr: &QSeqs, max_frames: usize) -> (Vec<Array2<i8>>, Vec<usize>) 
     (s, l)
 }
 
+/// Files one training run writes.
+const OUTPUTS: [&str; 5] = [
+    "model.json",
+    "model.npz",
+    "inputs.npz",
+    "traces.npz",
+    "train.json",
+];
+
 /// Train one method and write its package, inputs, traces and train.json under `out`.
 pub fn run_one(
     ds: &Dataset,
@@ -221,14 +239,7 @@ pub fn run_one(
     out: &Path,
     quiet: bool,
 ) -> Result<Summary> {
-    let files = [
-        "model.json",
-        "model.npz",
-        "inputs.npz",
-        "traces.npz",
-        "train.json",
-    ]
-    .map(|f| out.join(f));
+    let files = OUTPUTS.map(|f| out.join(f));
     for f in &files {
         format::check_writable(f, a.force)?;
     }
@@ -354,9 +365,6 @@ pub fn run_one(
         s.seconds,
         out.display()
     );
-    if s.test_sequences == 0 {
-        bail!("{}: the test set is empty", ds.name);
-    }
     Ok(s)
 }
 
