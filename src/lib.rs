@@ -11,6 +11,7 @@ pub mod config;
 pub mod cycles;
 pub mod format;
 pub mod golden;
+pub mod hw;
 pub mod io;
 pub mod model;
 pub mod random;
