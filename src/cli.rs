@@ -43,6 +43,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// List the accelerator presets, or print one (or a config file) after validating it.
     Config(ConfigArgs),
+    /// Train a delta-sparse network on a dataset and export the integer model package.
+    Train(crate::train::cli::TrainArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -134,6 +136,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Golden(a) => run_golden(&a, quiet),
         Command::Inspect(a) => inspect(&a.dir),
         Command::Config(a) => config_cmd(a.name.as_deref()),
+        Command::Train(a) => crate::train::cli::run(&a, quiet),
     }
 }
 
