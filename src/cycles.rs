@@ -1,8 +1,12 @@
 //! Cycle model of the accelerator schedule (docs/architecture.md describes the hardware).
 //!
-//! `ideal_cycles` is the zero-skipping limit, `dense_cycles` the same schedule with every delta
-//! counted, and `predicted_cycles` the exact cycle count of the schedule the RTL implements, so
-//! the Verilator testbench can hold the RTL to it.
+//! `ideal_cycles` is the zero-skipping limit, `dense_cycles` the same with every delta counted,
+//! and `predicted_cycles` the exact cycle count of the schedule the RTL (`deltagen-hdl`)
+//! implements: the whole-accelerator simulation tests hold the RTL to it cycle for cycle.
+//!
+//! Per frame the sequencer goes Idle → [Init] → (Load, Run, Drain) per layer → Load, Run
+//! (read-out dispatch) → Out → Idle. The only data-dependent part is Run, modelled below as the
+//! group stream through the compactor and the word stream through the decoder.
 
 use serde::Serialize;
 
@@ -10,79 +14,138 @@ use crate::config::AccelConfig;
 use crate::io::Traces;
 use crate::model::Model;
 
-/// Cycles from the last MAC issued for a layer until its accumulators can be read
-/// (weight read, multiply, accumulate read-modify-write).
-pub const MAC_LATENCY: u64 = 4;
-/// Cycles from the first accumulator read of the requantization scan to its first encoded word.
-pub const REQUANT_LATENCY: u64 = 4;
+/// Idle cycle between frames (the sequencer looks at the next beat's `tuser`).
+pub const IDLE_CYCLES: u64 = 1;
+/// Load: descriptor ROM read for the next layer.
+pub const LOAD_CYCLES: u64 = 1;
+/// Drain after the decoder's `done`: the last MAC write (5 stages after issue) lands before the
+/// next layer's scan reads Y and before the PEs switch Y sets.
+pub const DRAIN_CYCLES: u64 = 2;
+/// Layer-0 groups: AXI beat (encoder E0, reference read) → E1 (delta, threshold) → compactor.
+pub const INPUT_FRONT_LATENCY: u64 = 2;
+/// Hidden groups: Y read → BRAM out → requant Q1, Q2, Q3 → encoder E0 → E1 → compactor.
+pub const HIDDEN_FRONT_LATENCY: u64 = 6;
+/// A word written into the RLE buffer in cycle t is in the decoder at t + 2 (pointer compare,
+/// then the registered BRAM read).
+pub const WORD_TO_DECODER: u64 = 2;
+/// Run ends this many cycles after the decoder takes the terminator (registered `done`, seen by
+/// the sequencer one cycle later).
+pub const DONE_LATENCY: u64 = 2;
+/// Read-out: Load of the read-out descriptor plus the Run cycle that dispatches to Out.
+pub const READOUT_OVERHEAD: u64 = 2;
+/// Out: one logit per cycle plus the registered read of the first one.
+pub const OUT_LATENCY: u64 = 1;
 
-/// Cost of one delta vector in run-length words.
+/// Encoder groups of layer `l`'s input vector: ceil(in / lanes) for the input layer; for hidden
+/// layers the scan reads one Y chunk of P values per P/lanes groups, so ceil(in / P) · P/lanes.
+pub fn layer_groups(cfg: &AccelConfig, l: usize, inputs: usize) -> usize {
+    let g = cfg.nz_lanes as usize;
+    let p = cfg.pe_count as usize;
+    if l == 0 {
+        inputs.div_ceil(g)
+    } else {
+        inputs.div_ceil(p) * (p / g)
+    }
+}
+
+/// Words of one vector, per encoder group: `true` for a nonzero word, `false` for a split.
+///
+/// The compactor emits the nonzero lanes of a group in order; before each, the zeros since the
+/// previous word are the run, and a run above `max_run` is first cut by (max_run, 0) words that
+/// each cover max_run + 1 positions. Zeros after the last nonzero need no word.
+pub fn group_words(mask: &[bool], lanes: usize, groups: usize, max_run: u64) -> Vec<Vec<bool>> {
+    let mut out = vec![Vec::new(); groups];
+    let mut next_pos = 0u64;
+    for (i, _) in mask.iter().enumerate().filter(|(_, nz)| **nz) {
+        let words = &mut out[i / lanes];
+        let mut run = i as u64 - next_pos;
+        while run > max_run {
+            words.push(false);
+            run -= max_run + 1;
+        }
+        words.push(true);
+        next_pos = i as u64 + 1;
+    }
+    out
+}
+
+/// Cycles of one layer's Run state and its word counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct VectorCost {
-    /// Cycles the delta encoder spends: `nz_lanes` elements per cycle, at most one word per cycle.
-    pub encoder_cycles: u64,
-    /// Words with a nonzero delta.
+pub struct LayerRun {
+    pub run_cycles: u64,
     pub nonzero_words: u64,
-    /// Zero words: run splits plus the end-of-vector word.
+    /// Splits plus the terminator.
     pub zero_words: u64,
 }
 
-impl VectorCost {
-    /// PE-array cycles to consume the vector: a nonzero word costs `chunks` cycles, a zero word 1.
-    pub fn pe_cycles(&self, chunks: u64) -> u64 {
-        self.nonzero_words * chunks + self.zero_words
-    }
-}
-
-/// RLE encoding cost of a delta vector given its nonzero mask.
-///
-/// Words are (run, value): skip `run` zeros, then place `value`. A zero run reaching
-/// `max_run + 1` emits a split word (max_run, 0); every vector ends with an end-of-vector word.
-pub fn vector_cost(
-    nonzero: impl IntoIterator<Item = bool>,
-    lanes: u64,
+/// Run-state cycles of a layer: groups reach the compactor `front_latency` cycles after Run
+/// starts, one per max(1, words) cycles; each word is written in the cycle it is formed, the
+/// terminator in the cycle after the last group; the decoder takes a word `WORD_TO_DECODER`
+/// cycles after its write, or when it finishes the previous one (chunks cycles for a nonzero
+/// word, 1 for a zero word), whichever is later.
+pub fn layer_run(
+    mask: &[bool],
+    lanes: usize,
+    groups: usize,
     max_run: u64,
-) -> VectorCost {
-    let mask: Vec<bool> = nonzero.into_iter().collect();
-    let mut cost = VectorCost::default();
-    let mut run = 0u64;
-    let groups = mask.chunks(lanes.max(1) as usize);
-    let last_group = groups.len().saturating_sub(1);
-    for (g, group) in groups.enumerate() {
-        let mut words = 0u64;
-        for &nz in group {
+    chunks: u64,
+    front_latency: u64,
+) -> LayerRun {
+    let words = group_words(mask, lanes, groups, max_run);
+    let mut r = LayerRun::default();
+    let mut h = front_latency;
+    let mut dec_free = 0u64;
+    for g in &words {
+        for (i, &nz) in g.iter().enumerate() {
+            let start = (h + i as u64 + WORD_TO_DECODER).max(dec_free);
             if nz {
-                cost.nonzero_words += 1;
-                words += 1;
-                run = 0;
+                r.nonzero_words += 1;
+                dec_free = start + chunks;
             } else {
-                run += 1;
-                if run == max_run + 1 {
-                    cost.zero_words += 1;
-                    words += 1;
-                    run = 0;
-                }
+                r.zero_words += 1;
+                dec_free = start + 1;
             }
         }
-        if g == last_group {
-            // End-of-vector word, emitted with the last group.
-            cost.zero_words += 1;
-            words += 1;
-        }
-        cost.encoder_cycles += words.max(1);
+        h += (g.len() as u64).max(1);
     }
-    if mask.is_empty() {
-        cost.zero_words += 1;
-        cost.encoder_cycles += 1;
-    }
-    cost
+    // Terminator: written in cycle h (after the last group), a one-cycle zero word.
+    let start = (h + WORD_TO_DECODER).max(dec_free);
+    r.zero_words += 1;
+    r.run_cycles = start + DONE_LATENCY;
+    r
 }
 
-/// Work of one frame: encoder and PE cycles per layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameWork {
-    pub encoder: Vec<u64>,
-    pub pe: Vec<u64>,
+/// Cycles one frame takes, idle cycle included; `deltas[l]` is layer l's input delta vector.
+pub fn frame_cycles(
+    cfg: &AccelConfig,
+    model: &Model,
+    deltas: &[Vec<bool>],
+    seq_start: bool,
+) -> u64 {
+    let lanes = cfg.nz_lanes as usize;
+    let max_run = u64::from(cfg.rle_max_run());
+    let mut t = IDLE_CYCLES;
+    if seq_start {
+        t += init_cycles(cfg, model);
+    }
+    for (l, layer) in model.layers.iter().enumerate() {
+        let groups = layer_groups(cfg, l, layer.inputs());
+        let front = if l == 0 {
+            INPUT_FRONT_LATENCY
+        } else {
+            HIDDEN_FRONT_LATENCY
+        };
+        let run = layer_run(
+            &deltas[l],
+            lanes,
+            groups,
+            max_run,
+            cfg.chunks(layer.outputs()),
+            front,
+        );
+        t += LOAD_CYCLES + run.run_cycles + DRAIN_CYCLES;
+    }
+    t + READOUT_OVERHEAD + model.output_size() as u64 + OUT_LATENCY
 }
 
 /// Completion times of one sequence, in cycles from its start.
@@ -93,68 +156,16 @@ pub struct SequenceSchedule {
     pub total: u64,
 }
 
-/// Cycles of the sequence-start initialization: biases into Y (one chunk per cycle across all
-/// banks), references cleared (one `nz_lanes`-wide word per cycle, input and hidden encoders in
-/// parallel).
+/// Cycles of the sequence-start initialisation: one word per cycle into every Y bank (biases, both
+/// Y sets at once) and every reference lane (cleared), so the longest of the three.
 pub fn init_cycles(cfg: &AccelConfig, model: &Model) -> u64 {
-    let lanes = u64::from(cfg.nz_lanes);
-    let bias: u64 = model.layers.iter().map(|l| cfg.chunks(l.outputs())).sum();
-    let in_refs = (model.input_size() as u64).div_ceil(lanes);
-    let hid_refs: u64 = model.layers[1..]
-        .iter()
-        .map(|l| (l.inputs() as u64).div_ceil(lanes))
-        .sum();
-    bias.max(in_refs).max(hid_refs)
-}
-
-/// The v1 schedule, one sequence (sequences run back to back, each draining before the next).
-///
-/// - The input encoder encodes frame f into one of two RLE buffers while the PE array works on
-///   earlier frames; it may start once frame f−1 is encoded and frame f−2's buffer is consumed.
-/// - The PE array runs a frame's layers in order. Layer 0 starts when its vector is encoded and
-///   the previous frame's PE work is done. Before each later layer, the MAC pipeline drains
-///   (`MAC_LATENCY`) and the hidden encoder scans the previous layer's accumulators
-///   (`REQUANT_LATENCY` + encoder cycles) into a full RLE vector.
-/// - After the last layer drains, logits stream out one per cycle; the next frame's earlier layers
-///   overlap this, but its last layer waits until the output unit has read them all.
-pub fn schedule_sequence(
-    cfg: &AccelConfig,
-    model: &Model,
-    frames: &[FrameWork],
-) -> SequenceSchedule {
-    let layers = model.layers.len();
-    let out_len = model.output_size() as u64;
-    let init = init_cycles(cfg, model);
-    let mut enc_done_prev = init;
-    let mut l0_done: Vec<u64> = Vec::with_capacity(frames.len());
-    let mut pe_free = init;
-    let mut out_done = init;
-    let mut frame_done = Vec::with_capacity(frames.len());
-    for (f, w) in frames.iter().enumerate() {
-        let buffer_free = if f >= 2 { l0_done[f - 2] } else { init };
-        let enc_done = enc_done_prev.max(buffer_free) + w.encoder[0];
-        enc_done_prev = enc_done;
-        let mut t = enc_done.max(pe_free);
-        for l in 0..layers {
-            if l > 0 {
-                t += MAC_LATENCY + REQUANT_LATENCY + w.encoder[l];
-            }
-            if l == layers - 1 {
-                t = t.max(out_done);
-            }
-            t += w.pe[l];
-            if l == 0 {
-                l0_done.push(t);
-            }
-        }
-        pe_free = t;
-        out_done = t + MAC_LATENCY + out_len;
-        frame_done.push(out_done);
+    let mut set = [0u64; 2];
+    let mut refs = 0u64;
+    for (l, layer) in model.layers.iter().enumerate() {
+        set[l % 2] += cfg.chunks(layer.outputs());
+        refs += layer_groups(cfg, l, layer.inputs()) as u64;
     }
-    SequenceSchedule {
-        frame_done,
-        total: out_done,
-    }
+    set[0].max(set[1]).max(refs)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -163,7 +174,7 @@ pub struct CycleReport {
     pub ideal_cycles: u64,
     /// Σ_frames Σ_layers in_l · ceil(out_l / P): every delta processed.
     pub dense_cycles: u64,
-    /// Exact cycles of the RTL schedule (all sequences).
+    /// Exact cycles of the RTL schedule (all sequences, frames back to back, no stalls).
     pub predicted_cycles: u64,
     pub per_sequence: Vec<SequenceSchedule>,
 }
@@ -181,8 +192,6 @@ impl CycleReport {
 pub fn cycle_report(cfg: &AccelConfig, model: &Model, traces: &Traces) -> CycleReport {
     let shape = traces.logits.shape();
     let (s, t) = (shape[0], shape[1]);
-    let lanes = u64::from(cfg.nz_lanes);
-    let max_run = u64::from(cfg.rle_max_run());
     let chunks: Vec<u64> = model
         .layers
         .iter()
@@ -193,25 +202,31 @@ pub fn cycle_report(cfg: &AccelConfig, model: &Model, traces: &Traces) -> CycleR
     let mut predicted = 0u64;
     let mut per_sequence = Vec::with_capacity(s);
     for si in 0..s {
-        let mut work = Vec::with_capacity(t);
+        let mut now = 0u64;
+        let mut frame_done = Vec::with_capacity(t);
         for ti in 0..t {
-            let mut fw = FrameWork {
-                encoder: Vec::with_capacity(chunks.len()),
-                pe: Vec::with_capacity(chunks.len()),
-            };
-            for (l, d) in traces.deltas.iter().enumerate() {
-                let row = d.slice(ndarray::s![si, ti, ..]);
-                let cost = vector_cost(row.iter().map(|v| *v != 0), lanes, max_run);
-                ideal += cost.nonzero_words * chunks[l];
-                dense += row.len() as u64 * chunks[l];
-                fw.encoder.push(cost.encoder_cycles);
-                fw.pe.push(cost.pe_cycles(chunks[l]));
+            let masks: Vec<Vec<bool>> = traces
+                .deltas
+                .iter()
+                .map(|d| {
+                    d.slice(ndarray::s![si, ti, ..])
+                        .iter()
+                        .map(|v| *v != 0)
+                        .collect()
+                })
+                .collect();
+            for (l, m) in masks.iter().enumerate() {
+                ideal += m.iter().filter(|v| **v).count() as u64 * chunks[l];
+                dense += m.len() as u64 * chunks[l];
             }
-            work.push(fw);
+            now += frame_cycles(cfg, model, &masks, ti == 0);
+            frame_done.push(now);
         }
-        let sched = schedule_sequence(cfg, model, &work);
-        predicted += sched.total;
-        per_sequence.push(sched);
+        predicted += now;
+        per_sequence.push(SequenceSchedule {
+            frame_done,
+            total: now,
+        });
     }
     CycleReport {
         ideal_cycles: ideal,
@@ -226,36 +241,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vector_cost_counts_words_and_encoder_cycles() {
-        // 8 elements, 4 lanes, nonzeros at 1, 2, 3: group 0 emits 3 words (3 cycles), group 1
-        // emits only the end-of-vector word (1 cycle).
+    fn words_per_group_and_splits() {
+        // 8 elements, 4 lanes, nonzeros at 1, 2, 3: group 0 has three words, group 1 none.
         let mask = [false, true, true, true, false, false, false, false];
-        let c = vector_cost(mask, 4, 255);
-        assert_eq!(c.nonzero_words, 3);
-        assert_eq!(c.zero_words, 1);
-        assert_eq!(c.encoder_cycles, 4);
-        assert_eq!(c.pe_cycles(5), 16);
-    }
-
-    #[test]
-    fn long_runs_are_split() {
-        // max_run 3: a run of 10 zeros emits splits after 4 and 8 zeros.
+        assert_eq!(group_words(&mask, 4, 2, 255), vec![vec![true; 3], vec![]]);
+        // max_run 3: 10 zeros then a nonzero: splits cover 4 + 4 positions, then (2, d).
         let mut mask = vec![false; 10];
         mask.push(true);
-        let c = vector_cost(mask, 11, 3);
-        assert_eq!(c.nonzero_words, 1);
-        assert_eq!(c.zero_words, 3); // two splits + end of vector
-        assert_eq!(c.encoder_cycles, 4);
+        assert_eq!(group_words(&mask, 11, 1, 3), vec![vec![false, false, true]]);
+        // Trailing zeros need no split.
+        assert_eq!(
+            group_words(&[false; 20], 4, 5, 1),
+            vec![Vec::<bool>::new(); 5]
+        );
     }
 
     #[test]
-    fn empty_vector_costs_one_word() {
-        let c = vector_cost(vec![false; 5], 2, 255);
-        assert_eq!(c.nonzero_words, 0);
-        assert_eq!(c.zero_words, 1);
-        assert_eq!(c.encoder_cycles, 3); // groups of 2, 2, 1
-        let c = vector_cost(vec![false; 4], 2, 255);
-        assert_eq!(c.encoder_cycles, 2); // the end-of-vector word shares the last group's cycle
-        assert_eq!(c.pe_cycles(7), 1);
+    fn empty_vector_costs_groups_plus_terminator() {
+        // 3 groups reach the compactor at 2, 3, 4; terminator written at 5, decoded at 7,
+        // Run ends 2 cycles later.
+        let r = layer_run(&[false; 5], 2, 3, 255, 4, INPUT_FRONT_LATENCY);
+        assert_eq!(r.nonzero_words, 0);
+        assert_eq!(r.zero_words, 1);
+        assert_eq!(r.run_cycles, 9);
+    }
+
+    #[test]
+    fn busy_decoder_hides_the_encoder() {
+        // One nonzero per group of one lane, chunks 10: the decoder is the bottleneck.
+        let r = layer_run(&[true; 4], 1, 4, 255, 10, INPUT_FRONT_LATENCY);
+        assert_eq!(r.nonzero_words, 4);
+        // First word decoded at 2 + 2 = 4, four words of 10 cycles, terminator at 44.
+        assert_eq!(r.run_cycles, 44 + DONE_LATENCY);
     }
 }

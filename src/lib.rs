@@ -12,6 +12,7 @@ pub mod cycles;
 pub mod data;
 pub mod format;
 pub mod golden;
+pub mod hw;
 pub mod io;
 pub mod model;
 pub mod random;

@@ -1,1 +1,19 @@
-//! Rust-HDL blocks of the deltagen accelerator (filled by the accelerator issue).
+//! Rust-HDL blocks of the deltagen sparse delta accelerator.
+//!
+//! One block per file; see docs/architecture.md for the schedule and per-block timing.
+
+pub mod compactor;
+pub mod decoder;
+pub mod delta_encoder;
+pub mod drive;
+pub mod harness;
+pub mod mem;
+
+pub mod design;
+pub mod encoder_lane;
+pub mod params;
+pub mod pe;
+pub mod requant;
+pub mod rle_buffer;
+pub mod tools;
+pub mod top;

@@ -1,0 +1,80 @@
+//! Verilog and memory files of one accelerator instance.
+
+use crate::mem::hex_lines;
+use crate::params::{build_image, HwError, HwParams, Image, LayerSpec, DESC_FIELDS};
+use crate::top::DeltaTop;
+use rust_hdl::prelude::*;
+
+/// Name of the generated top module.
+pub const TOP_NAME: &str = "deltagen_top";
+
+pub struct Design {
+    /// All modules, top first; `$readmemh` file names are relative to the simulator's or
+    /// synthesis tool's working directory.
+    pub verilog: String,
+    /// (file name, contents) of every `$readmemh` file.
+    pub hex_files: Vec<(String, String)>,
+    pub image: Image,
+    /// Multipliers in the design: (on DSP blocks, in LUTs).
+    pub multipliers: (usize, usize),
+}
+
+/// rust-hdl names the top module `top` and every submodule `top$path`; give them our name.
+fn rename_top(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 4096);
+    for line in v.lines() {
+        let l = line
+            .replace("module top(", &format!("module {TOP_NAME}("))
+            .replace("endmodule // top", &format!("endmodule // {TOP_NAME}"))
+            .replace("module top$", &format!("module {TOP_NAME}$"));
+        // Submodule instantiations start with the module name.
+        let trimmed = l.trim_start();
+        let l = match trimmed.strip_prefix("top$") {
+            Some(rest) => {
+                let indent = &l[..l.len() - trimmed.len()];
+                format!("{indent}{TOP_NAME}${rest}")
+            }
+            None => l.clone(),
+        };
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+/// Memory images, the top block, its Verilog and hex files for `layers` on `params`.
+pub fn build_design(params: &HwParams, layers: &[LayerSpec]) -> Result<Design, HwError> {
+    let image = build_image(params, layers)?;
+    let mut top = DeltaTop::new(params, &image, "")?;
+    top.connect_all();
+    let verilog = rename_top(&generate_verilog(&top));
+    let geo = image.geometry;
+    let mut hex_files = Vec::new();
+    for b in 0..params.p() {
+        let mut w = image.weights[b].clone();
+        w.resize(geo.weight_depth, 0);
+        hex_files.push((format!("pe{b}_w.hex"), hex_lines(&w, 8)));
+        hex_files.push((
+            format!("pe{b}_bias_a.hex"),
+            hex_lines(&image.bias[0][b], 32),
+        ));
+        hex_files.push((
+            format!("pe{b}_bias_b.hex"),
+            hex_lines(&image.bias[1][b], 32),
+        ));
+    }
+    for (f, (name, width)) in DESC_FIELDS.iter().enumerate() {
+        let mut words: Vec<u64> = image.descriptors.iter().map(|d| d.field(f)).collect();
+        words.resize(geo.desc_depth, 0);
+        hex_files.push((format!("desc_{name}.hex"), hex_lines(&words, *width)));
+    }
+    let p = params.p();
+    let mults = p + 2 * params.g();
+    let dsp = mults.min(params.max_dsp as usize).min(p);
+    Ok(Design {
+        verilog,
+        hex_files,
+        image,
+        multipliers: (dsp, mults - dsp),
+    })
+}

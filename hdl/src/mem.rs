@@ -1,0 +1,196 @@
+//! On-chip memories with a registered read port (maps to iCE40 EBR / ECP5 DP16KD).
+//!
+//! Depth is a runtime value (from the accelerator config, not the model) and the contents of
+//! ROMs come from `$readmemh` files written by `deltagen generate`, so a new model needs no RTL
+//! change. The simulation model is read-first: a read and a write to the same address in one
+//! cycle return the old word, exactly like the Verilog below (both are non-blocking).
+
+use rust_hdl::prelude::*;
+
+/// Address bits needed for `depth` words (at least 1).
+pub fn addr_bits(depth: usize) -> usize {
+    let mut b = 1;
+    while (1usize << b) < depth {
+        b += 1;
+    }
+    b
+}
+
+fn verilog_init(init_file: &Option<String>) -> String {
+    match init_file {
+        Some(f) => format!("initial $readmemh(\"{f}\", ram);\n"),
+        None => String::new(),
+    }
+}
+
+/// Simple dual-port RAM: one synchronous read port with read enable (the output register holds
+/// while `read_enable` is low, which lets a stalled pipeline keep its data), one write port.
+#[derive(LogicBlock)]
+pub struct SyncRam<const W: usize> {
+    pub clock: Signal<In, Clock>,
+    pub read_address: Signal<In, Bits<16>>,
+    pub read_enable: Signal<In, bool>,
+    pub read_data: Signal<Out, Bits<W>>,
+    pub write_address: Signal<In, Bits<16>>,
+    pub write_enable: Signal<In, bool>,
+    pub write_data: Signal<In, Bits<W>>,
+    _mem: Vec<u64>,
+    _init_file: Option<String>,
+}
+
+impl<const W: usize> SyncRam<W> {
+    /// A RAM of `depth` words, optionally initialised from `init` (simulation) and `init_file`
+    /// (the `$readmemh` file holding the same words, for synthesis and other simulators).
+    pub fn new(depth: usize, init: &[u64], init_file: Option<String>) -> Self {
+        let mut mem = vec![0u64; depth.max(1)];
+        for (m, v) in mem.iter_mut().zip(init) {
+            *m = *v;
+        }
+        Self {
+            clock: Default::default(),
+            read_address: Default::default(),
+            read_enable: Default::default(),
+            read_data: Default::default(),
+            write_address: Default::default(),
+            write_enable: Default::default(),
+            write_data: Default::default(),
+            _mem: mem,
+            _init_file: init_file,
+        }
+    }
+    pub fn depth(&self) -> usize {
+        self._mem.len()
+    }
+}
+
+impl<const W: usize> Logic for SyncRam<W> {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let depth = self._mem.len();
+            let ab = addr_bits(depth);
+            let mask = (1usize << ab) - 1;
+            if self.read_enable.val() {
+                let a = self.read_address.val().index() & mask;
+                let v = if a < depth { self._mem[a] } else { 0 };
+                self.read_data.next = Bits::<W>::from(v);
+            }
+            if self.write_enable.val() {
+                let a = self.write_address.val().index() & mask;
+                if a < depth {
+                    self._mem[a] = self.write_data.val().to_u64();
+                }
+            }
+        }
+    }
+    fn connect(&mut self) {
+        self.read_data.connect();
+    }
+    fn hdl(&self) -> Verilog {
+        let depth = self._mem.len();
+        let ab = addr_bits(depth);
+        Verilog::Custom(format!(
+            "reg [{w}:0] ram [0:{d}];\n{init}\
+always @(posedge clock) begin\n\
+   if (read_enable) read_data <= ram[read_address[{a}:0]];\n\
+   if (write_enable) ram[write_address[{a}:0]] <= write_data;\n\
+end\n",
+            w = W - 1,
+            d = depth - 1,
+            a = ab - 1,
+            init = verilog_init(&self._init_file),
+        ))
+    }
+    fn timing(&self) -> Vec<TimingInfo> {
+        vec![TimingInfo {
+            name: "sync_ram".into(),
+            clock: "clock".into(),
+            inputs: vec![
+                "read_address".into(),
+                "read_enable".into(),
+                "write_address".into(),
+                "write_enable".into(),
+                "write_data".into(),
+            ],
+            outputs: vec!["read_data".into()],
+        }]
+    }
+}
+
+/// ROM with a registered read port and read enable; contents from a `$readmemh` file.
+#[derive(LogicBlock)]
+pub struct SyncRom<const W: usize> {
+    pub clock: Signal<In, Clock>,
+    pub read_address: Signal<In, Bits<16>>,
+    pub read_enable: Signal<In, bool>,
+    pub read_data: Signal<Out, Bits<W>>,
+    _mem: Vec<u64>,
+    _init_file: String,
+}
+
+impl<const W: usize> SyncRom<W> {
+    pub fn new(depth: usize, init: &[u64], init_file: String) -> Self {
+        let mut mem = vec![0u64; depth.max(1)];
+        for (m, v) in mem.iter_mut().zip(init) {
+            *m = *v;
+        }
+        Self {
+            clock: Default::default(),
+            read_address: Default::default(),
+            read_enable: Default::default(),
+            read_data: Default::default(),
+            _mem: mem,
+            _init_file: init_file,
+        }
+    }
+}
+
+impl<const W: usize> Logic for SyncRom<W> {
+    fn update(&mut self) {
+        if self.clock.pos_edge() && self.read_enable.val() {
+            let depth = self._mem.len();
+            let mask = (1usize << addr_bits(depth)) - 1;
+            let a = self.read_address.val().index() & mask;
+            let v = if a < depth { self._mem[a] } else { 0 };
+            self.read_data.next = Bits::<W>::from(v);
+        }
+    }
+    fn connect(&mut self) {
+        self.read_data.connect();
+    }
+    fn hdl(&self) -> Verilog {
+        let depth = self._mem.len();
+        Verilog::Custom(format!(
+            "reg [{w}:0] ram [0:{d}];\n{init}\
+always @(posedge clock) begin\n\
+   if (read_enable) read_data <= ram[read_address[{a}:0]];\n\
+end\n",
+            w = W - 1,
+            d = depth - 1,
+            a = addr_bits(depth) - 1,
+            init = verilog_init(&Some(self._init_file.clone())),
+        ))
+    }
+    fn timing(&self) -> Vec<TimingInfo> {
+        vec![TimingInfo {
+            name: "sync_rom".into(),
+            clock: "clock".into(),
+            inputs: vec!["read_address".into(), "read_enable".into()],
+            outputs: vec!["read_data".into()],
+        }]
+    }
+}
+
+/// Hex text for `$readmemh`: one word per line, `width` bits each.
+pub fn hex_lines(words: &[u64], width: usize) -> String {
+    let digits = width.div_ceil(4);
+    let mut s = String::with_capacity(words.len() * (digits + 1));
+    for w in words {
+        let masked = if width >= 64 {
+            *w
+        } else {
+            w & ((1u64 << width) - 1)
+        };
+        s.push_str(&format!("{masked:0digits$x}\n"));
+    }
+    s
+}

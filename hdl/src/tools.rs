@@ -1,0 +1,98 @@
+//! Runs the open-source tools on generated Verilog: Yosys (read + hierarchy + proc, the checks
+//! of rust-hdl's `yosys_validate`), Verilator lint and Icarus Verilog.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Lint waivers for the generated Verilog; every line says why.
+pub const VERILATOR_WAIVERS: &str = include_str!("../verilator_waivers.vlt");
+
+/// Writes `verilog` as `top.v` and the given extra files (hex memories) into `dir`.
+pub fn write_design(
+    dir: &Path,
+    verilog: &str,
+    files: &[(String, String)],
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let top = dir.join("top.v");
+    std::fs::write(&top, verilog)?;
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text)?;
+    }
+    std::fs::write(dir.join("waivers.vlt"), VERILATOR_WAIVERS)?;
+    Ok(top)
+}
+
+fn run(dir: &Path, prog: &str, args: &[&str]) -> Result<(String, String, bool), String> {
+    let out = Command::new(prog)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {prog} (install it with tools/setup.sh): {e}"))?;
+    Ok((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    ))
+}
+
+/// Yosys reads the design and elaborates `top_name` with the checks rust-hdl's `yosys_validate`
+/// applies (no latch, no implicit net, no undriven wire, no missing module).
+pub fn yosys_check(dir: &Path, file: &str, top_name: &str) -> Result<(), String> {
+    let script = format!("read -vlog95 {file}; hierarchy -check -top {top_name}; proc");
+    let (stdout, stderr, ok) = run(dir, "yosys", &["-p", &script])?;
+    for bad in [
+        "Re-definition of",
+        "implicitly declared",
+        "Latch inferred for",
+        "is used but has no driver",
+        "is not part of the design",
+        "ERROR",
+    ] {
+        if stdout.contains(bad) || stderr.contains(bad) {
+            let line = stdout
+                .lines()
+                .chain(stderr.lines())
+                .find(|l| l.contains(bad))
+                .unwrap_or(bad);
+            return Err(format!("yosys: {line}"));
+        }
+    }
+    if !ok {
+        return Err(format!("yosys failed: {stderr}"));
+    }
+    Ok(())
+}
+
+/// `verilator --lint-only -Wall` with the waiver file; returns the warnings on failure.
+pub fn verilator_lint(dir: &Path, file: &str, top_name: &str) -> Result<(), String> {
+    let (stdout, stderr, ok) = run(
+        dir,
+        "verilator",
+        &[
+            "--lint-only",
+            "-Wall",
+            "--top-module",
+            top_name,
+            "waivers.vlt",
+            file,
+        ],
+    )?;
+    if !ok || stderr.contains("%Warning") || stderr.contains("%Error") {
+        return Err(format!("verilator lint:\n{stdout}{stderr}"));
+    }
+    Ok(())
+}
+
+/// Icarus Verilog (`iverilog -g2012`) compiles the design.
+pub fn iverilog_check(dir: &Path, file: &str, top_name: &str) -> Result<(), String> {
+    let (stdout, stderr, ok) = run(
+        dir,
+        "iverilog",
+        &["-g2012", "-s", top_name, "-o", "/dev/null", file],
+    )?;
+    if !ok || stderr.contains("error") {
+        return Err(format!("iverilog:\n{stdout}{stderr}"));
+    }
+    Ok(())
+}

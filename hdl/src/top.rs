@@ -1,0 +1,536 @@
+//! Top level and layer sequencer of the delta accelerator.
+//!
+//! Streams: `s_axis_*` carries input frames, `nz_lanes` int8 elements per beat in
+//! `tdata[8g+7:8g]`, `tuser` high on the first beat of a frame starts a new sequence (references
+//! cleared, accumulators reloaded with the biases), `tlast` marks the frame's last beat.
+//! `m_axis_*` carries the int32 logits of every frame, `tlast` on the last one. `busy` is high
+//! while a frame is in work, `done` pulses when its last logit is accepted.
+//!
+//! Sequencer, per frame: [Init] then for every layer Load, Run, Drain, then Load (read-out
+//! entry), Out. Run feeds the layer's input vector through the delta encoder (from the input
+//! stream for layer 0, from the requant lanes scanning the previous layer's accumulators
+//! otherwise) while the decoder already issues MAC ops for the words found so far. See
+//! docs/architecture.md for the cycle count of each state.
+
+use crate::compactor::Compactor;
+use crate::decoder::Decoder;
+use crate::delta_encoder::DeltaEncoder;
+use crate::mem::SyncRom;
+use crate::params::{HwError, HwParams, Image, DESC_FIELDS};
+use crate::pe::Pe;
+use crate::requant::RequantLane;
+use crate::rle_buffer::RleBuffer;
+use rust_hdl::prelude::*;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, LogicState)]
+pub enum SeqState {
+    Idle,
+    Init,
+    Load,
+    Run,
+    Drain,
+    Out,
+}
+
+/// Cycles the Drain state lasts (the literal 2 in `update`): the last MAC write lands before the
+/// next layer reads Y and before the PEs switch Y sets.
+pub const DRAIN_CYCLES: u64 = 2;
+
+#[derive(LogicBlock)]
+pub struct DeltaTop {
+    pub clock: Signal<In, Clock>,
+    pub s_axis_tvalid: Signal<In, bool>,
+    pub s_axis_tready: Signal<Out, bool>,
+    pub s_axis_tdata: Signal<In, Bits<64>>,
+    pub s_axis_tuser: Signal<In, bool>,
+    pub s_axis_tlast: Signal<In, bool>,
+    pub m_axis_tvalid: Signal<Out, bool>,
+    pub m_axis_tready: Signal<In, bool>,
+    pub m_axis_tdata: Signal<Out, Bits<32>>,
+    pub m_axis_tlast: Signal<Out, bool>,
+    pub busy: Signal<Out, bool>,
+    pub done: Signal<Out, bool>,
+    /// Sticky: an input `tlast` disagreed with the frame length of the model.
+    pub error: Signal<Out, bool>,
+    d_in_dim: SyncRom<16>,
+    d_chunks: SyncRom<16>,
+    d_wbase: SyncRom<16>,
+    d_ybase: SyncRom<16>,
+    d_theta: SyncRom<9>,
+    d_rbase: SyncRom<16>,
+    d_groups: SyncRom<16>,
+    d_src_ybase: SyncRom<16>,
+    d_multiplier: SyncRom<16>,
+    d_shift: SyncRom<8>,
+    d_round: SyncRom<48>,
+    d_ysat: SyncRom<32>,
+    d_tau: SyncRom<8>,
+    d_zmax: SyncRom<8>,
+    d_readout: SyncRom<1>,
+    d_init_words: SyncRom<16>,
+    encoder: DeltaEncoder,
+    compactor: Compactor,
+    rle: RleBuffer,
+    decoder: Decoder,
+    pes: Vec<Pe>,
+    rq: Vec<RequantLane>,
+    state: DFF<SeqState>,
+    layer: DFF<Bits<4>>,
+    cnt: DFF<Bits<16>>,
+    initialized: DFF<bool>,
+    mac_set: DFF<bool>,
+    first: DFF<bool>,
+    done_q: DFF<bool>,
+    error_q: DFF<bool>,
+    // front end (group issue)
+    k: DFF<Bits<16>>,
+    kbase: DFF<Bits<16>>,
+    sub: DFF<Bits<8>>,
+    sc: DFF<Bits<16>>,
+    // scan pipeline metadata: S1 (Y word out of the BRAM), Q1, Q2, Q3 (= encoder E0)
+    m_valid: Vec<DFF<bool>>,
+    m_base: Vec<DFF<Bits<16>>>,
+    m_last: Vec<DFF<bool>>,
+    m_k: Vec<DFF<Bits<16>>>,
+    m_lanes: Vec<DFF<Bits<8>>>,
+    s1_sub: DFF<Bits<8>>,
+    // read-out
+    o_valid: DFF<bool>,
+    o_last: DFF<bool>,
+    o_bank: DFF<Bits<8>>,
+    on: DFF<Bits<16>>,
+    ob: DFF<Bits<8>>,
+    adv: Signal<Local, bool>,
+    issue: Signal<Local, bool>,
+    hs: Signal<Local, bool>,
+    grp_last: Signal<Local, bool>,
+    in_lanes: Signal<Local, Bits<8>>,
+    lanes_left: Signal<Local, Bits<16>>,
+    out_adv: Signal<Local, bool>,
+    bank_lane: Vec<Constant<Bits<8>>>,
+    bank_sub: Vec<Constant<Bits<8>>>,
+    bank_num: Vec<Constant<Bits<8>>>,
+    lane_id: Vec<Constant<Bits<8>>>,
+    n_lanes: Constant<Bits<16>>,
+    all_lanes: Constant<Bits<8>>,
+    n_sub: Constant<Bits<8>>,
+    n_pe: Constant<Bits<8>>,
+}
+
+fn rom<const W: usize>(depth: usize, image: &Image, field: usize, prefix: &str) -> SyncRom<W> {
+    let words: Vec<u64> = image.descriptors.iter().map(|d| d.field(field)).collect();
+    SyncRom::new(
+        depth,
+        &words,
+        format!("{prefix}desc_{}.hex", DESC_FIELDS[field].0),
+    )
+}
+
+impl DeltaTop {
+    /// Builds the accelerator for `params` holding `image`; `prefix` is prepended to every
+    /// `$readmemh` file name.
+    pub fn new(params: &HwParams, image: &Image, prefix: &str) -> Result<Self, HwError> {
+        params.validate()?;
+        let geo = image.geometry;
+        let p = params.p();
+        let g = params.g();
+        let dd = geo.desc_depth;
+        let pes = (0..p)
+            .map(|b| {
+                Pe::new(
+                    &image.weights[b],
+                    geo.weight_depth,
+                    [&image.bias[0][b], &image.bias[1][b]],
+                    geo.y_set_depth,
+                    &format!("{prefix}pe{b}"),
+                )
+            })
+            .collect();
+        let c8 = |v: usize| Constant::new((v as u64).into());
+        Ok(Self {
+            clock: Default::default(),
+            s_axis_tvalid: Default::default(),
+            s_axis_tready: Default::default(),
+            s_axis_tdata: Default::default(),
+            s_axis_tuser: Default::default(),
+            s_axis_tlast: Default::default(),
+            m_axis_tvalid: Default::default(),
+            m_axis_tready: Default::default(),
+            m_axis_tdata: Default::default(),
+            m_axis_tlast: Default::default(),
+            busy: Default::default(),
+            done: Default::default(),
+            error: Default::default(),
+            d_in_dim: rom(dd, image, 0, prefix),
+            d_chunks: rom(dd, image, 1, prefix),
+            d_wbase: rom(dd, image, 2, prefix),
+            d_ybase: rom(dd, image, 3, prefix),
+            d_theta: rom(dd, image, 4, prefix),
+            d_rbase: rom(dd, image, 5, prefix),
+            d_groups: rom(dd, image, 6, prefix),
+            d_src_ybase: rom(dd, image, 7, prefix),
+            d_multiplier: rom(dd, image, 8, prefix),
+            d_shift: rom(dd, image, 9, prefix),
+            d_round: rom(dd, image, 10, prefix),
+            d_ysat: rom(dd, image, 11, prefix),
+            d_tau: rom(dd, image, 12, prefix),
+            d_zmax: rom(dd, image, 13, prefix),
+            d_readout: rom(dd, image, 14, prefix),
+            d_init_words: rom(dd, image, 15, prefix),
+            encoder: DeltaEncoder::new(g, geo.r_depth),
+            compactor: Compactor::new(g, params.rle_run_bits),
+            rle: RleBuffer::new(geo.fifo_depth),
+            decoder: Decoder::default(),
+            pes,
+            rq: (0..g).map(|_| RequantLane::default()).collect(),
+            state: Default::default(),
+            layer: Default::default(),
+            cnt: Default::default(),
+            initialized: Default::default(),
+            mac_set: Default::default(),
+            first: Default::default(),
+            done_q: Default::default(),
+            error_q: Default::default(),
+            k: Default::default(),
+            kbase: Default::default(),
+            sub: Default::default(),
+            sc: Default::default(),
+            m_valid: (0..4).map(|_| Default::default()).collect(),
+            m_base: (0..4).map(|_| Default::default()).collect(),
+            m_last: (0..4).map(|_| Default::default()).collect(),
+            m_k: (0..4).map(|_| Default::default()).collect(),
+            m_lanes: (0..4).map(|_| Default::default()).collect(),
+            s1_sub: Default::default(),
+            o_valid: Default::default(),
+            o_last: Default::default(),
+            o_bank: Default::default(),
+            on: Default::default(),
+            ob: Default::default(),
+            adv: Default::default(),
+            issue: Default::default(),
+            hs: Default::default(),
+            grp_last: Default::default(),
+            in_lanes: Default::default(),
+            lanes_left: Default::default(),
+            out_adv: Default::default(),
+            bank_lane: (0..p).map(|b| c8(b % g)).collect(),
+            bank_sub: (0..p).map(|b| c8(b / g)).collect(),
+            bank_num: (0..p).map(c8).collect(),
+            lane_id: (0..g).map(c8).collect(),
+            n_lanes: Constant::new((g as u64).into()),
+            all_lanes: Constant::new(((1u64 << g) - 1).into()),
+            n_sub: c8(p / g),
+            n_pe: c8(p),
+        })
+    }
+}
+
+impl Logic for DeltaTop {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            state,
+            layer,
+            cnt,
+            initialized,
+            mac_set,
+            first,
+            done_q,
+            error_q,
+            k,
+            kbase,
+            sub,
+            sc,
+            s1_sub,
+            o_valid,
+            o_last,
+            o_bank,
+            on,
+            ob
+        );
+        // Descriptor ROMs: read in Idle (entry 0) and Load; held otherwise.
+        self.d_in_dim.clock.next = self.clock.val();
+        self.d_chunks.clock.next = self.clock.val();
+        self.d_wbase.clock.next = self.clock.val();
+        self.d_ybase.clock.next = self.clock.val();
+        self.d_theta.clock.next = self.clock.val();
+        self.d_rbase.clock.next = self.clock.val();
+        self.d_groups.clock.next = self.clock.val();
+        self.d_src_ybase.clock.next = self.clock.val();
+        self.d_multiplier.clock.next = self.clock.val();
+        self.d_shift.clock.next = self.clock.val();
+        self.d_round.clock.next = self.clock.val();
+        self.d_ysat.clock.next = self.clock.val();
+        self.d_tau.clock.next = self.clock.val();
+        self.d_zmax.clock.next = self.clock.val();
+        self.d_readout.clock.next = self.clock.val();
+        self.d_init_words.clock.next = self.clock.val();
+        self.d_in_dim.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_chunks.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_wbase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_ybase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_theta.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_rbase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_groups.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_src_ybase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_multiplier.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_shift.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_round.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_ysat.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_tau.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_zmax.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_readout.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_init_words.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_in_dim.read_enable.next = false;
+        if (self.state.q.val() == SeqState::Idle) | (self.state.q.val() == SeqState::Load) {
+            self.d_in_dim.read_enable.next = true;
+        }
+        self.d_chunks.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_wbase.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_ybase.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_theta.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_rbase.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_groups.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_src_ybase.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_multiplier.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_shift.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_round.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_ysat.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_tau.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_zmax.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_readout.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_init_words.read_enable.next = self.d_in_dim.read_enable.val();
+
+        // Datapath clocks and defaults.
+        self.encoder.clock.next = self.clock.val();
+        self.compactor.clock.next = self.clock.val();
+        self.rle.clock.next = self.clock.val();
+        self.decoder.clock.next = self.clock.val();
+        self.adv.next = self.compactor.ready.val();
+        self.encoder.adv.next = self.adv.val();
+        self.encoder.theta.next = self.d_theta.read_data.val();
+        self.encoder.clear.next = false;
+        self.encoder.clear_addr.next = self.cnt.q.val();
+        self.compactor.start.next = false;
+        self.compactor.in_valid.next = self.encoder.out_valid.val();
+        self.compactor.in_nz.next = self.encoder.out_nz.val();
+        self.compactor.in_base.next = self.encoder.out_base.val();
+        self.compactor.in_last.next = self.encoder.out_last.val();
+        for i in 0..self.rq.len() {
+            self.compactor.in_d[i].next = self.encoder.out_d[i].val();
+        }
+        self.rle.wr_valid.next = self.compactor.wr_valid.val();
+        self.rle.wr_word.next = self.compactor.wr_word.val();
+        self.rle.pop.next = self.decoder.pop.val();
+        self.decoder.nonempty.next = self.rle.nonempty.val();
+        self.decoder.word.next = self.rle.rd_word.val();
+        self.decoder.start.next = false;
+        self.decoder.in_dim.next = self.d_in_dim.read_data.val();
+        self.decoder.chunks.next = self.d_chunks.read_data.val();
+        self.decoder.wbase.next = self.d_wbase.read_data.val();
+        self.decoder.ybase.next = self.d_ybase.read_data.val();
+
+        // Group issue (front end): group k covers elements k*G .. k*G+G-1 of the layer input.
+        self.grp_last.next = (self.k.q.val() + 1) == self.d_groups.read_data.val();
+        // Lanes holding an element: the low min(G, in - base) lanes.
+        self.lanes_left.next = self.d_in_dim.read_data.val() - self.kbase.q.val();
+        self.in_lanes.next = (bits::<8>(1) << self.lanes_left.val()) - 1;
+        if self.lanes_left.val() >= self.n_lanes.val() {
+            self.in_lanes.next = self.all_lanes.val();
+        }
+        self.issue.next = (self.state.q.val() == SeqState::Run)
+            & !self.d_readout.read_data.val().any()
+            & (self.k.q.val() < self.d_groups.read_data.val())
+            & self.adv.val();
+        // Input layer: the AXI beat is the encoder's E0 stage.
+        self.s_axis_tready.next = self.issue.val() & (self.layer.q.val() == 0);
+        self.hs.next = self.s_axis_tready.val() & self.s_axis_tvalid.val();
+        // Scan pipeline registers advance with the encoder.
+        for j in 0..4 {
+            self.m_valid[j].clock.next = self.clock.val();
+            self.m_base[j].clock.next = self.clock.val();
+            self.m_last[j].clock.next = self.clock.val();
+            self.m_valid[j].d.next = self.m_valid[j].q.val();
+            self.m_base[j].d.next = self.m_base[j].q.val();
+            self.m_last[j].d.next = self.m_last[j].q.val();
+            self.m_k[j].clock.next = self.clock.val();
+            self.m_k[j].d.next = self.m_k[j].q.val();
+            self.m_lanes[j].clock.next = self.clock.val();
+            self.m_lanes[j].d.next = self.m_lanes[j].q.val();
+        }
+        if self.adv.val() {
+            self.m_valid[0].d.next = self.issue.val() & (self.layer.q.val() != 0);
+            self.m_base[0].d.next = self.kbase.q.val();
+            self.m_last[0].d.next = self.grp_last.val();
+            self.m_k[0].d.next = self.k.q.val();
+            self.m_lanes[0].d.next = self.in_lanes.val();
+            self.s1_sub.d.next = self.sub.q.val();
+            for j in 1..4 {
+                self.m_valid[j].d.next = self.m_valid[j - 1].q.val();
+                self.m_base[j].d.next = self.m_base[j - 1].q.val();
+                self.m_last[j].d.next = self.m_last[j - 1].q.val();
+                self.m_k[j].d.next = self.m_k[j - 1].q.val();
+                self.m_lanes[j].d.next = self.m_lanes[j - 1].q.val();
+            }
+        }
+        if self.issue.val() & ((self.layer.q.val() != 0) | self.hs.val()) {
+            self.k.d.next = self.k.q.val() + 1;
+            self.kbase.d.next = self.kbase.q.val() + self.n_lanes.val();
+            self.sub.d.next = self.sub.q.val() + 1;
+            if (self.sub.q.val() + 1) == self.n_sub.val() {
+                self.sub.d.next = 0.into();
+                self.sc.d.next = self.sc.q.val() + 1;
+            }
+        }
+        // Requant lanes: lane g takes bank sub*G + g of the chunk read one cycle earlier.
+        for i in 0..self.rq.len() {
+            self.rq[i].clock.next = self.clock.val();
+            self.rq[i].adv.next = self.adv.val();
+            self.rq[i].multiplier.next = self.d_multiplier.read_data.val();
+            self.rq[i].round.next = self.d_round.read_data.val();
+            self.rq[i].shift.next = self.d_shift.read_data.val();
+            self.rq[i].ysat.next = self.d_ysat.read_data.val();
+            self.rq[i].tau.next = self.d_tau.read_data.val();
+            self.rq[i].zmax.next = self.d_zmax.read_data.val();
+            self.rq[i].y.next = 0.into();
+            for b in 0..self.pes.len() {
+                if (self.bank_lane[b].val() == self.lane_id[i].val())
+                    & (self.bank_sub[b].val() == self.s1_sub.q.val())
+                {
+                    self.rq[i].y.next = self.pes[b].scan_data.val();
+                }
+            }
+            // Encoder input: the AXI beat (layer 0) or the requant output (Q3).
+            self.encoder.in_x[i].next = self.rq[i].z.val();
+            if self.layer.q.val() == 0 {
+                self.encoder.in_x[i].next = self.s_axis_tdata.val().get_bits::<8>(8 * i);
+            }
+        }
+        self.encoder.in_valid.next = self.m_valid[3].q.val();
+        self.encoder.in_base.next = self.m_base[3].q.val();
+        self.encoder.in_last.next = self.m_last[3].q.val();
+        self.encoder.in_lanes.next = self.m_lanes[3].q.val();
+        self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.m_k[3].q.val();
+        if self.layer.q.val() == 0 {
+            self.encoder.in_valid.next = self.hs.val();
+            self.encoder.in_base.next = self.kbase.q.val();
+            self.encoder.in_last.next = self.grp_last.val();
+            self.encoder.in_lanes.next = self.in_lanes.val();
+            self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.k.q.val();
+        }
+        if self.hs.val() & (self.s_axis_tlast.val() != self.grp_last.val()) {
+            self.error_q.d.next = true;
+        }
+
+        // PEs.
+        self.out_adv.next = !self.o_valid.q.val() | self.m_axis_tready.val();
+        for b in 0..self.pes.len() {
+            self.pes[b].clock.next = self.clock.val();
+            self.pes[b].op_valid.next = self.decoder.op_valid.val();
+            self.pes[b].op_waddr.next = self.decoder.op_waddr.val();
+            self.pes[b].op_yaddr.next = self.decoder.op_yaddr.val();
+            self.pes[b].op_delta.next = self.decoder.op_delta.val();
+            self.pes[b].mac_set.next = self.mac_set.q.val();
+            self.pes[b].init_valid.next = self.state.q.val() == SeqState::Init;
+            self.pes[b].init_addr.next = self.cnt.q.val();
+            self.pes[b].scan_addr.next = self.d_src_ybase.read_data.val() + self.sc.q.val();
+            self.pes[b].scan_enable.next = self.adv.val();
+            if self.state.q.val() == SeqState::Out {
+                self.pes[b].scan_enable.next = self.out_adv.val();
+            }
+        }
+
+        // Read-out of the last layer's accumulators.
+        self.m_axis_tvalid.next = self.o_valid.q.val();
+        self.m_axis_tlast.next = self.o_last.q.val();
+        self.m_axis_tdata.next = 0.into();
+        for b in 0..self.pes.len() {
+            if self.o_bank.q.val() == self.bank_num[b].val() {
+                self.m_axis_tdata.next = self.pes[b].scan_data.val();
+            }
+        }
+
+        // Sequencer.
+        self.busy.next = self.state.q.val() != SeqState::Idle;
+        self.done_q.d.next = false;
+        self.done.next = self.done_q.q.val();
+        self.error.next = self.error_q.q.val();
+        self.first.d.next = false;
+        match self.state.q.val() {
+            SeqState::Idle => {
+                self.layer.d.next = 0.into();
+                self.cnt.d.next = 0.into();
+                if self.s_axis_tvalid.val() {
+                    self.state.d.next = SeqState::Load;
+                    if self.s_axis_tuser.val() | !self.initialized.q.val() {
+                        self.state.d.next = SeqState::Init;
+                    }
+                }
+            }
+            SeqState::Init => {
+                self.encoder.clear.next = true;
+                self.cnt.d.next = self.cnt.q.val() + 1;
+                if (self.cnt.q.val() + 1) >= self.d_init_words.read_data.val() {
+                    self.state.d.next = SeqState::Load;
+                    self.initialized.d.next = true;
+                    self.cnt.d.next = 0.into();
+                }
+            }
+            SeqState::Load => {
+                self.state.d.next = SeqState::Run;
+                self.first.d.next = true;
+                self.mac_set.d.next = self.layer.q.val().get_bit(0);
+                self.k.d.next = 0.into();
+                self.kbase.d.next = 0.into();
+                self.sub.d.next = 0.into();
+                self.sc.d.next = 0.into();
+                self.on.d.next = 0.into();
+                self.ob.d.next = 0.into();
+            }
+            SeqState::Run => {
+                self.compactor.start.next = self.first.q.val();
+                self.decoder.start.next = self.first.q.val();
+                if self.d_readout.read_data.val().any() {
+                    self.state.d.next = SeqState::Out;
+                }
+                if self.decoder.done.val() {
+                    self.state.d.next = SeqState::Drain;
+                    self.cnt.d.next = 0.into();
+                }
+            }
+            SeqState::Drain => {
+                self.cnt.d.next = self.cnt.q.val() + 1;
+                if (self.cnt.q.val() + 1) == 2 {
+                    self.state.d.next = SeqState::Load;
+                    self.layer.d.next = self.layer.q.val() + 1;
+                }
+            }
+            SeqState::Out => {
+                if self.out_adv.val() {
+                    self.o_valid.d.next = false;
+                    if self.on.q.val() < self.d_in_dim.read_data.val() {
+                        self.o_valid.d.next = true;
+                        self.o_last.d.next = (self.on.q.val() + 1) == self.d_in_dim.read_data.val();
+                        self.o_bank.d.next = self.ob.q.val();
+                        self.on.d.next = self.on.q.val() + 1;
+                        self.ob.d.next = self.ob.q.val() + 1;
+                        if (self.ob.q.val() + 1) == self.n_pe.val() {
+                            self.ob.d.next = 0.into();
+                            self.sc.d.next = self.sc.q.val() + 1;
+                        }
+                    }
+                }
+                if self.o_valid.q.val() & self.o_last.q.val() & self.m_axis_tready.val() {
+                    self.state.d.next = SeqState::Idle;
+                    self.done_q.d.next = true;
+                    self.o_valid.d.next = false;
+                }
+            }
+            _ => {
+                self.state.d.next = SeqState::Idle;
+            }
+        }
+    }
+}

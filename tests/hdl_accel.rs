@@ -1,0 +1,103 @@
+//! Whole-accelerator rust-hdl simulation, bit-exact against the golden model.
+
+use deltagen::config::AccelConfig;
+use deltagen::cycles;
+use deltagen::golden;
+use deltagen::hw;
+use deltagen::random::{generate, RandomSpec};
+use deltagen_hdl::drive::{run_frames, FrameIn};
+use deltagen_hdl::params::build_image;
+use deltagen_hdl::top::DeltaTop;
+
+fn check(cfg: &AccelConfig, spec: &RandomSpec, stall: f64) {
+    let (model, inputs) = generate(spec);
+    let params = hw::hw_params(cfg);
+    let specs = hw::layer_specs(&model).unwrap();
+    let image = build_image(&params, &specs).unwrap();
+    let top = DeltaTop::new(&params, &image, "").unwrap();
+    let mut frames = Vec::new();
+    let mut expect = Vec::new();
+    let mut predicted = Vec::new();
+    for (s, seq) in inputs.frames.outer_iter().enumerate() {
+        let outs = golden::run_sequence(&model, seq.view(), s).unwrap();
+        for (t, x) in seq.outer_iter().enumerate() {
+            frames.push(FrameIn {
+                seq_start: t == 0,
+                x: x.to_vec(),
+            });
+            expect.push(outs[t].logits.clone());
+            let masks: Vec<Vec<bool>> = outs[t]
+                .deltas
+                .iter()
+                .map(|d| d.iter().map(|v| *v != 0).collect())
+                .collect();
+            predicted.push(cycles::frame_cycles(cfg, &model, &masks, t == 0));
+        }
+    }
+    let run = run_frames(
+        top,
+        params.g(),
+        model.output_size(),
+        &frames,
+        stall,
+        spec.seed,
+    )
+    .unwrap();
+    for (f, (got, exp)) in run.logits.iter().zip(&expect).enumerate() {
+        assert_eq!(got, exp, "frame {f} logits (stall {stall})");
+    }
+    if stall == 0.0 {
+        let rtl: Vec<u64> = run
+            .busy_cycles
+            .iter()
+            .map(|b| b + cycles::IDLE_CYCLES)
+            .collect();
+        assert_eq!(rtl, predicted, "RTL cycles per frame vs cycle model");
+        assert_eq!(run.total_cycles, predicted.iter().sum::<u64>());
+    }
+    eprintln!(
+        "busy cycles per frame: {:?}; logits[1] {:?}",
+        run.busy_cycles,
+        run.logits.get(1)
+    );
+}
+
+fn tiny(pe: u32, lanes: u32, run_bits: u32) -> AccelConfig {
+    let mut cfg = AccelConfig::preset("tiny-2pe").unwrap();
+    cfg.pe_count = pe;
+    cfg.nz_lanes = lanes;
+    cfg.rle_run_bits = run_bits;
+    cfg
+}
+
+#[test]
+fn accel_matches_golden_tiny() {
+    let mut spec = RandomSpec::new(vec![11, 7, 5, 3], 2, 5, 11);
+    spec.theta = 1;
+    spec.tau = 2;
+    spec.change_prob = 0.3;
+    check(&tiny(2, 2, 2), &spec, 0.0);
+}
+
+/// (pe, lanes, run_bits, widths, theta, tau, change_prob, stall)
+type Case = (u32, u32, u32, &'static [usize], i32, i32, f64, f64);
+
+#[test]
+fn accel_matches_golden_matrix() {
+    let cases: &[Case] = &[
+        (1, 1, 1, &[9, 5, 1], 0, 0, 0.5, 0.0),
+        (3, 3, 3, &[17, 10, 4], 0, 1, 0.2, 0.3),
+        (3, 1, 2, &[8, 7, 6, 2], 2, 0, 0.4, 0.0),
+        (4, 2, 1, &[30, 9, 5], 0, 3, 0.1, 0.3),
+        (8, 4, 8, &[40, 20, 10], 1, 0, 0.2, 0.0),
+        (2, 2, 4, &[1, 3, 2], 0, 0, 0.5, 0.3),
+    ];
+    for (i, &(pe, lanes, rb, widths, theta, tau, cp, stall)) in cases.iter().enumerate() {
+        let mut spec = RandomSpec::new(widths.to_vec(), 2, 6, 100 + i as u64);
+        spec.theta = theta;
+        spec.tau = tau;
+        spec.change_prob = cp;
+        eprintln!("case {i}");
+        check(&tiny(pe, lanes, rb), &spec, stall);
+    }
+}
