@@ -210,8 +210,9 @@ pub fn golden_run(model_dir: &Path, inputs: &Path, config: &str, quiet: bool) ->
     let pb = progress(inputs_data.sequences() as u64, "golden", quiet);
     let traces = golden::run_all(&model, &inputs_data, |_| pb.inc(1))?;
     pb.finish_and_clear();
-    let sparsity = stats::sparsity(&model, &traces);
-    let cycles = cycles::cycle_report(&config, &model, &traces);
+    let lengths = inputs_data.lengths_vec();
+    let sparsity = stats::sparsity(&model, &traces, &lengths);
+    let cycles = cycles::cycle_report(&config, &model, &traces, &lengths);
     Ok(GoldenRun {
         model,
         inputs: inputs_data,

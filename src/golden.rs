@@ -217,7 +217,8 @@ pub fn run_all(
             .collect(),
     };
     for (si, seq) in inputs.frames.axis_iter(Axis(0)).enumerate() {
-        let outs = run_sequence(model, seq, si)?;
+        let len = inputs.length(si);
+        let outs = run_sequence(model, seq.slice(ndarray::s![..len, ..]), si)?;
         for (ti, fo) in outs.iter().enumerate() {
             for (n, v) in fo.logits.iter().enumerate() {
                 traces.logits[(si, ti, n)] = *v;

@@ -3,11 +3,11 @@
 use super::export::{self, IntEval};
 use super::{train, Method, QSeqs, TrainConfig, Trained};
 use crate::data::{self, DataOptions, Dataset};
-use crate::format::{self, NpzOut};
+use crate::format;
 use crate::model::Model;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -287,21 +287,12 @@ pub fn run_one(
         l.theta = *th;
     }
     let eval = export::evaluate(&model, &te.int, &te.labels)?;
-    let (inputs, lengths) = export::padded_inputs(&te.int, &te.labels);
+    let inputs = export::padded_inputs(&te.int, &te.labels);
     let traces = export::traces(&model, &inputs)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     model.save(out, a.force)?;
-    let mut npz = NpzOut::create(&files[2], a.force)?;
-    npz.add("frames", &inputs.frames)?;
-    if let Some(l) = &inputs.labels {
-        npz.add("labels", l)?;
-    }
-    // Real lengths of the padded sequences (variable-length datasets).
-    npz.add(
-        "lengths",
-        &Array1::from_iter(lengths.iter().map(|&l| l as i64)),
-    )?;
-    npz.finish()?;
+    // `lengths` records each sequence's real length (variable-length datasets are padded).
+    inputs.save(&files[2], a.force)?;
     traces.save(&files[3], a.force)?;
     let s = Summary {
         dataset: ds.name.clone(),

@@ -100,77 +100,14 @@ pub struct IntEval {
     pub predictions: Vec<usize>,
 }
 
-/// Pools per-sequence statistics (each computed by [`stats::sparsity`]) by element counts, so
-/// sequences of different lengths are weighted as the pooled definition requires.
-struct Pool {
-    nnz: Vec<f64>,
-    el: Vec<f64>,
-    act_nz: f64,
-    act_el: f64,
-    frames: u64,
-    nnz_all: Vec<u64>,
-}
-
-impl Pool {
-    fn new(layers: usize) -> Self {
-        Pool {
-            nnz: vec![0.0; layers],
-            el: vec![0.0; layers],
-            act_nz: 0.0,
-            act_el: 0.0,
-            frames: 0,
-            nnz_all: vec![0; layers],
-        }
-    }
-    fn add(&mut self, model: &Model, t: usize, s: &stats::Sparsity) {
-        for (l, layer) in model.layers.iter().enumerate() {
-            let el = (t.saturating_sub(1) * layer.inputs()) as f64;
-            // density · elements recovers the integer count exactly (up to f64 rounding).
-            self.nnz[l] += (s.delta_density_per_layer[l] * el).round();
-            self.el[l] += el;
-            self.nnz_all[l] += s.nnz_per_layer[l];
-        }
-        let hidden_el: usize = model.layers[..model.layers.len() - 1]
-            .iter()
-            .map(|l| l.outputs() * t)
-            .sum();
-        self.act_nz += (s.activation_density * hidden_el as f64).round();
-        self.act_el += hidden_el as f64;
-        self.frames += t as u64;
-    }
-    fn finish(self, model: &Model) -> stats::Sparsity {
-        let r = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        let (mut nz, mut el, mut mnz, mut mel) = (0.0, 0.0, 0.0, 0.0);
-        for (l, layer) in model.layers.iter().enumerate() {
-            let fo = layer.outputs() as f64;
-            nz += self.nnz[l];
-            el += self.el[l];
-            mnz += self.nnz[l] * fo;
-            mel += self.el[l] * fo;
-        }
-        stats::Sparsity {
-            frames: self.frames,
-            delta_density: r(nz, el),
-            delta_density_per_layer: self
-                .nnz
-                .iter()
-                .zip(&self.el)
-                .map(|(a, b)| r(*a, *b))
-                .collect(),
-            mac_weighted_density: r(mnz, mel),
-            activation_density: r(self.act_nz, self.act_el),
-            nnz_per_layer: self.nnz_all,
-        }
-    }
-}
-
 /// Run the golden model on every sequence (each at its own length).
 pub fn evaluate(
     model: &Model,
     seqs: &[Array2<i8>],
     labels: &[usize],
 ) -> Result<IntEval, TrainError> {
-    let mut pool = Pool::new(model.layers.len());
+    // Pooled from raw counts, so sequences of different lengths weigh as the definition says.
+    let mut pooled: Option<stats::Sparsity> = None;
     let mut ok = 0usize;
     let mut frames_ok = 0usize;
     let mut frame_predictions = Vec::new();
@@ -179,11 +116,15 @@ pub fn evaluate(
         let inputs = Inputs {
             frames: seq.clone().insert_axis(Axis(0)),
             labels: None,
+            lengths: None,
         };
         let tr = golden::run_all(model, &inputs, |_| {})
             .map_err(|e| TrainError::Golden(e.to_string()))?;
-        let s = stats::sparsity(model, &tr);
-        pool.add(model, seq.nrows(), &s);
+        let s = stats::sparsity(model, &tr, &[seq.nrows()]);
+        pooled = Some(match pooled {
+            Some(p) => p.merge(model, &s),
+            None => s,
+        });
         let lg = tr.logits.index_axis(Axis(0), 0).to_owned();
         for row in lg.rows() {
             let best = (0..row.len()).fold(0, |b, k| if row[k] > row[b] { k } else { b });
@@ -194,7 +135,17 @@ pub fn evaluate(
         ok += usize::from(p == y);
         predictions.push(p);
     }
-    let sparsity = pool.finish(model);
+    let sparsity = pooled.unwrap_or_else(|| {
+        stats::Sparsity::from_counts(
+            model,
+            0,
+            vec![0; model.layers.len()],
+            vec![0; model.layers.len()],
+            vec![0; model.layers.len()],
+            0,
+            0,
+        )
+    });
     Ok(IntEval {
         accuracy: 100.0 * ok as f64 / labels.len().max(1) as f64,
         frame_accuracy: 100.0 * frames_ok as f64 / sparsity.frames.max(1) as f64,
@@ -307,7 +258,7 @@ pub fn input_delta_density(seqs: &[Array2<i8>], theta: i32) -> f64 {
 
 /// Test-set inputs for `inputs.npz`: sequences padded to the longest by repeating their last
 /// frame (the padded frames emit no delta); `lengths` gives each sequence's real length.
-pub fn padded_inputs(seqs: &[Array2<i8>], labels: &[usize]) -> (Inputs, Vec<usize>) {
+pub fn padded_inputs(seqs: &[Array2<i8>], labels: &[usize]) -> Inputs {
     let t = seqs.iter().map(|s| s.nrows()).max().unwrap_or(0);
     let n_in = seqs.first().map_or(0, |s| s.ncols());
     let mut frames = ndarray::Array3::<i8>::zeros((seqs.len(), t, n_in));
@@ -320,14 +271,11 @@ pub fn padded_inputs(seqs: &[Array2<i8>], labels: &[usize]) -> (Inputs, Vec<usiz
                 .assign(&s.row(src));
         }
     }
-    let lengths = seqs.iter().map(|s| s.nrows()).collect();
-    (
-        Inputs {
-            frames,
-            labels: Some(Array1::from_iter(labels.iter().map(|&l| l as i64))),
-        },
-        lengths,
-    )
+    Inputs {
+        frames,
+        labels: Some(Array1::from_iter(labels.iter().map(|&l| l as i64))),
+        lengths: Some(Array1::from_iter(seqs.iter().map(|s| s.nrows() as i64))),
+    }
 }
 
 /// Golden traces of the padded test inputs (what `deltagen golden` recomputes).
@@ -358,8 +306,8 @@ mod tests {
     fn padded_inputs_repeat_last_frame() {
         let a: Array2<i8> = array![[1, 2], [3, 4]];
         let b: Array2<i8> = array![[5, 6]];
-        let (inp, len) = padded_inputs(&[a, b], &[0, 1]);
-        assert_eq!(len, vec![2, 1]);
+        let inp = padded_inputs(&[a, b], &[0, 1]);
+        assert_eq!(inp.lengths_vec(), vec![2, 1]);
         assert_eq!(inp.frames.shape(), &[2, 2, 2]);
         assert_eq!(inp.frames[[1, 1, 0]], 5);
         assert_eq!(inp.labels.unwrap().to_vec(), vec![0, 1]);
