@@ -45,6 +45,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Write the accelerator's Verilog (rtl/deltagen_top.v), memory images and generate.json.
     Generate(GenerateArgs),
+    /// Train a delta-sparse network on a dataset and export the integer model package.
+    Train(crate::train::cli::TrainArgs),
 }
 
 #[derive(Args, Debug)]
@@ -165,6 +167,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Train(a) => crate::train::cli::run(&a, quiet),
     }
 }
 
@@ -238,8 +241,9 @@ pub fn golden_run(model_dir: &Path, inputs: &Path, config: &str, quiet: bool) ->
     let pb = progress(inputs_data.sequences() as u64, "golden", quiet);
     let traces = golden::run_all(&model, &inputs_data, |_| pb.inc(1))?;
     pb.finish_and_clear();
-    let sparsity = stats::sparsity(&model, &traces);
-    let cycles = cycles::cycle_report(&config, &model, &traces);
+    let lengths = inputs_data.lengths_vec();
+    let sparsity = stats::sparsity(&model, &traces, &lengths);
+    let cycles = cycles::cycle_report(&config, &model, &traces, &lengths);
     Ok(GoldenRun {
         model,
         inputs: inputs_data,

@@ -190,9 +190,13 @@ impl CycleReport {
 }
 
 /// Runs the cycle model over the golden model's delta maps.
-pub fn cycle_report(cfg: &AccelConfig, model: &Model, traces: &Traces) -> CycleReport {
-    let shape = traces.logits.shape();
-    let (s, t) = (shape[0], shape[1]);
+/// `lengths[s]` frames of sequence s are processed.
+pub fn cycle_report(
+    cfg: &AccelConfig,
+    model: &Model,
+    traces: &Traces,
+    lengths: &[usize],
+) -> CycleReport {
     let chunks: Vec<u64> = model
         .layers
         .iter()
@@ -201,8 +205,8 @@ pub fn cycle_report(cfg: &AccelConfig, model: &Model, traces: &Traces) -> CycleR
     let mut ideal = 0u64;
     let mut dense = 0u64;
     let mut predicted = 0u64;
-    let mut per_sequence = Vec::with_capacity(s);
-    for si in 0..s {
+    let mut per_sequence = Vec::with_capacity(lengths.len());
+    for (si, &t) in lengths.iter().enumerate() {
         let mut now = 0u64;
         let mut frame_done = Vec::with_capacity(t);
         for ti in 0..t {

@@ -4,7 +4,7 @@ use ndarray::{Array2, Array3, ArrayView1, ArrayView2, Axis};
 
 use crate::arith;
 use crate::io::{Inputs, Traces};
-use crate::model::Model;
+use crate::model::{Layer, Model};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GoldenError {
@@ -127,17 +127,8 @@ impl<'m> DeltaNet<'m> {
                 });
             }
             out.deltas.push(deltas);
-            match layer.requant {
-                Some(rq) => {
-                    let mut z: Vec<i32> = acc
-                        .iter()
-                        .map(|&y| {
-                            arith::activation(y, rq.multiplier, rq.shift, layer.tau, m.act_bits)
-                        })
-                        .collect();
-                    if let Some(k) = layer.wta_k {
-                        arith::winners_take_all(&mut z, k);
-                    }
+            match hidden_activations(m, layer, acc) {
+                Some(z) => {
                     out.acts.push(z.clone());
                     input = z;
                 }
@@ -147,6 +138,20 @@ impl<'m> DeltaNet<'m> {
         self.frame += 1;
         Ok(out)
     }
+}
+
+/// A hidden layer's output from its accumulators: requantization, τ, then WTA when set.
+/// None for the last layer, whose accumulators are the logits.
+pub fn hidden_activations(model: &Model, layer: &Layer, y: &[i64]) -> Option<Vec<i32>> {
+    let rq = layer.requant?;
+    let mut z: Vec<i32> = y
+        .iter()
+        .map(|&v| arith::activation(v, rq.multiplier, rq.shift, layer.tau, model.act_bits))
+        .collect();
+    if let Some(k) = layer.wta_k {
+        arith::winners_take_all(&mut z, k);
+    }
+    Some(z)
 }
 
 /// Dense reference (no deltas): Y_t = W·x_t + B every frame, same requantization.
@@ -171,17 +176,8 @@ pub fn dense_frame(model: &Model, x: ArrayView1<i8>) -> FrameOut {
                     + i64::from(*b)
             })
             .collect();
-        match layer.requant {
-            Some(rq) => {
-                let mut z: Vec<i32> = y
-                    .iter()
-                    .map(|&v| {
-                        arith::activation(v, rq.multiplier, rq.shift, layer.tau, model.act_bits)
-                    })
-                    .collect();
-                if let Some(k) = layer.wta_k {
-                    arith::winners_take_all(&mut z, k);
-                }
+        match hidden_activations(model, layer, &y) {
+            Some(z) => {
                 input = z.iter().map(|v| i64::from(*v)).collect();
                 out.acts.push(z);
             }
@@ -221,7 +217,8 @@ pub fn run_all(
             .collect(),
     };
     for (si, seq) in inputs.frames.axis_iter(Axis(0)).enumerate() {
-        let outs = run_sequence(model, seq, si)?;
+        let len = inputs.length(si);
+        let outs = run_sequence(model, seq.slice(ndarray::s![..len, ..]), si)?;
         for (ti, fo) in outs.iter().enumerate() {
             for (n, v) in fo.logits.iter().enumerate() {
                 traces.logits[(si, ti, n)] = *v;

@@ -14,6 +14,9 @@ pub struct Inputs {
     pub frames: Array3<i8>,
     /// Optional class per sequence.
     pub labels: Option<Array1<i64>>,
+    /// Optional real length of each sequence (1..=T) when sequences of different lengths are
+    /// padded to T; frames past a sequence's length are not processed.
+    pub lengths: Option<Array1<i64>>,
 }
 
 impl Inputs {
@@ -23,8 +26,21 @@ impl Inputs {
     pub fn frames_per_sequence(&self) -> usize {
         self.frames.shape()[1]
     }
+    /// Frames of sequence `s` that are processed (its length, or T).
+    pub fn length(&self, s: usize) -> usize {
+        self.lengths
+            .as_ref()
+            .map_or(self.frames_per_sequence(), |l| l[s] as usize)
+    }
+
+    /// Every sequence's processed length.
+    pub fn lengths_vec(&self) -> Vec<usize> {
+        (0..self.sequences()).map(|s| self.length(s)).collect()
+    }
+
+    /// Frames processed over all sequences.
     pub fn total_frames(&self) -> usize {
-        self.sequences() * self.frames_per_sequence()
+        self.lengths_vec().iter().sum()
     }
 
     /// Loads inputs and checks them against the model (width, value range).
@@ -62,7 +78,25 @@ impl Inputs {
         } else {
             None
         };
-        Ok(Inputs { frames, labels })
+        let lengths = if npz.has("lengths") {
+            let (s, t) = (frames.shape()[0], frames.shape()[1]);
+            let l: Array1<i64> = match npz.read::<i64, _>("lengths", "int64", &[Some(s)]) {
+                Ok(l) => l,
+                Err(e64) => match npz.read::<i32, _>("lengths", "int32", &[Some(s)]) {
+                    Ok(l) => l.mapv(i64::from),
+                    Err(_) => return Err(e64),
+                },
+            };
+            format::check_range(path, "lengths", &l, 1, t as i64)?;
+            Some(l)
+        } else {
+            None
+        };
+        Ok(Inputs {
+            frames,
+            labels,
+            lengths,
+        })
     }
 
     pub fn save(&self, path: &Path, force: bool) -> Result<(), FormatError> {
@@ -70,6 +104,9 @@ impl Inputs {
         out.add("frames", &self.frames)?;
         if let Some(l) = &self.labels {
             out.add("labels", l)?;
+        }
+        if let Some(l) = &self.lengths {
+            out.add("lengths", l)?;
         }
         out.finish()
     }

@@ -9,6 +9,7 @@ pub mod arith;
 pub mod cli;
 pub mod config;
 pub mod cycles;
+pub mod data;
 pub mod format;
 pub mod generate;
 pub mod golden;
@@ -17,6 +18,7 @@ pub mod io;
 pub mod model;
 pub mod random;
 pub mod stats;
+pub mod train;
 
 pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")

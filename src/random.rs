@@ -93,6 +93,7 @@ pub fn random_inputs(spec: &RandomSpec, rng: &mut impl Rng) -> Inputs {
     Inputs {
         frames,
         labels: None,
+        lengths: None,
     }
 }
 

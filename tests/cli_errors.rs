@@ -236,6 +236,32 @@ fn inputs_of_wrong_width_and_dtype() {
 }
 
 #[test]
+fn sequence_lengths_out_of_range() {
+    let dir = fixture();
+    let path = dir.path().join("inputs.npz");
+    let mut r = NpzReader::new(File::open(&path).unwrap()).unwrap();
+    let frames: Array3<i8> = r.by_name("frames").unwrap();
+    let write = |lengths: &Array1<i64>| {
+        let mut w = NpzWriter::new(File::create(&path).unwrap());
+        w.add_array("frames", &frames).unwrap();
+        w.add_array("lengths", lengths).unwrap();
+        w.finish().unwrap();
+    };
+    write(&ndarray::arr1(&[20, 0]));
+    let e = stderr(&golden(dir.path(), "tiny-2pe").failure());
+    assert!(
+        e.contains("lengths") && e.contains("index 1") && e.contains("[1, 20]"),
+        "{e}"
+    );
+    write(&ndarray::arr1(&[20, 7]));
+    golden(dir.path(), "tiny-2pe").success();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/golden.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["frames"], 27);
+}
+
+#[test]
 fn config_too_small_for_model() {
     let dir = fixture();
     let cfg = dir.path().join("small.toml");

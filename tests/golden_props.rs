@@ -151,7 +151,53 @@ fn threshold_reduces_deltas() {
     let count = |spec: &RandomSpec| {
         let (model, inputs) = random::generate(spec);
         let traces = deltagen::golden::run_all(&model, &inputs, |_| {}).unwrap();
-        deltagen::stats::sparsity(&model, &traces).nnz_per_layer[0]
+        deltagen::stats::sparsity(&model, &traces, &inputs.lengths_vec()).nnz_per_layer[0]
     };
     assert!(count(&spec3) < count(&spec0));
+}
+
+/// Variable-length sequences: frames past a sequence's length are neither run nor counted.
+#[test]
+fn lengths_limit_processed_frames() {
+    let spec = RandomSpec::new(vec![10, 6, 3], 2, 40, 11);
+    let (model, mut inputs) = random::generate(&spec);
+    let full = deltagen::golden::run_all(&model, &inputs, |_| {}).unwrap();
+    inputs.lengths = Some(ndarray::arr1(&[40i64, 15]));
+    let lengths = inputs.lengths_vec();
+    let cut = deltagen::golden::run_all(&model, &inputs, |_| {}).unwrap();
+    // The first 15 frames of sequence 1 are unchanged; the rest are not computed.
+    assert_eq!(
+        cut.logits.slice(ndarray::s![1, ..15, ..]),
+        full.logits.slice(ndarray::s![1, ..15, ..])
+    );
+    assert!(cut
+        .logits
+        .slice(ndarray::s![1, 15.., ..])
+        .iter()
+        .all(|v| *v == 0));
+    let s = deltagen::stats::sparsity(&model, &cut, &lengths);
+    assert_eq!(s.frames, 55);
+    assert_eq!(s.delta_elements_after_first[0], (39 + 14) * 10);
+    let cfg = deltagen::config::AccelConfig::preset("tiny-2pe").unwrap();
+    let c = deltagen::cycles::cycle_report(&cfg, &model, &cut, &lengths);
+    assert_eq!(c.per_sequence[1].frame_done.len(), 15);
+    // Pooling per-sequence statistics gives the same numbers as one pass.
+    let s0 = deltagen::stats::sparsity(&model, &cut, &[40]);
+    let one = {
+        let mut t = cut.clone();
+        t.logits = t.logits.slice(ndarray::s![1..2, .., ..]).to_owned();
+        t.acts = t
+            .acts
+            .iter()
+            .map(|a| a.slice(ndarray::s![1..2, .., ..]).to_owned())
+            .collect();
+        t.deltas = t
+            .deltas
+            .iter()
+            .map(|a| a.slice(ndarray::s![1..2, .., ..]).to_owned())
+            .collect();
+        t
+    };
+    let s1 = deltagen::stats::sparsity(&model, &one, &[15]);
+    assert_eq!(s0.merge(&model, &s1), s);
 }

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# The main job as it stands: a random quantized model with temporally-correlated inputs through
-# the golden model and cycle model, for both accelerator presets. Output in build/demo/.
+# The main job as it stands: train a delta-sparse network on BasicMotions, export the integer
+# model, and check that the golden model reproduces the exported traces bit for bit; then a
+# random model through the golden and cycle models for both accelerator presets.
+# Output in build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 cargo build --release
 bin=target/release/deltagen
-$bin model random --layers 96,64,32,4 --sequences 8 --frames 200 --seed 7 --out build/demo/model --force
+$bin train --dataset basicmotions --method delta-lsq --out build/demo/basicmotions --force
+$bin golden --model build/demo/basicmotions --inputs build/demo/basicmotions/inputs.npz \
+  --config ice40-up5k-8pe --expect build/demo/basicmotions/traces.npz \
+  --out build/demo/basicmotions/golden --force
+$bin model random --layers 96,64,32,4 --sequences 8 --frames 200 --seed 7 --out build/demo/random --force
 for cfg in ice40-up5k-8pe ecp5-16pe; do
-  $bin golden --model build/demo/model --inputs build/demo/model/inputs.npz --config "$cfg" \
-    --out "build/demo/golden-$cfg" --force
+  $bin golden --model build/demo/random --inputs build/demo/random/inputs.npz --config "$cfg" \
+    --out "build/demo/random/golden-$cfg" --force
 done
-echo "reports: build/demo/golden-*/golden.md"
+echo "reports: build/demo/basicmotions/train.json, build/demo/*/golden*/golden.md"

