@@ -47,15 +47,25 @@ pub struct Compactor {
     h_base: DFF<Bits<16>>,
     h_last: DFF<bool>,
     next_pos: DFF<Bits<16>>,
+    /// next_pos + R: a run exceeds R exactly when the element index exceeds `lim`.
+    lim: DFF<Bits<16>>,
+    /// Element index of every lane of the held group (base + lane), loaded with the group so
+    /// no adder sits between the lane choice and the split test.
+    h_idx: Vec<DFF<Bits<16>>>,
     flush: DFF<bool>,
     max_run: Constant<Bits<16>>,
     lane_bit: Vec<Constant<Bits<8>>>,
     lane_num: Vec<Constant<Bits<16>>>,
+    /// Bits of the lanes below lane i.
+    below: Vec<Constant<Bits<8>>>,
+    sel: Vec<Signal<Local, bool>>,
+    /// lowacc[i]: one-hot lowest lane among lanes below i (ascending chain of ORs).
+    lowacc: Vec<Signal<Local, Bits<8>>>,
+    max_run1: Constant<Bits<16>>,
     low: Signal<Local, Bits<8>>,
-    lane: Signal<Local, Bits<16>>,
     dsel: Signal<Local, Bits<9>>,
     idx: Signal<Local, Bits<16>>,
-    run: Signal<Local, Bits<16>>,
+    run: Signal<Local, Bits<8>>,
     split: Signal<Local, bool>,
     has: Signal<Local, bool>,
     finishing: Signal<Local, bool>,
@@ -98,6 +108,8 @@ impl Compactor {
             h_base: Default::default(),
             h_last: Default::default(),
             next_pos: Default::default(),
+            lim: Default::default(),
+            h_idx: (0..lanes).map(|_| Default::default()).collect(),
             flush: Default::default(),
             max_run: Constant::new(((1u64 << run_bits) - 1).into()),
             lane_bit: (0..lanes)
@@ -106,8 +118,13 @@ impl Compactor {
             lane_num: (0..lanes)
                 .map(|i| Constant::new((i as u64).into()))
                 .collect(),
+            below: (0..lanes)
+                .map(|i| Constant::new(((1u64 << i) - 1).into()))
+                .collect(),
+            sel: (0..lanes).map(|_| Default::default()).collect(),
+            lowacc: (0..=lanes).map(|_| Default::default()).collect(),
+            max_run1: Constant::new((1u64 << run_bits).into()),
             low: Default::default(),
-            lane: Default::default(),
             dsel: Default::default(),
             idx: Default::default(),
             run: Default::default(),
@@ -127,23 +144,34 @@ impl Logic for Compactor {
     fn update(&mut self) {
         dff_setup!(
             self, clock, q_nz0, q_nz1, q_base0, q_base1, q_last0, q_last1, q_count, ready_q,
-            h_valid, h_mask, h_base, h_last, next_pos, flush
+            h_valid, h_mask, h_base, h_last, next_pos, lim, flush
         );
-        // Lowest set lane (one-hot), its index and delta.
-        self.low.next = self.h_mask.q.val() & (!self.h_mask.q.val() + 1);
-        self.lane.next = 0.into();
+        // Lowest set lane: each lane checks the lanes below it (no carry chain), then its
+        // index and delta are selected one-hot.
+        self.lowacc[0].next = 0.into();
+        self.idx.next = 0.into();
         self.dsel.next = 0.into();
         for i in 0..self.h_d.len() {
             self.h_d[i].clock.next = self.clock.val();
             self.h_d[i].d.next = self.h_d[i].q.val();
-            if self.low.val() == self.lane_bit[i].val() {
-                self.lane.next = self.lane_num[i].val();
+            self.h_idx[i].clock.next = self.clock.val();
+            self.h_idx[i].d.next = self.h_idx[i].q.val();
+            self.sel[i].next =
+                self.h_mask.q.val().get_bit(i) & !(self.h_mask.q.val() & self.below[i].val()).any();
+            self.lowacc[i + 1].next = self.lowacc[i].val();
+            if self.sel[i].val() {
+                self.lowacc[i + 1].next = self.lowacc[i].val() | self.lane_bit[i].val();
+                self.idx.next = self.h_idx[i].q.val();
                 self.dsel.next = self.h_d[i].q.val();
             }
         }
-        self.idx.next = self.h_base.q.val() + self.lane.val();
-        self.run.next = self.idx.val() - self.next_pos.q.val();
-        self.split.next = self.run.val() > self.max_run.val();
+        for i in self.h_d.len()..(self.h_d.len() + 1) {
+            self.low.next = self.lowacc[i].val();
+        }
+        // Only the run field's 8 bits are needed (the split test uses `lim`): the low bits of a
+        // difference are the difference of the low bits.
+        self.run.next = self.idx.val().get_bits::<8>(0) - self.next_pos.q.val().get_bits::<8>(0);
+        self.split.next = self.idx.val() > self.lim.q.val();
         self.has.next = self.h_valid.q.val() & self.h_mask.q.val().any();
         self.finishing.next = self.h_valid.q.val()
             & (!self.h_mask.q.val().any()
@@ -154,7 +182,7 @@ impl Logic for Compactor {
         self.push.next = self.in_valid.val() & self.ready_q.q.val();
         self.ready.next = self.ready_q.q.val();
         // Word out.
-        self.run_out.next = self.run.val().get_bits::<8>(0);
+        self.run_out.next = self.run.val();
         self.val_out.next = self.dsel.val();
         if self.split.val() {
             self.run_out.next = self.max_run.val().get_bits::<8>(0);
@@ -173,14 +201,17 @@ impl Logic for Compactor {
         self.flush.d.next = self.finishing.val() & self.h_last.q.val();
         if self.has.val() {
             if self.split.val() {
-                self.next_pos.d.next = self.next_pos.q.val() + self.max_run.val() + 1;
+                self.next_pos.d.next = self.next_pos.q.val() + self.max_run1.val();
+                self.lim.d.next = self.lim.q.val() + self.max_run1.val();
             } else {
                 self.next_pos.d.next = self.idx.val() + 1;
+                self.lim.d.next = self.idx.val() + self.max_run1.val();
                 self.h_mask.d.next = self.h_mask.q.val() & !self.low.val();
             }
         }
         if self.start.val() {
             self.next_pos.d.next = 0.into();
+            self.lim.d.next = self.max_run.val();
         }
         if self.take.val() {
             self.h_valid.d.next = self.pop.val();
@@ -189,6 +220,7 @@ impl Logic for Compactor {
             self.h_last.d.next = self.q_last0.q.val();
             for i in 0..self.h_d.len() {
                 self.h_d[i].d.next = self.q_d0[i].q.val();
+                self.h_idx[i].d.next = self.q_base0.q.val() + self.lane_num[i].val();
             }
         }
         // Queue: entry 0 is the head.

@@ -121,6 +121,13 @@ impl HwParams {
         if p.max_in == 0 || p.max_out == 0 {
             return err("max_in", "max_in and max_out must be positive".into());
         }
+        if p.max_in > 32768 || p.max_out > 32768 {
+            // Element positions and the compactor's position + R limit are 16-bit.
+            return err(
+                "max_in",
+                format!("max_in {} / max_out {} exceed 32768", p.max_in, p.max_out),
+            );
+        }
         if u64::from(p.weight_bank_depth) > ADDR_LIMIT || p.weight_bank_depth == 0 {
             return err(
                 "weight_bank_depth",
