@@ -24,8 +24,8 @@ pub const DRAIN_CYCLES: u64 = 2;
 /// Layer-0 groups: AXI beat (encoder E0, reference read) → E1 (delta, threshold) → compactor
 /// queue → compactor register.
 pub const INPUT_FRONT_LATENCY: u64 = 3;
-/// Hidden groups: Y read → BRAM out → requant Q1, Q2, Q3 → encoder E0 → E1 → queue → compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 7;
+/// Hidden groups: Y read → BRAM out → requant (5 stages) → encoder E0 → E1 → queue → compactor.
+pub const HIDDEN_FRONT_LATENCY: u64 = 9;
 /// A word written into the RLE buffer in cycle t is in the decoder at t + 2 (pointer compare,
 /// then the registered BRAM read).
 pub const WORD_TO_DECODER: u64 = 2;

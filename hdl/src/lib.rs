@@ -12,6 +12,7 @@ pub mod mem;
 pub mod design;
 pub mod encoder_lane;
 pub mod mul16;
+pub mod mul16p;
 pub mod params;
 pub mod pe;
 pub mod requant;

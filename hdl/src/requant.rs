@@ -3,14 +3,15 @@
 //!
 //! y <= 0 gives 0 and y >= ysat (the smallest y that reaches zmax, precomputed per layer) gives
 //! zmax, so only 0 < y < ysat < 2^31 is multiplied: as two 16x16 products (y_hi*M, y_lo*M)
-//! summed into 48 bits. Three registered stages, all held while `adv` is low:
-//! Q1 input register, Q2 products and flags, Q3 rounded shift; the tau test is on Q3's output.
+//! summed into 48 bits. Five registered stages, all held while `adv` is low: Q1 input, M partial
+//! products (inside the multipliers), Q2 products, Q3 rounded sum, Q4 shift and clamp; the tau
+//! test is on Q4's output. No stage holds more than two chained adds or the 48-bit shifter.
 
-use crate::mul16::Mul16;
+use crate::mul16p::Mul16P;
 use rust_hdl::prelude::*;
 
 /// Cycles from `y` to `z`.
-pub const REQUANT_LATENCY: u64 = 3;
+pub const REQUANT_LATENCY: u64 = 5;
 
 #[derive(LogicBlock)]
 pub struct RequantLane {
@@ -25,13 +26,18 @@ pub struct RequantLane {
     pub tau: Signal<In, Bits<8>>,
     pub zmax: Signal<In, Bits<8>>,
     pub z: Signal<Out, Bits<8>>,
-    mul_hi: Mul16,
-    mul_lo: Mul16,
+    mul_hi: Mul16P,
+    mul_lo: Mul16P,
     q1_y: DFF<Bits<32>>,
     q2_hi: DFF<Bits<32>>,
     q2_lo: DFF<Bits<32>>,
+    qm_zero: DFF<bool>,
+    qm_sat: DFF<bool>,
     q2_zero: DFF<bool>,
     q2_sat: DFF<bool>,
+    q3_sum: DFF<Bits<48>>,
+    q3_zero: DFF<bool>,
+    q3_sat: DFF<bool>,
     q3_z: DFF<Bits<8>>,
     sum: Signal<Local, Bits<48>>,
     shifted: Signal<Local, Bits<48>>,
@@ -52,13 +58,18 @@ impl RequantLane {
             tau: Default::default(),
             zmax: Default::default(),
             z: Default::default(),
-            mul_hi: Mul16::new(false, dsp),
-            mul_lo: Mul16::new(false, dsp),
+            mul_hi: Mul16P::new(dsp),
+            mul_lo: Mul16P::new(dsp),
             q1_y: Default::default(),
             q2_hi: Default::default(),
             q2_lo: Default::default(),
+            qm_zero: Default::default(),
+            qm_sat: Default::default(),
             q2_zero: Default::default(),
             q2_sat: Default::default(),
+            q3_sum: Default::default(),
+            q3_zero: Default::default(),
+            q3_sat: Default::default(),
             q3_z: Default::default(),
             sum: Default::default(),
             shifted: Default::default(),
@@ -70,7 +81,14 @@ impl RequantLane {
 impl Logic for RequantLane {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, q1_y, q2_hi, q2_lo, q2_zero, q2_sat, q3_z);
+        dff_setup!(
+            self, clock, q1_y, q2_hi, q2_lo, qm_zero, qm_sat, q2_zero, q2_sat, q3_sum, q3_zero,
+            q3_sat, q3_z
+        );
+        self.mul_hi.clock.next = self.clock.val();
+        self.mul_lo.clock.next = self.clock.val();
+        self.mul_hi.enable.next = self.adv.val();
+        self.mul_lo.enable.next = self.adv.val();
         self.mul_hi.a.next = self.q1_y.q.val().get_bits::<16>(16);
         self.mul_hi.b.next = self.multiplier.val();
         self.mul_lo.a.next = self.q1_y.q.val().get_bits::<16>(0);
@@ -78,18 +96,23 @@ impl Logic for RequantLane {
         self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
             + bit_cast::<48, 32>(self.q2_lo.q.val())
             + self.round.val();
-        self.shifted.next = self.sum.val() >> self.shift.val();
+        self.shifted.next = self.q3_sum.q.val() >> self.shift.val();
         if self.adv.val() {
             self.q1_y.d.next = self.y.val();
             self.q2_hi.d.next = self.mul_hi.p.val();
             self.q2_lo.d.next = self.mul_lo.p.val();
-            self.q2_zero.d.next = self.q1_y.q.val().get_bit(31) | !self.q1_y.q.val().any();
-            self.q2_sat.d.next = self.q1_y.q.val() >= self.ysat.val();
+            self.qm_zero.d.next = self.q1_y.q.val().get_bit(31) | !self.q1_y.q.val().any();
+            self.qm_sat.d.next = self.q1_y.q.val() >= self.ysat.val();
+            self.q2_zero.d.next = self.qm_zero.q.val();
+            self.q2_sat.d.next = self.qm_sat.q.val();
+            self.q3_sum.d.next = self.sum.val();
+            self.q3_zero.d.next = self.q2_zero.q.val();
+            self.q3_sat.d.next = self.q2_sat.q.val();
             self.q3_z.d.next = self.shifted.val().get_bits::<8>(0);
-            if self.q2_sat.q.val() {
+            if self.q3_sat.q.val() {
                 self.q3_z.d.next = self.zmax.val();
             }
-            if self.q2_zero.q.val() {
+            if self.q3_zero.q.val() {
                 self.q3_z.d.next = 0.into();
             }
         }

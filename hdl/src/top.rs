@@ -18,7 +18,7 @@ use crate::delta_encoder::DeltaEncoder;
 use crate::mem::SyncRom;
 use crate::params::{HwError, HwParams, Image, DESC_FIELDS};
 use crate::pe::Pe;
-use crate::requant::RequantLane;
+use crate::requant::{RequantLane, REQUANT_LATENCY};
 use crate::rle_buffer::RleBuffer;
 use rust_hdl::prelude::*;
 
@@ -31,6 +31,9 @@ pub enum SeqState {
     Drain,
     Out,
 }
+
+/// Scan metadata stages: the Y word out of the BRAM, then one per requant stage.
+const META_STAGES: usize = 1 + REQUANT_LATENCY as usize;
 
 /// Cycles the Drain state lasts (the literal 2 in `update`): the last MAC write lands before the
 /// next layer reads Y and before the PEs switch Y sets.
@@ -87,7 +90,8 @@ pub struct DeltaTop {
     kbase: DFF<Bits<16>>,
     sub: DFF<Bits<8>>,
     sc: DFF<Bits<16>>,
-    // scan pipeline metadata: S1 (Y word out of the BRAM), Q1, Q2, Q3 (= encoder E0)
+    // scan pipeline metadata: S1 (Y word out of the BRAM), then the requant stages (the last
+    // one is the encoder's E0)
     m_valid: Vec<DFF<bool>>,
     m_base: Vec<DFF<Bits<16>>>,
     m_last: Vec<DFF<bool>>,
@@ -199,11 +203,11 @@ impl DeltaTop {
             kbase: Default::default(),
             sub: Default::default(),
             sc: Default::default(),
-            m_valid: (0..4).map(|_| Default::default()).collect(),
-            m_base: (0..4).map(|_| Default::default()).collect(),
-            m_last: (0..4).map(|_| Default::default()).collect(),
-            m_k: (0..4).map(|_| Default::default()).collect(),
-            m_lanes: (0..4).map(|_| Default::default()).collect(),
+            m_valid: (0..META_STAGES).map(|_| Default::default()).collect(),
+            m_base: (0..META_STAGES).map(|_| Default::default()).collect(),
+            m_last: (0..META_STAGES).map(|_| Default::default()).collect(),
+            m_k: (0..META_STAGES).map(|_| Default::default()).collect(),
+            m_lanes: (0..META_STAGES).map(|_| Default::default()).collect(),
             s1_sub: Default::default(),
             o_valid: Default::default(),
             o_last: Default::default(),
@@ -353,7 +357,7 @@ impl Logic for DeltaTop {
         self.s_axis_tready.next = self.issue.val() & (self.layer.q.val() == 0);
         self.hs.next = self.s_axis_tready.val() & self.s_axis_tvalid.val();
         // Scan pipeline registers advance with the encoder.
-        for j in 0..4 {
+        for j in 0..self.m_valid.len() {
             self.m_valid[j].clock.next = self.clock.val();
             self.m_base[j].clock.next = self.clock.val();
             self.m_last[j].clock.next = self.clock.val();
@@ -372,7 +376,7 @@ impl Logic for DeltaTop {
             self.m_k[0].d.next = self.k.q.val();
             self.m_lanes[0].d.next = self.in_lanes.val();
             self.s1_sub.d.next = self.sub.q.val();
-            for j in 1..4 {
+            for j in 1..self.m_valid.len() {
                 self.m_valid[j].d.next = self.m_valid[j - 1].q.val();
                 self.m_base[j].d.next = self.m_base[j - 1].q.val();
                 self.m_last[j].d.next = self.m_last[j - 1].q.val();
@@ -413,11 +417,14 @@ impl Logic for DeltaTop {
                 self.encoder.in_x[i].next = self.s_axis_tdata.val().get_bits::<8>(8 * i);
             }
         }
-        self.encoder.in_valid.next = self.m_valid[3].q.val();
-        self.encoder.in_base.next = self.m_base[3].q.val();
-        self.encoder.in_last.next = self.m_last[3].q.val();
-        self.encoder.in_lanes.next = self.m_lanes[3].q.val();
-        self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.m_k[3].q.val();
+        // The last metadata stage lines up with the requant output (loop-relative index).
+        for j in (self.m_valid.len() - 1)..self.m_valid.len() {
+            self.encoder.in_valid.next = self.m_valid[j].q.val();
+            self.encoder.in_base.next = self.m_base[j].q.val();
+            self.encoder.in_last.next = self.m_last[j].q.val();
+            self.encoder.in_lanes.next = self.m_lanes[j].q.val();
+            self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.m_k[j].q.val();
+        }
         if self.layer.q.val() == 0 {
             self.encoder.in_valid.next = self.hs.val();
             self.encoder.in_base.next = self.kbase.q.val();
