@@ -39,7 +39,7 @@ impl Logic for Mul16P {
         if self.clock.pos_edge() && self.enable.val() {
             let (a, b) = (self.a.val().to_u64(), self.b.val().to_u64());
             for (k, part) in self._part.iter_mut().enumerate() {
-                *part = a * ((b >> (4 * k)) & 0xf) << (4 * k);
+                *part = (a * ((b >> (4 * k)) & 0xf)) << (4 * k);
             }
         }
         let sum: u64 = self._part.iter().sum();
