@@ -171,7 +171,13 @@ impl Logic for Compactor {
         // Only the run field's 8 bits are needed (the split test uses `lim`): the low bits of a
         // difference are the difference of the low bits.
         self.run.next = self.idx.val().get_bits::<8>(0) - self.next_pos.q.val().get_bits::<8>(0);
-        self.split.next = self.idx.val() > self.lim.q.val();
+        // The split test per lane in parallel with the lane choice (no compare after the mux).
+        self.split.next = false;
+        for i in 0..self.h_d.len() {
+            if self.sel[i].val() & (self.h_idx[i].q.val() > self.lim.q.val()) {
+                self.split.next = true;
+            }
+        }
         self.has.next = self.h_valid.q.val() & self.h_mask.q.val().any();
         self.finishing.next = self.h_valid.q.val()
             & (!self.h_mask.q.val().any()
