@@ -82,9 +82,8 @@ endmodule
         last_beat = n_beats - 1,
         n_logits = expect.len(),
     );
-    let dir = std::env::temp_dir().join("deltagen_icarus_accel");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("deltagen_top.v"), &design.verilog).unwrap();
     for (name, text) in &design.hex_files {
         std::fs::write(dir.join(name), text).unwrap();

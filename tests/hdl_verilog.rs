@@ -11,8 +11,11 @@ fn check_preset(name: &str, widths: Vec<usize>) {
     let cfg = AccelConfig::preset(name).unwrap();
     let (model, _) = generate(&RandomSpec::new(widths, 1, 2, 3));
     let design = build_design(&hw::hw_params(&cfg), &hw::layer_specs(&model).unwrap()).unwrap();
-    let dir = std::env::temp_dir().join(format!("deltagen_verilog_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("deltagen_verilog_{name}"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
     tools::write_design(&dir, &design.verilog, &design.hex_files).unwrap();
     tools::verilator_lint(&dir, "top.v", TOP_NAME).unwrap();
     tools::yosys_check(&dir, "top.v", TOP_NAME).unwrap();

@@ -126,8 +126,8 @@ mod tests {
                 ));
             }
             tb.push_str("$finish;\nend\nendmodule\n");
-            let dir = std::env::temp_dir().join(format!("deltagen_hdl_mul16_{signed}_{dsp}"));
-            std::fs::create_dir_all(&dir).unwrap();
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().to_path_buf();
             std::fs::write(dir.join("dut.v"), dut).unwrap();
             std::fs::write(dir.join("tb.v"), tb).unwrap();
             let st = std::process::Command::new("iverilog")

@@ -119,8 +119,8 @@ top dut(.clock(clock), .enable(enable), .a(a), .b(b), .p(p));\ninitial begin\n",
                 ));
             }
             tb.push_str("$finish;\nend\nendmodule\n");
-            let dir = std::env::temp_dir().join(format!("deltagen_hdl_mul16p_{dsp}"));
-            std::fs::create_dir_all(&dir).unwrap();
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().to_path_buf();
             std::fs::write(dir.join("dut.v"), dut).unwrap();
             std::fs::write(dir.join("tb.v"), tb).unwrap();
             let st = std::process::Command::new("iverilog")

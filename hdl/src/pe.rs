@@ -279,7 +279,8 @@ mod tests {
             ("pe_bias_a.hex".to_string(), hex_lines(&[0; 8], 32)),
             ("pe_bias_b.hex".to_string(), hex_lines(&[0; 8], 32)),
         ];
-        let dir = std::env::temp_dir().join("deltagen_hdl_pe");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         crate::tools::write_design(&dir, &v, &files).unwrap();
         crate::tools::yosys_check(&dir, "top.v", "top").unwrap();
     }
