@@ -126,27 +126,8 @@ mod tests {
                 ));
             }
             tb.push_str("$finish;\nend\nendmodule\n");
-            let tmp = tempfile::tempdir().unwrap();
-            let dir = tmp.path().to_path_buf();
-            std::fs::write(dir.join("dut.v"), dut).unwrap();
-            std::fs::write(dir.join("tb.v"), tb).unwrap();
-            let st = std::process::Command::new("iverilog")
-                .current_dir(&dir)
-                .args(["-g2012", "-o", "sim", "tb.v", "dut.v"])
-                .status()
-                .unwrap();
-            assert!(st.success());
-            let out = std::process::Command::new("vvp")
-                .current_dir(&dir)
-                .arg("sim")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            let got: Vec<u64> = text
-                .lines()
-                .filter_map(|l| u64::from_str_radix(l.trim(), 16).ok())
-                .collect();
-            assert_eq!(got.len(), vectors.len(), "{text}");
+            let got = crate::tools::icarus_hex_lines(&dut, &tb).unwrap();
+            assert_eq!(got.len(), vectors.len(), "{got:?}");
             for ((a, b), g) in vectors.iter().zip(&got) {
                 m.a.next = (*a).into();
                 m.b.next = (*b).into();

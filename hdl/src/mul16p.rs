@@ -119,27 +119,8 @@ top dut(.clock(clock), .enable(enable), .a(a), .b(b), .p(p));\ninitial begin\n",
                 ));
             }
             tb.push_str("$finish;\nend\nendmodule\n");
-            let tmp = tempfile::tempdir().unwrap();
-            let dir = tmp.path().to_path_buf();
-            std::fs::write(dir.join("dut.v"), dut).unwrap();
-            std::fs::write(dir.join("tb.v"), tb).unwrap();
-            let st = std::process::Command::new("iverilog")
-                .current_dir(&dir)
-                .args(["-g2012", "-o", "sim", "tb.v", "dut.v"])
-                .status()
-                .unwrap();
-            assert!(st.success());
-            let out = std::process::Command::new("vvp")
-                .current_dir(&dir)
-                .arg("sim")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            let got: Vec<u64> = text
-                .lines()
-                .filter_map(|l| u64::from_str_radix(l.trim(), 16).ok())
-                .collect();
-            assert_eq!(got.len(), vectors.len(), "{text}");
+            let got = crate::tools::icarus_hex_lines(&dut, &tb).unwrap();
+            assert_eq!(got.len(), vectors.len(), "{got:?}");
             let mut sim =
                 ClockedSim::new(Mul16P::new(dsp), |u, c| u.clock.next = Clock::from(c)).unwrap();
             sim.uut.enable.next = true;

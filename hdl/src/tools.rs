@@ -96,3 +96,42 @@ pub fn iverilog_check(dir: &Path, file: &str, top_name: &str) -> Result<(), Stri
     }
     Ok(())
 }
+
+/// Runs a testbench `tb` (module `tb`) against `dut` in Icarus Verilog and returns every line it
+/// `$display`s that parses as a hex number (test helper for blocks checked in Icarus).
+pub fn icarus_hex_lines(dut: &str, tb: &str) -> Result<Vec<u64>, String> {
+    let tmp = std::env::temp_dir().join(format!(
+        "deltagen_icarus_{}_{}",
+        std::process::id(),
+        ICARUS_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let result = (|| {
+        std::fs::write(tmp.join("dut.v"), dut).map_err(|e| e.to_string())?;
+        std::fs::write(tmp.join("tb.v"), tb).map_err(|e| e.to_string())?;
+        let st = std::process::Command::new("iverilog")
+            .current_dir(&tmp)
+            .args(["-g2012", "-o", "sim", "tb.v", "dut.v"])
+            .output()
+            .map_err(|e| format!("iverilog: {e} (install it with tools/setup.sh)"))?;
+        if !st.status.success() {
+            return Err(format!(
+                "iverilog failed: {}",
+                String::from_utf8_lossy(&st.stderr)
+            ));
+        }
+        let out = std::process::Command::new("vvp")
+            .current_dir(&tmp)
+            .arg("sim")
+            .output()
+            .map_err(|e| format!("vvp: {e}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| u64::from_str_radix(l.trim(), 16).ok())
+            .collect())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+static ICARUS_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
