@@ -47,17 +47,14 @@ fn dataset(dir: &Path) -> String {
     dir.join("Syn_TRAIN.ts").display().to_string()
 }
 
-#[test]
-fn train_then_golden_reproduces_traces() {
-    let dir = tempfile::tempdir().unwrap();
-    let ts = dataset(dir.path());
-    let out = dir.path().join("out");
-    let assert = deltagen()
+/// The small delta-lsq+star training run the agreement and determinism checks repeat.
+fn small_run(ts: &str, out: &Path) -> assert_cmd::assert::Assert {
+    deltagen()
         .args([
             "--quiet",
             "train",
             "--dataset",
-            &ts,
+            ts,
             "--method",
             "delta-lsq+star",
             "--epochs",
@@ -70,9 +67,16 @@ fn train_then_golden_reproduces_traces() {
             "5",
             "--out",
         ])
-        .arg(&out)
+        .arg(out)
         .assert()
-        .success();
+}
+
+#[test]
+fn train_then_golden_reproduces_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = dataset(dir.path());
+    let out = dir.path().join("out");
+    let assert = small_run(&ts, &out).success();
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
     assert!(stdout.contains("Syn delta-lsq+star"), "{stdout}");
     let j: serde_json::Value =
@@ -106,54 +110,14 @@ fn train_then_golden_reproduces_traces() {
     assert!(String::from_utf8_lossy(&g.get_output().stdout).contains("bit for bit"));
 
     // Same seed, same result; existing files are not overwritten without --force.
-    let again = deltagen()
-        .args([
-            "--quiet",
-            "train",
-            "--dataset",
-            &ts,
-            "--method",
-            "delta-lsq+star",
-            "--epochs",
-            "4",
-            "--window",
-            "3",
-            "--hidden",
-            "8,8",
-            "--seed",
-            "5",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .failure();
+    let again = small_run(&ts, &out).failure();
     let err = String::from_utf8_lossy(&again.get_output().stderr).to_string();
     assert!(
         err.contains("already exists") && err.contains("--force"),
         "{err}"
     );
     let out2 = dir.path().join("out2");
-    deltagen()
-        .args([
-            "--quiet",
-            "train",
-            "--dataset",
-            &ts,
-            "--method",
-            "delta-lsq+star",
-            "--epochs",
-            "4",
-            "--window",
-            "3",
-            "--hidden",
-            "8,8",
-            "--seed",
-            "5",
-            "--out",
-        ])
-        .arg(&out2)
-        .assert()
-        .success();
+    small_run(&ts, &out2).success();
     for f in ["model.npz", "traces.npz", "inputs.npz"] {
         assert_eq!(
             std::fs::read(out.join(f)).unwrap(),

@@ -38,14 +38,20 @@ pub struct SyncRam<const W: usize> {
     _init_file: Option<String>,
 }
 
+/// The simulation image of a memory: `init`, zero-padded to `depth` words (at least one).
+fn image(depth: usize, init: &[u64]) -> Vec<u64> {
+    let mut mem = vec![0u64; depth.max(1)];
+    for (m, v) in mem.iter_mut().zip(init) {
+        *m = *v;
+    }
+    mem
+}
+
 impl<const W: usize> SyncRam<W> {
     /// A RAM of `depth` words, optionally initialised from `init` (simulation) and `init_file`
     /// (the `$readmemh` file holding the same words, for synthesis and other simulators).
     pub fn new(depth: usize, init: &[u64], init_file: Option<String>) -> Self {
-        let mut mem = vec![0u64; depth.max(1)];
-        for (m, v) in mem.iter_mut().zip(init) {
-            *m = *v;
-        }
+        let mem = image(depth, init);
         Self {
             clock: Default::default(),
             read_address: Default::default(),
@@ -129,10 +135,7 @@ pub struct SyncRom<const W: usize> {
 
 impl<const W: usize> SyncRom<W> {
     pub fn new(depth: usize, init: &[u64], init_file: String) -> Self {
-        let mut mem = vec![0u64; depth.max(1)];
-        for (m, v) in mem.iter_mut().zip(init) {
-            *m = *v;
-        }
+        let mem = image(depth, init);
         Self {
             clock: Default::default(),
             read_address: Default::default(),
