@@ -93,6 +93,8 @@ pub fn generate(config: &str, model_dir: &Path, out: &Path, force: bool) -> Resu
             "biases": mem(2 * p, geo.y_set_depth, 32),
             "references": mem(g, geo.r_depth, 8),
             "rle_buffer": mem(1, geo.fifo_depth, 18),
+            "input_buffer": mem(1, 2 * geo.in_slot_beats, 64),
+            "logit_fifo": mem(1, geo.out_depth, 33),
             "descriptors": DESC_FIELDS.iter().map(|(n, w)| json!({"field": n, "depth": geo.desc_depth, "width": w})).collect::<Vec<_>>(),
         },
         "multipliers": {

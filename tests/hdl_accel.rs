@@ -18,6 +18,7 @@ fn check(cfg: &AccelConfig, spec: &RandomSpec, stall: f64) {
     let mut frames = Vec::new();
     let mut expect = Vec::new();
     let mut predicted = Vec::new();
+    let mut expect_acts = Vec::new();
     for (s, seq) in inputs.frames.outer_iter().enumerate() {
         let outs = golden::run_sequence(&model, seq.view(), s).unwrap();
         for (t, x) in seq.outer_iter().enumerate() {
@@ -26,6 +27,11 @@ fn check(cfg: &AccelConfig, spec: &RandomSpec, stall: f64) {
                 x: x.to_vec(),
             });
             expect.push(outs[t].logits.clone());
+            let mut acts = Vec::new();
+            for (l, a) in outs[t].acts.iter().enumerate() {
+                acts.extend(a.iter().enumerate().map(|(i, v)| (l, i, *v as i8)));
+            }
+            expect_acts.push(acts);
             let masks: Vec<Vec<bool>> = outs[t]
                 .deltas
                 .iter()
@@ -46,14 +52,34 @@ fn check(cfg: &AccelConfig, spec: &RandomSpec, stall: f64) {
     for (f, (got, exp)) in run.logits.iter().zip(&expect).enumerate() {
         assert_eq!(got, exp, "frame {f} logits (stall {stall})");
     }
+    // Every hidden activation passes the monitor once per frame, layer by layer, in order
+    // (the scan also covers the zero-weight padding up to a multiple of P: not activations).
+    let widths: Vec<usize> = model.layers.iter().map(|l| l.outputs()).collect();
+    let got_acts: Vec<Vec<(usize, usize, i8)>> = run
+        .acts
+        .iter()
+        .map(|f| f.iter().copied().filter(|a| a.1 < widths[a.0]).collect())
+        .collect();
+    assert_eq!(got_acts, expect_acts, "hidden activations (stall {stall})");
+    // Frames start only when whole in the input buffer with room for their logits, so stalls
+    // on either stream never change a frame's busy cycles.
+    let rtl: Vec<u64> = run
+        .busy_cycles
+        .iter()
+        .map(|b| b + cycles::IDLE_CYCLES)
+        .collect();
+    assert_eq!(
+        rtl, predicted,
+        "RTL cycles per frame vs cycle model (stall {stall})"
+    );
     if stall == 0.0 {
-        let rtl: Vec<u64> = run
-            .busy_cycles
-            .iter()
-            .map(|b| b + cycles::IDLE_CYCLES)
-            .collect();
-        assert_eq!(rtl, predicted, "RTL cycles per frame vs cycle model");
-        assert_eq!(run.total_cycles, predicted.iter().sum::<u64>());
+        // Back to back, the only cycles outside the frames are the first frame's load and the
+        // last logit's way out of the FIFO.
+        let extra = run.total_cycles - predicted.iter().sum::<u64>();
+        assert!(
+            extra <= 4 + frames[0].x.len() as u64,
+            "{extra} cycles outside frames"
+        );
     }
     eprintln!(
         "busy cycles per frame: {:?}; logits[1] {:?}",

@@ -14,10 +14,13 @@ pub struct FrameIn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOut {
     pub logits: Vec<Vec<i32>>,
-    /// Cycles with `busy` high, per frame (from leaving Idle to the last logit accepted).
+    /// Cycles with `busy` high, per frame (one busy interval per frame: from leaving Idle to the
+    /// last logit written into the logit FIFO). Stream stalls never lengthen it.
     pub busy_cycles: Vec<u64>,
     /// All cycles simulated.
     pub total_cycles: u64,
+    /// Hidden activations seen on the monitor port, per frame: (hidden layer, neuron, value).
+    pub acts: Vec<Vec<(usize, usize, i8)>>,
 }
 
 /// Tiny xorshift so stalls are reproducible without another dependency.
@@ -56,6 +59,7 @@ pub fn run_frames(
         logits: Vec::new(),
         busy_cycles: Vec::new(),
         total_cycles: 0,
+        acts: Vec::new(),
     };
     let mut cur_logits = Vec::new();
     let mut busy = 0u64;
@@ -97,7 +101,25 @@ pub fn run_frames(
         let out_data = sim.uut.m_axis_tdata.val().to_u64() as u32 as i32;
         let out_last = sim.uut.m_axis_tlast.val();
         if sim.uut.busy.val() {
+            if busy == 0 {
+                out.acts.push(Vec::new());
+            }
+            if sim.uut.mon_valid.val() {
+                let layer = sim.uut.mon_layer.val().index() - 1;
+                let base = sim.uut.mon_base.val().index();
+                let mask = sim.uut.mon_lanes.val().to_u64();
+                let z = sim.uut.mon_z.val().to_u64();
+                let frame = out.acts.last_mut().expect("pushed above");
+                for g in 0..lanes {
+                    if mask >> g & 1 == 1 {
+                        frame.push((layer, base + g, (z >> (8 * g)) as u8 as i8));
+                    }
+                }
+            }
             busy += 1;
+        } else if busy > 0 {
+            out.busy_cycles.push(busy);
+            busy = 0;
         }
         if sim.uut.error.val() {
             return Err(format!("accelerator flagged a tlast error at frame {fi}"));
@@ -121,8 +143,6 @@ pub fn run_frames(
                     ));
                 }
                 out.logits.push(std::mem::take(&mut cur_logits));
-                out.busy_cycles.push(busy);
-                busy = 0;
             }
         }
     }

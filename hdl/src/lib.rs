@@ -7,12 +7,15 @@ pub mod decoder;
 pub mod delta_encoder;
 pub mod drive;
 pub mod harness;
+pub mod in_buffer;
+pub mod lane_pack;
 pub mod mem;
 
 pub mod design;
 pub mod encoder_lane;
 pub mod mul16;
 pub mod mul16p;
+pub mod out_fifo;
 pub mod params;
 pub mod pe;
 pub mod requant;

@@ -175,6 +175,8 @@ impl HwParams {
             fifo_depth *= 2;
         }
         Geometry {
+            in_slot_beats: (self.max_in as usize).div_ceil(g).next_power_of_two(),
+            out_depth: (self.max_out as usize).next_power_of_two().max(2),
             weight_depth: self.weight_bank_depth as usize,
             y_set_depth,
             r_depth,
@@ -197,6 +199,10 @@ pub struct Geometry {
     pub fifo_depth: usize,
     /// Layer descriptors (one per layer plus the logit read-out entry).
     pub desc_depth: usize,
+    /// Beats per slot of the two-frame input buffer (64-bit words).
+    pub in_slot_beats: usize,
+    /// Logit FIFO (33-bit words: logit and tlast).
+    pub out_depth: usize,
 }
 
 /// Per-layer descriptor fields as stored in the descriptor ROMs.
@@ -224,10 +230,14 @@ pub struct Descriptor {
     pub is_readout: bool,
     /// Words the sequence-start initialisation writes (same in every entry).
     pub init_words: u64,
+    /// Input beats per frame, ceil(in_0 / G) (same in every entry).
+    pub frame_beats: u64,
+    /// Logits per frame (same in every entry).
+    pub out_dim: u64,
 }
 
 /// Descriptor ROM fields: (file stem, bit width).
-pub const DESC_FIELDS: [(&str, usize); 16] = [
+pub const DESC_FIELDS: [(&str, usize); 18] = [
     ("in_dim", 16),
     ("chunks", 16),
     ("wbase", 16),
@@ -244,6 +254,8 @@ pub const DESC_FIELDS: [(&str, usize); 16] = [
     ("zmax", 8),
     ("readout", 1),
     ("init_words", 16),
+    ("frame_beats", 16),
+    ("out_dim", 16),
 ];
 
 impl Descriptor {
@@ -264,7 +276,9 @@ impl Descriptor {
             12 => self.tau,
             13 => self.zmax,
             14 => u64::from(self.is_readout),
-            _ => self.init_words,
+            15 => self.init_words,
+            16 => self.frame_beats,
+            _ => self.out_dim,
         }
     }
 }
@@ -478,8 +492,11 @@ pub fn build_image(params: &HwParams, layers: &[LayerSpec]) -> Result<Image, HwE
         return err("max_in", "reference memory too small for the model".into());
     }
     let init_words = set_fill[0].max(set_fill[1]).max(rbase);
+    let frame_beats = layers[0].in_dim.div_ceil(g) as u64;
     for d in descriptors.iter_mut() {
         d.init_words = init_words as u64;
+        d.frame_beats = frame_beats;
+        d.out_dim = layers[lastl].out_dim as u64;
     }
     Ok(Image {
         geometry: geo,

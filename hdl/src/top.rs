@@ -15,7 +15,10 @@
 use crate::compactor::Compactor;
 use crate::decoder::Decoder;
 use crate::delta_encoder::DeltaEncoder;
+use crate::in_buffer::InBuffer;
+use crate::lane_pack::LanePack;
 use crate::mem::SyncRom;
+use crate::out_fifo::OutFifo;
 use crate::params::{HwError, HwParams, Image, DESC_FIELDS};
 use crate::pe::Pe;
 use crate::requant::{RequantLane, REQUANT_LATENCY};
@@ -55,6 +58,15 @@ pub struct DeltaTop {
     pub done: Signal<Out, bool>,
     /// Sticky: an input `tlast` disagreed with the frame length of the model.
     pub error: Signal<Out, bool>,
+    /// Activation monitor (for testbenches; leave unconnected in a design, synthesis drops it):
+    /// `mon_valid` marks a group of hidden activations entering the delta encoder: layer
+    /// `mon_layer` − 1's outputs `mon_base` .. `mon_base` + 7, lane g in `mon_z[8g+7:8g]`, valid
+    /// lanes in `mon_lanes`.
+    pub mon_valid: Signal<Out, bool>,
+    pub mon_layer: Signal<Out, Bits<4>>,
+    pub mon_base: Signal<Out, Bits<16>>,
+    pub mon_lanes: Signal<Out, Bits<8>>,
+    pub mon_z: Signal<Out, Bits<64>>,
     d_in_dim: SyncRom<16>,
     d_chunks: SyncRom<16>,
     d_wbase: SyncRom<16>,
@@ -71,6 +83,11 @@ pub struct DeltaTop {
     d_zmax: SyncRom<8>,
     d_readout: SyncRom<1>,
     d_init_words: SyncRom<16>,
+    d_frame_beats: SyncRom<16>,
+    d_out_dim: SyncRom<16>,
+    in_buf: InBuffer,
+    out_fifo: OutFifo,
+    mon_pack: LanePack,
     encoder: DeltaEncoder,
     compactor: Compactor,
     rle: RleBuffer,
@@ -106,11 +123,9 @@ pub struct DeltaTop {
     ob: DFF<Bits<8>>,
     adv: Signal<Local, bool>,
     issue: Signal<Local, bool>,
-    hs: Signal<Local, bool>,
     grp_last: Signal<Local, bool>,
     in_lanes: Signal<Local, Bits<8>>,
     lanes_left: Signal<Local, Bits<16>>,
-    out_adv: Signal<Local, bool>,
     logit: Signal<Local, Bits<32>>,
     bank_lane: Vec<Constant<Bits<8>>>,
     bank_sub: Vec<Constant<Bits<8>>>,
@@ -169,6 +184,11 @@ impl DeltaTop {
             busy: Default::default(),
             done: Default::default(),
             error: Default::default(),
+            mon_valid: Default::default(),
+            mon_layer: Default::default(),
+            mon_base: Default::default(),
+            mon_lanes: Default::default(),
+            mon_z: Default::default(),
             d_in_dim: rom(dd, image, 0, prefix),
             d_chunks: rom(dd, image, 1, prefix),
             d_wbase: rom(dd, image, 2, prefix),
@@ -185,6 +205,11 @@ impl DeltaTop {
             d_zmax: rom(dd, image, 13, prefix),
             d_readout: rom(dd, image, 14, prefix),
             d_init_words: rom(dd, image, 15, prefix),
+            d_frame_beats: rom(dd, image, 16, prefix),
+            d_out_dim: rom(dd, image, 17, prefix),
+            in_buf: InBuffer::new(geo.in_slot_beats),
+            out_fifo: OutFifo::new(geo.out_depth),
+            mon_pack: LanePack::new(g),
             encoder: DeltaEncoder::new(g, geo.r_depth),
             compactor: Compactor::new(g, params.rle_run_bits),
             rle: RleBuffer::new(geo.fifo_depth),
@@ -216,11 +241,9 @@ impl DeltaTop {
             ob: Default::default(),
             adv: Default::default(),
             issue: Default::default(),
-            hs: Default::default(),
             grp_last: Default::default(),
             in_lanes: Default::default(),
             lanes_left: Default::default(),
-            out_adv: Default::default(),
             logit: Default::default(),
             bank_lane: (0..p).map(|b| c8(b % g)).collect(),
             bank_sub: (0..p).map(|b| c8(b / g)).collect(),
@@ -276,6 +299,8 @@ impl Logic for DeltaTop {
         self.d_zmax.clock.next = self.clock.val();
         self.d_readout.clock.next = self.clock.val();
         self.d_init_words.clock.next = self.clock.val();
+        self.d_frame_beats.clock.next = self.clock.val();
+        self.d_out_dim.clock.next = self.clock.val();
         self.d_in_dim.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
         self.d_chunks.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
         self.d_wbase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
@@ -292,6 +317,11 @@ impl Logic for DeltaTop {
         self.d_zmax.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
         self.d_readout.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
         self.d_init_words.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        // Model-wide constants (the same in every entry): read every cycle.
+        self.d_frame_beats.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_out_dim.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_frame_beats.read_enable.next = true;
+        self.d_out_dim.read_enable.next = true;
         self.d_in_dim.read_enable.next = false;
         if (self.state.q.val() == SeqState::Idle) | (self.state.q.val() == SeqState::Load) {
             self.d_in_dim.read_enable.next = true;
@@ -353,9 +383,22 @@ impl Logic for DeltaTop {
             & !self.d_readout.read_data.val().any()
             & (self.k.q.val() < self.d_groups.read_data.val())
             & self.adv.val();
-        // Input layer: the AXI beat is the encoder's E0 stage.
-        self.s_axis_tready.next = self.issue.val() & (self.layer.q.val() == 0);
-        self.hs.next = self.s_axis_tready.val() & self.s_axis_tvalid.val();
+        // Input frames wait whole in the input buffer; layer 0 reads its beats by group index
+        // (the buffer's registered read is the scan's S1 stage, like a Y read).
+        self.in_buf.clock.next = self.clock.val();
+        self.in_buf.s_axis_tvalid.next = self.s_axis_tvalid.val();
+        self.in_buf.s_axis_tdata.next = self.s_axis_tdata.val();
+        self.in_buf.s_axis_tuser.next = self.s_axis_tuser.val();
+        self.in_buf.s_axis_tlast.next = self.s_axis_tlast.val();
+        self.s_axis_tready.next = self.in_buf.s_axis_tready.val();
+        self.in_buf.beats.next = self.d_frame_beats.read_data.val();
+        self.in_buf.rd_beat.next = self.k.q.val();
+        self.in_buf.rd_enable.next = self.adv.val();
+        self.in_buf.consume.next =
+            self.issue.val() & (self.layer.q.val() == 0) & self.grp_last.val();
+        if self.in_buf.tlast_error.val() {
+            self.error_q.d.next = true;
+        }
         // Scan pipeline registers advance with the encoder.
         for j in 0..self.m_valid.len() {
             self.m_valid[j].clock.next = self.clock.val();
@@ -370,7 +413,7 @@ impl Logic for DeltaTop {
             self.m_lanes[j].d.next = self.m_lanes[j].q.val();
         }
         if self.adv.val() {
-            self.m_valid[0].d.next = self.issue.val() & (self.layer.q.val() != 0);
+            self.m_valid[0].d.next = self.issue.val();
             self.m_base[0].d.next = self.kbase.q.val();
             self.m_last[0].d.next = self.grp_last.val();
             self.m_k[0].d.next = self.k.q.val();
@@ -384,7 +427,11 @@ impl Logic for DeltaTop {
                 self.m_lanes[j].d.next = self.m_lanes[j - 1].q.val();
             }
         }
-        if self.issue.val() & ((self.layer.q.val() != 0) | self.hs.val()) {
+        // Layer-0 groups leave the scan pipeline after S1 (they need no requant).
+        if self.adv.val() & (self.layer.q.val() == 0) {
+            self.m_valid[1].d.next = false;
+        }
+        if self.issue.val() {
             self.k.d.next = self.k.q.val() + 1;
             self.kbase.d.next = self.kbase.q.val() + self.n_lanes.val();
             self.sub.d.next = self.sub.q.val() + 1;
@@ -411,10 +458,11 @@ impl Logic for DeltaTop {
                     self.rq[i].y.next = self.pes[b].scan_data.val();
                 }
             }
-            // Encoder input: the AXI beat (layer 0) or the requant output (Q3).
+            // Encoder input: the buffered input beat (layer 0) or the requant output.
+            self.mon_pack.lane[i].next = self.rq[i].z.val();
             self.encoder.in_x[i].next = self.rq[i].z.val();
             if self.layer.q.val() == 0 {
-                self.encoder.in_x[i].next = self.s_axis_tdata.val().get_bits::<8>(8 * i);
+                self.encoder.in_x[i].next = self.in_buf.rd_data.val().get_bits::<8>(8 * i);
             }
         }
         // The last metadata stage lines up with the requant output (loop-relative index).
@@ -425,19 +473,22 @@ impl Logic for DeltaTop {
             self.encoder.in_lanes.next = self.m_lanes[j].q.val();
             self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.m_k[j].q.val();
         }
+        // Monitor: a hidden group is taken by the encoder in a cycle with `adv`.
+        self.mon_valid.next =
+            self.encoder.in_valid.val() & self.adv.val() & (self.layer.q.val() != 0);
+        self.mon_layer.next = self.layer.q.val();
+        self.mon_base.next = self.encoder.in_base.val();
+        self.mon_lanes.next = self.encoder.in_lanes.val();
+        self.mon_z.next = self.mon_pack.word.val();
         if self.layer.q.val() == 0 {
-            self.encoder.in_valid.next = self.hs.val();
-            self.encoder.in_base.next = self.kbase.q.val();
-            self.encoder.in_last.next = self.grp_last.val();
-            self.encoder.in_lanes.next = self.in_lanes.val();
-            self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.k.q.val();
-        }
-        if self.hs.val() & (self.s_axis_tlast.val() != self.grp_last.val()) {
-            self.error_q.d.next = true;
+            self.encoder.in_valid.next = self.m_valid[0].q.val();
+            self.encoder.in_base.next = self.m_base[0].q.val();
+            self.encoder.in_last.next = self.m_last[0].q.val();
+            self.encoder.in_lanes.next = self.m_lanes[0].q.val();
+            self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.m_k[0].q.val();
         }
 
         // PEs.
-        self.out_adv.next = !self.o_valid.q.val() | self.m_axis_tready.val();
         for b in 0..self.pes.len() {
             self.pes[b].clock.next = self.clock.val();
             self.pes[b].op_valid.next = self.decoder.op_valid.val();
@@ -450,24 +501,33 @@ impl Logic for DeltaTop {
             self.pes[b].scan_addr.next = self.d_src_ybase.read_data.val() + self.sc.q.val();
             self.pes[b].scan_enable.next = self.adv.val();
             if self.state.q.val() == SeqState::Out {
-                self.pes[b].scan_enable.next = self.out_adv.val();
+                self.pes[b].scan_enable.next = true;
             }
         }
 
-        // Read-out of the last layer's accumulators.
-        self.m_axis_tvalid.next = self.o_valid.q.val();
-        self.m_axis_tlast.next = self.o_last.q.val();
+        // Read-out of the last layer's accumulators into the logit FIFO, which has room for
+        // the whole frame (checked before the frame started), so the read-out never waits.
         self.logit.next = 0.into();
         for b in 0..self.pes.len() {
             if self.o_bank.q.val() == self.bank_num[b].val() {
                 self.logit.next = self.pes[b].scan_data.val();
             }
         }
-        self.m_axis_tdata.next = self.logit.val();
+        self.out_fifo.clock.next = self.clock.val();
+        self.out_fifo.wr_valid.next = self.o_valid.q.val();
+        self.out_fifo.wr_data.next = self.logit.val();
+        self.out_fifo.wr_last.next = self.o_last.q.val();
+        self.out_fifo.need.next = self.d_out_dim.read_data.val();
+        self.out_fifo.m_axis_tready.next = self.m_axis_tready.val();
+        self.m_axis_tvalid.next = self.out_fifo.m_axis_tvalid.val();
+        self.m_axis_tdata.next = self.out_fifo.m_axis_tdata.val();
+        self.m_axis_tlast.next = self.out_fifo.m_axis_tlast.val();
 
         // Sequencer.
         self.busy.next = self.state.q.val() != SeqState::Idle;
-        self.done_q.d.next = false;
+        self.done_q.d.next = self.out_fifo.m_axis_tvalid.val()
+            & self.m_axis_tready.val()
+            & self.out_fifo.m_axis_tlast.val();
         self.done.next = self.done_q.q.val();
         self.error.next = self.error_q.q.val();
         self.first.d.next = false;
@@ -475,9 +535,11 @@ impl Logic for DeltaTop {
             SeqState::Idle => {
                 self.layer.d.next = 0.into();
                 self.cnt.d.next = 0.into();
-                if self.s_axis_tvalid.val() {
+                // A frame starts when it is whole in the input buffer and its logits fit the
+                // FIFO, so nothing inside a frame waits on the streams.
+                if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
                     self.state.d.next = SeqState::Load;
-                    if self.s_axis_tuser.val() | !self.initialized.q.val() {
+                    if self.in_buf.seq_start.val() | !self.initialized.q.val() {
                         self.state.d.next = SeqState::Init;
                     }
                 }
@@ -521,23 +583,20 @@ impl Logic for DeltaTop {
                 }
             }
             SeqState::Out => {
-                if self.out_adv.val() {
-                    self.o_valid.d.next = false;
-                    if self.on.q.val() < self.d_in_dim.read_data.val() {
-                        self.o_valid.d.next = true;
-                        self.o_last.d.next = (self.on.q.val() + 1) == self.d_in_dim.read_data.val();
-                        self.o_bank.d.next = self.ob.q.val();
-                        self.on.d.next = self.on.q.val() + 1;
-                        self.ob.d.next = self.ob.q.val() + 1;
-                        if (self.ob.q.val() + 1) == self.n_pe.val() {
-                            self.ob.d.next = 0.into();
-                            self.sc.d.next = self.sc.q.val() + 1;
-                        }
+                self.o_valid.d.next = false;
+                if self.on.q.val() < self.d_in_dim.read_data.val() {
+                    self.o_valid.d.next = true;
+                    self.o_last.d.next = (self.on.q.val() + 1) == self.d_in_dim.read_data.val();
+                    self.o_bank.d.next = self.ob.q.val();
+                    self.on.d.next = self.on.q.val() + 1;
+                    self.ob.d.next = self.ob.q.val() + 1;
+                    if (self.ob.q.val() + 1) == self.n_pe.val() {
+                        self.ob.d.next = 0.into();
+                        self.sc.d.next = self.sc.q.val() + 1;
                     }
                 }
-                if self.o_valid.q.val() & self.o_last.q.val() & self.m_axis_tready.val() {
+                if self.o_valid.q.val() & self.o_last.q.val() {
                     self.state.d.next = SeqState::Idle;
-                    self.done_q.d.next = true;
                     self.o_valid.d.next = false;
                 }
             }

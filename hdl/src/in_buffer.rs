@@ -1,0 +1,229 @@
+//! Input frame buffer: two frame slots in one BRAM between `s_axis` and the layer-0 front end.
+//!
+//! The sequencer starts a frame only once it is whole in a slot, so layer 0 never waits on the
+//! input stream: a frame's compute cycles do not depend on how the host paces its beats (the
+//! cycle model holds under any stall pattern), and the next frame loads while this one runs.
+
+use crate::mem::SyncRam;
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct InBuffer {
+    pub clock: Signal<In, Clock>,
+    pub s_axis_tvalid: Signal<In, bool>,
+    pub s_axis_tready: Signal<Out, bool>,
+    pub s_axis_tdata: Signal<In, Bits<64>>,
+    pub s_axis_tuser: Signal<In, bool>,
+    pub s_axis_tlast: Signal<In, bool>,
+    /// Beats per frame (ceil(in_0 / G)); zero holds the stream off (ROM not read yet).
+    pub beats: Signal<In, Bits<16>>,
+    /// A whole frame waits in the read slot.
+    pub frame_ready: Signal<Out, bool>,
+    /// That frame starts a sequence (its first beat carried `tuser`).
+    pub seq_start: Signal<Out, bool>,
+    /// Beat of the read slot to read; the data is on `rd_data` one cycle after `rd_enable`.
+    pub rd_beat: Signal<In, Bits<16>>,
+    pub rd_enable: Signal<In, bool>,
+    pub rd_data: Signal<Out, Bits<64>>,
+    /// The read slot's frame is consumed (its last beat read): the slot takes a new frame.
+    pub consume: Signal<In, bool>,
+    /// Pulses when an accepted beat's `tlast` disagrees with `beats`.
+    pub tlast_error: Signal<Out, bool>,
+    slots: SyncRam<64>,
+    wr_slot: DFF<bool>,
+    wr_beat: DFF<Bits<16>>,
+    rd_slot: DFF<bool>,
+    full0: DFF<bool>,
+    full1: DFF<bool>,
+    seq0: DFF<bool>,
+    seq1: DFF<bool>,
+    hs: Signal<Local, bool>,
+    wr_full: Signal<Local, bool>,
+    last_beat: Signal<Local, bool>,
+    slot_offset: Constant<Bits<16>>,
+}
+
+impl InBuffer {
+    /// Slots of `slot_beats` beats (a power of two, at least the longest frame).
+    pub fn new(slot_beats: usize) -> Self {
+        assert!(slot_beats.is_power_of_two());
+        Self {
+            clock: Default::default(),
+            s_axis_tvalid: Default::default(),
+            s_axis_tready: Default::default(),
+            s_axis_tdata: Default::default(),
+            s_axis_tuser: Default::default(),
+            s_axis_tlast: Default::default(),
+            beats: Default::default(),
+            frame_ready: Default::default(),
+            seq_start: Default::default(),
+            rd_beat: Default::default(),
+            rd_enable: Default::default(),
+            rd_data: Default::default(),
+            consume: Default::default(),
+            tlast_error: Default::default(),
+            slots: SyncRam::new(2 * slot_beats, &[], None),
+            wr_slot: Default::default(),
+            wr_beat: Default::default(),
+            rd_slot: Default::default(),
+            full0: Default::default(),
+            full1: Default::default(),
+            seq0: Default::default(),
+            seq1: Default::default(),
+            hs: Default::default(),
+            wr_full: Default::default(),
+            last_beat: Default::default(),
+            slot_offset: Constant::new((slot_beats as u64).into()),
+        }
+    }
+}
+
+impl Logic for InBuffer {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, wr_slot, wr_beat, rd_slot, full0, full1, seq0, seq1);
+        self.slots.clock.next = self.clock.val();
+        // Write side: beats fill the write slot; its last beat marks the slot full.
+        self.wr_full.next = self.full0.q.val();
+        if self.wr_slot.q.val() {
+            self.wr_full.next = self.full1.q.val();
+        }
+        self.s_axis_tready.next = !self.wr_full.val() & self.beats.val().any();
+        self.hs.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
+        self.last_beat.next = (self.wr_beat.q.val() + 1) == self.beats.val();
+        self.slots.write_address.next = self.wr_beat.q.val();
+        if self.wr_slot.q.val() {
+            self.slots.write_address.next = self.wr_beat.q.val() | self.slot_offset.val();
+        }
+        self.slots.write_data.next = self.s_axis_tdata.val();
+        self.slots.write_enable.next = self.hs.val();
+        self.tlast_error.next = self.hs.val() & (self.s_axis_tlast.val() != self.last_beat.val());
+        if self.hs.val() {
+            self.wr_beat.d.next = self.wr_beat.q.val() + 1;
+            if !self.wr_beat.q.val().any() {
+                if self.wr_slot.q.val() {
+                    self.seq1.d.next = self.s_axis_tuser.val();
+                } else {
+                    self.seq0.d.next = self.s_axis_tuser.val();
+                }
+            }
+            if self.last_beat.val() {
+                self.wr_beat.d.next = 0.into();
+                self.wr_slot.d.next = !self.wr_slot.q.val();
+                if self.wr_slot.q.val() {
+                    self.full1.d.next = true;
+                } else {
+                    self.full0.d.next = true;
+                }
+            }
+        }
+        // Read side: the front end reads beats of the read slot by index.
+        self.frame_ready.next = self.full0.q.val();
+        self.seq_start.next = self.seq0.q.val();
+        self.slots.read_address.next = self.rd_beat.val();
+        if self.rd_slot.q.val() {
+            self.frame_ready.next = self.full1.q.val();
+            self.seq_start.next = self.seq1.q.val();
+            self.slots.read_address.next = self.rd_beat.val() | self.slot_offset.val();
+        }
+        self.slots.read_enable.next = self.rd_enable.val();
+        self.rd_data.next = self.slots.read_data.val();
+        // A slot is released only while full and never written then, so the two updates of a
+        // `full` flag in one cycle always concern different slots.
+        if self.consume.val() {
+            self.rd_slot.d.next = !self.rd_slot.q.val();
+            if self.rd_slot.q.val() {
+                self.full1.d.next = false;
+            } else {
+                self.full0.d.next = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::ClockedSim;
+
+    #[test]
+    fn in_buffer_is_valid_verilog() {
+        let mut uut = InBuffer::new(8);
+        uut.connect_all();
+        yosys_validate("in_buffer", &generate_verilog(&uut)).unwrap();
+    }
+
+    /// Frames of 3 beats arrive with gaps; the reader waits for whole frames, reads them back in
+    /// order and sees the sequence-start flags; tlast errors are flagged.
+    #[test]
+    fn frames_are_whole_before_they_are_read() {
+        let mut sim =
+            ClockedSim::new(InBuffer::new(4), |u, c| u.clock.next = Clock::from(c)).unwrap();
+        sim.uut.beats.next = 3u64.into();
+        let frames: Vec<Vec<u64>> = (0..5u64)
+            .map(|f| (0..3).map(|b| f * 100 + b).collect())
+            .collect();
+        let (mut fi, mut bi) = (0usize, 0usize);
+        let mut got: Vec<(bool, Vec<u64>)> = Vec::new();
+        let mut reading: Option<(bool, usize, Vec<u64>)> = None;
+        let mut pending_read = false;
+        for cycle in 0..200u64 {
+            // Writer: a beat every other cycle.
+            let present = fi < frames.len() && cycle % 2 == 0;
+            sim.uut.s_axis_tvalid.next = present;
+            if present {
+                sim.uut.s_axis_tdata.next = frames[fi][bi].into();
+                sim.uut.s_axis_tuser.next = bi == 0 && fi % 2 == 0;
+                sim.uut.s_axis_tlast.next = bi == 2;
+            }
+            sim.uut.rd_enable.next = false;
+            sim.uut.consume.next = false;
+            sim.settle().unwrap();
+            assert!(!sim.uut.tlast_error.val());
+            if pending_read {
+                let v = sim.uut.rd_data.val().to_u64();
+                reading.as_mut().unwrap().2.push(v);
+                pending_read = false;
+            }
+            if reading.is_none() && sim.uut.frame_ready.val() && cycle % 5 == 0 {
+                reading = Some((sim.uut.seq_start.val(), 0, Vec::new()));
+            }
+            if let Some((_, b, _)) = reading.as_mut() {
+                if *b < 3 {
+                    sim.uut.rd_beat.next = (*b as u64).into();
+                    sim.uut.rd_enable.next = true;
+                    sim.uut.consume.next = *b == 2;
+                    *b += 1;
+                    pending_read = true;
+                } else if !pending_read {
+                    let (s, _, v) = reading.take().unwrap();
+                    got.push((s, v));
+                }
+            }
+            let hs = present && sim.uut.s_axis_tready.val();
+            sim.settle().unwrap();
+            sim.cycle().unwrap();
+            if hs {
+                bi += 1;
+                if bi == 3 {
+                    bi = 0;
+                    fi += 1;
+                }
+            }
+        }
+        let want: Vec<(bool, Vec<u64>)> = frames
+            .iter()
+            .enumerate()
+            .map(|(f, v)| (f % 2 == 0, v.clone()))
+            .collect();
+        assert_eq!(got, want);
+        // A tlast on the second beat of a three-beat frame is an error.
+        sim.uut.s_axis_tvalid.next = true;
+        sim.uut.s_axis_tlast.next = false;
+        sim.settle().unwrap();
+        sim.cycle().unwrap();
+        sim.uut.s_axis_tlast.next = true;
+        sim.settle().unwrap();
+        assert!(sim.uut.tlast_error.val());
+    }
+}

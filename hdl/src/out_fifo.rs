@@ -1,0 +1,165 @@
+//! Logit FIFO between the read-out and `m_axis`.
+//!
+//! The sequencer starts a frame only when the FIFO has room for all its logits (`room`), so the
+//! read-out never waits on the host: a frame's compute cycles do not depend on `m_axis_tready`,
+//! and the host drains the logits while the next frame runs.
+
+use crate::mem::SyncRam;
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct OutFifo {
+    pub clock: Signal<In, Clock>,
+    pub wr_valid: Signal<In, bool>,
+    pub wr_data: Signal<In, Bits<32>>,
+    pub wr_last: Signal<In, bool>,
+    /// Words a frame writes; `room` says that many fit.
+    pub need: Signal<In, Bits<16>>,
+    pub room: Signal<Out, bool>,
+    pub m_axis_tvalid: Signal<Out, bool>,
+    pub m_axis_tready: Signal<In, bool>,
+    pub m_axis_tdata: Signal<Out, Bits<32>>,
+    pub m_axis_tlast: Signal<Out, bool>,
+    words: SyncRam<33>,
+    wr_ptr: DFF<Bits<16>>,
+    rd_ptr: DFF<Bits<16>>,
+    out_valid: DFF<bool>,
+    word: Signal<Local, Bits<33>>,
+    count: Signal<Local, Bits<16>>,
+    pop: Signal<Local, bool>,
+    mask: Constant<Bits<16>>,
+    depth: Constant<Bits<16>>,
+    last_flag: Constant<Bits<33>>,
+}
+
+impl OutFifo {
+    /// `depth` words (a power of two, at most 2^15 so 16-bit pointers tell full from empty).
+    pub fn new(depth: usize) -> Self {
+        assert!(depth.is_power_of_two() && depth <= 1 << 15);
+        Self {
+            clock: Default::default(),
+            wr_valid: Default::default(),
+            wr_data: Default::default(),
+            wr_last: Default::default(),
+            need: Default::default(),
+            room: Default::default(),
+            m_axis_tvalid: Default::default(),
+            m_axis_tready: Default::default(),
+            m_axis_tdata: Default::default(),
+            m_axis_tlast: Default::default(),
+            words: SyncRam::new(depth, &[], None),
+            wr_ptr: Default::default(),
+            rd_ptr: Default::default(),
+            out_valid: Default::default(),
+            word: Default::default(),
+            count: Default::default(),
+            pop: Default::default(),
+            mask: Constant::new(((depth - 1) as u64).into()),
+            depth: Constant::new((depth as u64).into()),
+            last_flag: Constant::new((1u64 << 32).into()),
+        }
+    }
+}
+
+impl Logic for OutFifo {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, wr_ptr, rd_ptr, out_valid);
+        self.words.clock.next = self.clock.val();
+        self.word.next = bit_cast::<33, 32>(self.wr_data.val());
+        if self.wr_last.val() {
+            self.word.next = bit_cast::<33, 32>(self.wr_data.val()) | self.last_flag.val();
+        }
+        self.words.write_address.next = self.wr_ptr.q.val() & self.mask.val();
+        self.words.write_data.next = self.word.val();
+        self.words.write_enable.next = self.wr_valid.val();
+        if self.wr_valid.val() {
+            self.wr_ptr.d.next = self.wr_ptr.q.val() + 1;
+        }
+        // Words in the RAM (the one in the output register has left it).
+        self.count.next = self.wr_ptr.q.val() - self.rd_ptr.q.val();
+        self.room.next = (self.count.val() + self.need.val()) <= self.depth.val();
+        // First-word fall-through: the BRAM's output register is the output stage; it reads
+        // the next word when empty or when its word is taken, and holds otherwise.
+        self.pop.next = (self.wr_ptr.q.val() != self.rd_ptr.q.val())
+            & (!self.out_valid.q.val() | self.m_axis_tready.val());
+        self.words.read_address.next = self.rd_ptr.q.val() & self.mask.val();
+        self.words.read_enable.next = self.pop.val();
+        if self.pop.val() {
+            self.rd_ptr.d.next = self.rd_ptr.q.val() + 1;
+            self.out_valid.d.next = true;
+        } else if self.m_axis_tready.val() {
+            self.out_valid.d.next = false;
+        }
+        self.m_axis_tvalid.next = self.out_valid.q.val();
+        self.m_axis_tdata.next = self.words.read_data.val().get_bits::<32>(0);
+        self.m_axis_tlast.next = self.words.read_data.val().get_bit(32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::ClockedSim;
+
+    #[test]
+    fn out_fifo_is_valid_verilog() {
+        let mut uut = OutFifo::new(8);
+        uut.connect_all();
+        yosys_validate("out_fifo", &generate_verilog(&uut)).unwrap();
+    }
+
+    /// Bursts of writes, a reader that stalls at random: every word comes out once, in order,
+    /// with its last flag; `room` is exact.
+    #[test]
+    fn words_survive_back_pressure() {
+        let mut sim =
+            ClockedSim::new(OutFifo::new(8), |u, c| u.clock.next = Clock::from(c)).unwrap();
+        sim.uut.need.next = 5u64.into();
+        let mut state = 0x9e3779b97f4a7c15u64;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut written, mut burst_left) = (0u32, 0u32);
+        let mut got = Vec::new();
+        let mut in_fifo = 0i64;
+        for _ in 0..2000 {
+            if burst_left == 0 && written < 200 {
+                sim.settle().unwrap();
+                // A frame of 5 starts only with room, as the sequencer does.
+                if sim.uut.room.val() {
+                    burst_left = 5;
+                }
+            }
+            let wr = burst_left > 0;
+            sim.uut.wr_valid.next = wr;
+            sim.uut.wr_data.next = u64::from(written).into();
+            sim.uut.wr_last.next = burst_left == 1;
+            let ready = rnd() % 10 < 6;
+            sim.uut.m_axis_tready.next = ready;
+            sim.settle().unwrap();
+            let count = sim.uut.count.val().to_u64() as i64;
+            assert!(count <= 8, "overflow");
+            if ready && sim.uut.m_axis_tvalid.val() {
+                got.push((
+                    sim.uut.m_axis_tdata.val().to_u64() as u32,
+                    sim.uut.m_axis_tlast.val(),
+                ));
+                in_fifo -= 1;
+            }
+            sim.cycle().unwrap();
+            if wr {
+                written += 1;
+                burst_left -= 1;
+                in_fifo += 1;
+            }
+        }
+        let want: Vec<(u32, bool)> = (0..written).map(|i| (i, i % 5 == 4)).collect();
+        assert_eq!(written, 200);
+        assert_eq!(got, want);
+        assert_eq!(in_fifo, 0);
+    }
+}
