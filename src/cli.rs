@@ -47,6 +47,40 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Train a delta-sparse network on a dataset and export the integer model package.
     Train(crate::train::cli::TrainArgs),
+    /// Run the generated RTL in Verilator on every input frame and compare it bit for bit with
+    /// the golden model (logits and hidden activations); writes sim.json and sim.md.
+    Sim(SimArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Accelerator config: a TOML file or a preset name.
+    #[arg(long)]
+    pub config: String,
+    /// Model package directory (model.json + model.npz).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Input frames (inputs.npz).
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// Probability of holding the input tvalid / output tready low in a cycle (back-pressure).
+    #[arg(long, default_value_t = 0.0)]
+    pub stall_prob: f64,
+    /// Seed of the stall pattern.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write a VCD waveform of the whole run (large for long runs).
+    #[arg(long)]
+    pub vcd: Option<PathBuf>,
+    /// Cache of verilated models (keyed by the RTL's content hash).
+    #[arg(long, default_value = "build/verilator-cache")]
+    pub cache_dir: PathBuf,
+    /// Output directory (sim.json, sim.md, generate/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -168,6 +202,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(a) => crate::train::cli::run(&a, quiet),
+        Command::Sim(a) => run_sim(a, quiet),
     }
 }
 
@@ -464,5 +499,49 @@ fn config_cmd(name: Option<&str>) -> Result<()> {
             print!("# hash {}\n{}", c.hash(), c.to_toml());
         }
     }
+    Ok(())
+}
+
+fn run_sim(a: SimArgs, quiet: bool) -> Result<()> {
+    let opts = crate::sim::SimOptions {
+        config: a.config,
+        model: a.model,
+        inputs: a.inputs,
+        out: a.out.clone(),
+        stall_prob: a.stall_prob,
+        seed: a.seed,
+        vcd: a.vcd,
+        cache_dir: Some(a.cache_dir),
+        force: a.force,
+        quiet,
+    };
+    let r = crate::sim::run(&opts)?;
+    if let Some(m) = &r.first_mismatch {
+        anyhow::bail!(
+            "RTL differs from the golden model at {m} (report: {})",
+            a.out.join("sim.json").display()
+        );
+    }
+    if r.rtl_cycles != r.predicted_cycles {
+        anyhow::bail!(
+            "RTL took {} cycles, the cycle model predicts {} ({} frames differ; report: {})",
+            r.rtl_cycles,
+            r.predicted_cycles,
+            r.frames_off_cycle_model,
+            a.out.join("sim.json").display()
+        );
+    }
+    println!(
+        "{} frames: 0 mismatches ({} logits, {} activations), rtl_cycles {} = predicted, \
+         efficiency {:.3}, speedup vs dense {:.2}x, {:.0} sim cycles/s -> {}",
+        r.frames,
+        r.logits_compared,
+        r.activations_compared,
+        r.rtl_cycles,
+        r.efficiency,
+        r.speedup_vs_dense,
+        r.sim_cycles_per_second,
+        a.out.join("sim.json").display()
+    );
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod hw;
 pub mod io;
 pub mod model;
 pub mod random;
+pub mod sim;
 pub mod stats;
 pub mod train;
 

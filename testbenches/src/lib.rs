@@ -16,7 +16,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 /// Bump when the generated shim changes, so cached libraries are rebuilt.
-const SHIM_VERSION: &str = "1";
+const SHIM_VERSION: &str = "2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -80,6 +80,38 @@ pub struct Build {
     pub cache_dir: PathBuf,
     /// Extra verilator arguments (e.g. waivers).
     pub extra_args: Vec<String>,
+    /// Resolve `$readmemh` file names against the `+dg_memdir=DIR` plusarg (see
+    /// [`readmem_from_plusarg`]), so one cached build serves every model of the same RTL.
+    pub readmem_plusarg: bool,
+}
+
+/// Rewrites every `initial $readmemh("NAME", mem);` line so the file is looked up in the
+/// directory given by the `+dg_memdir=DIR` plusarg (default `.`). Verilator runs initial blocks
+/// when the model starts, relative to the process's working directory; the simulation should
+/// not depend on it, and memory contents should not be part of the compiled model.
+pub fn readmem_from_plusarg(verilog: &str) -> String {
+    let mut out = String::with_capacity(verilog.len() + 1024);
+    for line in verilog.lines() {
+        let t = line.trim_start();
+        let parsed = t
+            .strip_prefix("initial $readmemh(\"")
+            .and_then(|r| r.split_once("\", "))
+            .and_then(|(name, r)| r.strip_suffix(");").map(|mem| (name, mem)));
+        match parsed {
+            Some((name, mem)) => out.push_str(&format!(
+                "initial begin : dg_readmem\n\
+                 string dg_dir;\n\
+                 if (!$value$plusargs(\"dg_memdir=%s\", dg_dir)) dg_dir = \".\";\n\
+                 $readmemh({{dg_dir, \"/{name}\"}}, {mem});\n\
+                 end\n"
+            )),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 fn run(cmd: &mut Command) -> Result<String, HarnessError> {
@@ -193,7 +225,7 @@ fn shim_source(top: &str, ports: &[Port], trace: bool) -> String {
 #include <cstdint>\n#include \"verilated.h\"\n{trace_inc}#include \"{class}.h\"\n\
 struct Dg {{ VerilatedContext* ctx; {class}* top; {tfp} }};\n\
 extern \"C\" {{\n\
-void* dg_new() {{ Dg* d = new Dg(); d->ctx = new VerilatedContext; d->top = new {class}(d->ctx); {tfp_init} return d; }}\n\
+void* dg_new(int argc, const char** argv) {{ Dg* d = new Dg(); d->ctx = new VerilatedContext; d->ctx->commandArgs(argc, argv); d->top = new {class}(d->ctx); {tfp_init} return d; }}\n\
 void dg_free(void* p) {{ Dg* d = (Dg*)p; d->top->final(); delete d->top; delete d->ctx; delete d; }}\n\
 void dg_eval(void* p) {{ ((Dg*)p)->top->eval(); }}\n\
 int dg_set(void* p, int port, const uint32_t* w) {{ {class}* m = ((Dg*)p)->top; switch (port) {{\n{set}    default: return -1; }} return 0; }}\n\
@@ -213,6 +245,7 @@ impl Build {
             trace: false,
             cache_dir: cache_dir.to_path_buf(),
             extra_args: Vec::new(),
+            readmem_plusarg: false,
         }
     }
 
@@ -222,12 +255,18 @@ impl Build {
         h.update(SHIM_VERSION);
         h.update(verilator_version()?);
         h.update(&self.top);
-        h.update([u8::from(self.trace)]);
+        h.update([u8::from(self.trace), u8::from(self.readmem_plusarg)]);
         for a in &self.extra_args {
             h.update(a);
         }
         for s in &self.sources {
-            h.update(std::fs::read(s).map_err(io_err(s))?);
+            // Whole-line comments do not change the model (generated headers name the model
+            // directory, which must not force a rebuild).
+            let text = std::fs::read_to_string(s).map_err(io_err(s))?;
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                h.update(line);
+                h.update("\n");
+            }
         }
         Ok(h.finalize()[..10]
             .iter()
@@ -235,8 +274,23 @@ impl Build {
             .collect())
     }
 
+    /// Whether a build for this content is already in the cache.
+    pub fn is_cached(&self) -> Result<bool, HarnessError> {
+        let key = self.key()?;
+        Ok(self
+            .cache_dir
+            .join(format!("{}-{key}", self.top))
+            .join("libsim.so")
+            .exists())
+    }
+
     /// Verilates and links (or reuses the cached library), then loads it.
     pub fn load(&self) -> Result<Sim, HarnessError> {
+        self.load_with_args(&[])
+    }
+
+    /// As [`Build::load`], passing `args` (e.g. `+dg_memdir=DIR`) as the model's command line.
+    pub fn load_with_args(&self, args: &[String]) -> Result<Sim, HarnessError> {
         let key = self.key()?;
         let dir = self.cache_dir.join(format!("{}-{key}", self.top));
         let lib = dir.join("libsim.so");
@@ -246,7 +300,7 @@ impl Build {
         }
         let ports_text = std::fs::read_to_string(&ports_file).map_err(io_err(&ports_file))?;
         let ports = parse_ports(&ports_text)?;
-        Sim::open(&lib, ports)
+        Sim::open(&lib, ports, args)
     }
 
     /// Builds into a scratch directory and renames it into place, so parallel builds of the same
@@ -282,7 +336,17 @@ impl Build {
             v.arg(format!("-I{}", inc.display()));
         }
         v.args(&self.extra_args);
-        v.args(&self.sources);
+        if self.readmem_plusarg {
+            for (i, src) in self.sources.iter().enumerate() {
+                let text = std::fs::read_to_string(src).map_err(io_err(src))?;
+                let name = src.file_name().map_or("src.v".into(), |n| n.to_string_lossy());
+                let copy = scratch.join(format!("{i}_{name}"));
+                std::fs::write(&copy, readmem_from_plusarg(&text)).map_err(io_err(&copy))?;
+                v.arg(copy);
+            }
+        } else {
+            v.args(&self.sources);
+        }
         run(&mut v)?;
         let header_path = obj.join(format!("V{}.h", self.top));
         let header = std::fs::read_to_string(&header_path).map_err(io_err(&header_path))?;
@@ -342,7 +406,7 @@ pub fn verilator_root() -> Result<PathBuf, HarnessError> {
     Ok(PathBuf::from(out.trim()))
 }
 
-type NewFn = unsafe extern "C" fn() -> *mut c_void;
+type NewFn = unsafe extern "C" fn(c_int, *const *const c_char) -> *mut c_void;
 type PtrFn = unsafe extern "C" fn(*mut c_void);
 type SetFn = unsafe extern "C" fn(*mut c_void, c_int, *const u32) -> c_int;
 type GetFn = unsafe extern "C" fn(*mut c_void, c_int, *mut u32) -> c_int;
@@ -372,7 +436,7 @@ pub struct Sim {
 pub struct PortId(usize);
 
 impl Sim {
-    fn open(path: &Path, ports: Vec<Port>) -> Result<Sim, HarnessError> {
+    fn open(path: &Path, ports: Vec<Port>, args: &[String]) -> Result<Sim, HarnessError> {
         let load_err = |e: libloading::Error| HarnessError::Load {
             path: path.to_path_buf(),
             msg: e.to_string(),
@@ -389,7 +453,15 @@ impl Sim {
             let trace_open_fn = *lib.get::<TraceOpenFn>(b"dg_trace_open").map_err(load_err)?;
             let trace_dump_fn = *lib.get::<TraceDumpFn>(b"dg_trace_dump").map_err(load_err)?;
             let trace_close_fn = *lib.get::<PtrFn>(b"dg_trace_close").map_err(load_err)?;
-            let handle = new_fn();
+            // argv[0] is the program name by convention; the context copies the strings.
+            let c_args = std::iter::once("deltagen-sim".to_string())
+                .chain(args.iter().cloned())
+                .map(|a| {
+                    CString::new(a).map_err(|_| HarnessError::Parse("argument contains NUL".into()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let argv: Vec<*const c_char> = c_args.iter().map(|c| c.as_ptr()).collect();
+            let handle = new_fn(argv.len() as c_int, argv.as_ptr());
             let index = ports
                 .iter()
                 .enumerate()
