@@ -72,6 +72,10 @@ pub struct SimArgs {
     /// Write a VCD waveform of the whole run (large for long runs).
     #[arg(long)]
     pub vcd: Option<PathBuf>,
+    /// Traces exported with the model (e.g. by `deltagen train`): the golden model must
+    /// reproduce them before the RTL is compared with it.
+    #[arg(long)]
+    pub expect: Option<PathBuf>,
     /// Cache of verilated models (keyed by the RTL's content hash).
     #[arg(long, default_value = "build/verilator-cache")]
     pub cache_dir: PathBuf,
@@ -511,6 +515,7 @@ fn run_sim(a: SimArgs, quiet: bool) -> Result<()> {
         stall_prob: a.stall_prob,
         seed: a.seed,
         vcd: a.vcd,
+        expect: a.expect,
         cache_dir: Some(a.cache_dir),
         force: a.force,
         quiet,

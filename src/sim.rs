@@ -38,6 +38,9 @@ pub struct SimOptions {
     pub stall_prob: f64,
     pub seed: u64,
     pub vcd: Option<PathBuf>,
+    /// Traces a producer exported (e.g. `deltagen train`'s traces.npz): the golden model must
+    /// reproduce them bit for bit before the RTL is compared with it.
+    pub expect: Option<PathBuf>,
     /// Where verilated builds are cached (default `build/verilator-cache`).
     pub cache_dir: Option<PathBuf>,
     pub force: bool,
@@ -118,6 +121,8 @@ pub struct SimReport {
     pub seed: u64,
     pub verilator: String,
     pub vcd: Option<String>,
+    /// The traces given with `expect`, which the golden model reproduced bit for bit.
+    pub expect: Option<String>,
 }
 
 impl SimReport {
@@ -171,6 +176,12 @@ impl SimReport {
                 format!("verilated in {:.1} s", self.build_seconds)
             },
         );
+        if let Some(e) = &self.expect {
+            s += &format!(
+                "\nThe golden model reproduced the exported traces `{e}` bit for bit, so the RTL \
+                 matches them too.\n"
+            );
+        }
         if let Some(m) = &self.first_mismatch {
             s += &format!("\n**First mismatch:** {m}\n");
         }
@@ -248,8 +259,8 @@ pub fn load_rtl(
         s.enable_steady_tick(std::time::Duration::from_millis(200));
         s
     };
-    let memdir = std::path::absolute(rtl_dir)
-        .with_context(|| format!("resolving {}", rtl_dir.display()))?;
+    let memdir =
+        std::path::absolute(rtl_dir).with_context(|| format!("resolving {}", rtl_dir.display()))?;
     let sim = build
         .load_with_args(&[format!("+dg_memdir={}", memdir.display())])
         .context("building the Verilator model")?;
@@ -287,6 +298,26 @@ pub fn run(opts: &SimOptions) -> Result<SimReport> {
         format::check_writable(v, opts.force)?;
     }
     let g = golden_run(&opts.model, &opts.inputs, &opts.config, opts.quiet)?;
+    if let Some(path) = &opts.expect {
+        let expected = crate::io::Traces::load(
+            path,
+            &g.model,
+            g.inputs.sequences(),
+            g.inputs.frames_per_sequence(),
+        )
+        .with_context(|| format!("loading expected traces {}", path.display()))?;
+        let mut actual = g.traces.clone();
+        if expected.deltas.is_empty() {
+            actual.deltas.clear();
+        }
+        if let (n, Some(m)) = expected.compare(&actual) {
+            bail!(
+                "the golden model does not reproduce {} ({n} values differ; first: {m}): \
+                 the model package and its traces disagree, the RTL was not simulated",
+                path.display()
+            );
+        }
+    }
     let gen_dir = opts.out.join("generate");
     crate::generate::generate(&opts.config, &opts.model, &gen_dir, true)
         .context("generating the RTL")?;
@@ -311,6 +342,7 @@ pub fn run(opts: &SimOptions) -> Result<SimReport> {
     report.build_cached = build_cached;
     report.verilator = deltagen_testbenches::verilator_version().unwrap_or_default();
     report.vcd = opts.vcd.as_ref().map(|v| v.display().to_string());
+    report.expect = opts.expect.as_ref().map(|v| v.display().to_string());
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
     format::write_text(
@@ -416,7 +448,10 @@ fn drive(sim: &mut Sim, g: &GoldenRun, opts: &SimOptions) -> Result<SimReport> {
                 let (s, t) = order[fb];
                 for l in 0..lanes {
                     let idx = base + l;
-                    if layer == 0 || layer > hidden || mask >> l & 1 == 0 || idx >= widths[layer - 1]
+                    if layer == 0
+                        || layer > hidden
+                        || mask >> l & 1 == 0
+                        || idx >= widths[layer - 1]
                     {
                         continue;
                     }
@@ -546,5 +581,6 @@ fn drive(sim: &mut Sim, g: &GoldenRun, opts: &SimOptions) -> Result<SimReport> {
         seed: opts.seed,
         verilator: String::new(),
         vcd: None,
+        expect: None,
     })
 }

@@ -339,7 +339,9 @@ impl Build {
         if self.readmem_plusarg {
             for (i, src) in self.sources.iter().enumerate() {
                 let text = std::fs::read_to_string(src).map_err(io_err(src))?;
-                let name = src.file_name().map_or("src.v".into(), |n| n.to_string_lossy());
+                let name = src
+                    .file_name()
+                    .map_or("src.v".into(), |n| n.to_string_lossy());
                 let copy = scratch.join(format!("{i}_{name}"));
                 std::fs::write(&copy, readmem_from_plusarg(&text)).map_err(io_err(&copy))?;
                 v.arg(copy);
