@@ -50,6 +50,40 @@ pub enum Command {
     /// Run the generated RTL in Verilator on every input frame and compare it bit for bit with
     /// the golden model (logits and hidden activations); writes sim.json and sim.md.
     Sim(SimArgs),
+    /// Sweep delta density on a random model through the RTL (Verilator) and tabulate
+    /// efficiency, speedup vs dense and simulation speed (bench.json, bench.md, PNG charts).
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Accelerator configs (files or presets), comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ice40-up5k-8pe,ecp5-16pe"
+    )]
+    pub configs: Vec<String>,
+    /// Layer widths of the random model, input first.
+    #[arg(long, value_delimiter = ',', default_value = "256,128,64,10")]
+    pub layers: Vec<usize>,
+    /// Sequences per density point.
+    #[arg(long, default_value_t = 2)]
+    pub sequences: usize,
+    /// Frames per sequence.
+    #[arg(long, default_value_t = 100)]
+    pub frames: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Cache of verilated models.
+    #[arg(long, default_value = "build/verilator-cache")]
+    pub cache_dir: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "build/bench")]
+    pub out: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -207,6 +241,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(a) => crate::train::cli::run(&a, quiet),
         Command::Sim(a) => run_sim(a, quiet),
+        Command::Bench(a) => run_bench(a, quiet),
     }
 }
 
@@ -548,5 +583,51 @@ fn run_sim(a: SimArgs, quiet: bool) -> Result<()> {
         r.sim_cycles_per_second,
         a.out.join("sim.json").display()
     );
+    Ok(())
+}
+
+fn run_bench(a: BenchArgs, quiet: bool) -> Result<()> {
+    let command = format!(
+        "deltagen bench --configs {} --layers {} --sequences {} --frames {} --seed {} --out {}",
+        a.configs.join(","),
+        a.layers
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        a.sequences,
+        a.frames,
+        a.seed,
+        a.out.display()
+    );
+    let opts = crate::bench::BenchOptions {
+        configs: a.configs,
+        widths: a.layers,
+        points: crate::bench::DEFAULT_POINTS.to_vec(),
+        sequences: a.sequences,
+        frames: a.frames,
+        seed: a.seed,
+        out: a.out.clone(),
+        cache_dir: a.cache_dir,
+        force: a.force,
+        quiet,
+    };
+    let r = crate::bench::run(&opts, &command)?;
+    print!("{}", crate::bench::table(&r));
+    println!("wrote {}", a.out.join("bench.md").display());
+    if let Some(bad) = r
+        .rows
+        .iter()
+        .find(|x| x.mismatches != 0 || x.rtl_cycles != x.predicted_cycles)
+    {
+        bail!(
+            "{} at density {:.3}: {} mismatches, rtl_cycles {} vs predicted {}",
+            bad.config,
+            bad.delta_density,
+            bad.mismatches,
+            bad.rtl_cycles,
+            bad.predicted_cycles
+        );
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! the command-line interface ([`cli`]).
 
 pub mod arith;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod cycles;

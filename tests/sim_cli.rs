@@ -355,3 +355,44 @@ fn sim_errors_are_clear() {
     assert!(e.contains("--force"), "{e}");
     sim(&["--force"], &out).success();
 }
+
+/// `deltagen bench` on a small model: every density point simulated, tables and charts written.
+#[test]
+fn bench_writes_table_and_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench");
+    let a = deltagen()
+        .args([
+            "--quiet",
+            "bench",
+            "--configs",
+            "tiny-2pe",
+            "--layers",
+            "12,6,3",
+        ])
+        .args(["--sequences", "1", "--frames", "6", "--cache-dir"])
+        .arg(cache_dir())
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let table = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.starts_with("| tiny-2pe"))
+            .count(),
+        10
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    for row in j["rows"].as_array().unwrap() {
+        assert_eq!(row["mismatches"], 0);
+        assert_eq!(row["rtl_cycles"], row["predicted_cycles"]);
+        let e = row["efficiency"].as_f64().unwrap();
+        assert!(e > 0.0 && e <= 1.0, "{row}");
+    }
+    for f in ["bench.md", "bench.png", "bench_speedup.png"] {
+        assert!(out.join(f).metadata().unwrap().len() > 100, "{f}");
+    }
+}

@@ -292,3 +292,126 @@ mod tests {
         assert!(img.px.contains(&PALETTE[0]) && img.px.contains(&PALETTE[1]));
     }
 }
+
+/// One series of a line chart: name, colour index and (x, y) points in drawing order.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    /// Drawn dashed (reference lines such as a target or an ideal).
+    pub dashed: bool,
+}
+
+/// Line chart with a log-scale x axis (decades) and a linear y axis over `y_range`, one
+/// colour per series, legend in the upper- or lower-right corner.
+pub fn log_x_lines(
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    series: &[Series],
+    y_range: (f64, f64),
+    legend_top: bool,
+) -> Image {
+    let (w, h) = (900usize, 600usize);
+    let mut img = Image::new(w, h);
+    let (l, r, t, b) = (100i64, 860i64, 60i64, 520i64);
+    let black = [0, 0, 0];
+    let grey = [210, 210, 210];
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let (xmin, xmax) = xs
+        .filter(|x| *x > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(a, c), x| (a.min(x), c.max(x)));
+    let (lx0, lx1) = if xmin.is_finite() {
+        (
+            xmin.log10().floor(),
+            xmax.log10().ceil().max(xmin.log10().floor() + 1.0),
+        )
+    } else {
+        (-2.0, 0.0)
+    };
+    let (y0, y1) = y_range;
+    let px =
+        |x: f64| l + (((x.max(1e-12).log10() - lx0) / (lx1 - lx0)) * (r - l) as f64).round() as i64;
+    let py = |y: f64| b - (((y.clamp(y0, y1) - y0) / (y1 - y0)) * (b - t) as f64).round() as i64;
+    let mut d = lx0;
+    while d <= lx1 + 1e-9 {
+        for m in 1..10 {
+            let xv = 10f64.powf(d) * f64::from(m);
+            if xv.log10() > lx1 + 1e-9 {
+                break;
+            }
+            let x = px(xv);
+            img.line(x, t, x, b, if m == 1 { [170, 170, 170] } else { grey });
+            if m == 1 || m == 2 || m == 5 {
+                let lab = format!("{xv}");
+                img.text(x - text_width(&lab, 2) / 2, b + 10, 2, &lab, black);
+            }
+        }
+        d += 1.0;
+    }
+    for i in 0..=5 {
+        let yv = y0 + (y1 - y0) * f64::from(i) / 5.0;
+        let y = py(yv);
+        img.line(l, y, r, y, grey);
+        let lab = if (y1 - y0) >= 10.0 {
+            format!("{yv:.0}")
+        } else {
+            format!("{yv:.2}")
+        };
+        img.text(l - 10 - text_width(&lab, 2), y - 7, 2, &lab, black);
+    }
+    img.line(l, b, r, b, black);
+    img.line(l, t, l, b, black);
+    img.text((w as i64 - text_width(title, 2)) / 2, 20, 2, title, black);
+    img.text(
+        (l + r - text_width(xlabel, 2)) / 2,
+        b + 40,
+        2,
+        xlabel,
+        black,
+    );
+    img.text_up(20, (t + b + text_width(ylabel, 2)) / 2, 2, ylabel, black);
+    for (i, s) in series.iter().enumerate() {
+        let c = PALETTE[i % PALETTE.len()];
+        for pair in s.points.windows(2) {
+            let (xa, ya, xb, yb) = (px(pair[0].0), py(pair[0].1), px(pair[1].0), py(pair[1].1));
+            if s.dashed {
+                // Dashes: draw every other 8-pixel stretch of the segment.
+                let n = (xb - xa).abs().max((yb - ya).abs()).max(1);
+                for k in (0..n).step_by(16) {
+                    let e = (k + 8).min(n);
+                    img.line(
+                        xa + (xb - xa) * k / n,
+                        ya + (yb - ya) * k / n,
+                        xa + (xb - xa) * e / n,
+                        ya + (yb - ya) * e / n,
+                        c,
+                    );
+                }
+            } else {
+                img.line(xa, ya, xb, yb, c);
+                img.line(xa, ya + 1, xb, yb + 1, c);
+            }
+        }
+        if !s.dashed {
+            for p in &s.points {
+                img.disc(px(p.0), py(p.1), 4, c);
+            }
+        }
+        // Legend in the upper- or lower-right corner, wherever the chart is empty.
+        let lw = series
+            .iter()
+            .map(|s| text_width(&s.name, 2))
+            .max()
+            .unwrap_or(0)
+            + 60;
+        let yy = if legend_top {
+            t + 10 + i as i64 * 22
+        } else {
+            b - 12 - (series.len() - i) as i64 * 22
+        };
+        let lx = r - lw;
+        img.line(lx + 5, yy + 6, lx + 35, yy + 6, c);
+        img.text(lx + 45, yy, 2, &s.name, c);
+    }
+    img
+}
