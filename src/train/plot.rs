@@ -267,32 +267,6 @@ pub fn write_png(path: &Path, img: &Image) -> std::io::Result<()> {
     std::fs::write(path, encode_png(img)?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crc32_known_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
-
-    #[test]
-    fn png_structure() {
-        let img = scatter(
-            "t",
-            "x",
-            "y",
-            &[("a".into(), 0.1, 90.0), ("b".into(), 0.3, 95.0)],
-        );
-        let png = encode_png(&img).unwrap();
-        assert_eq!(&png[..8], &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-        assert_eq!(&png[12..16], b"IHDR");
-        assert!(png.ends_with(&[0xAE, 0x42, 0x60, 0x82])); // CRC of IEND
-                                                           // The two points were drawn in their colours.
-        assert!(img.px.contains(&PALETTE[0]) && img.px.contains(&PALETTE[1]));
-    }
-}
-
 /// One series of a line chart: name, colour index and (x, y) points in drawing order.
 pub struct Series {
     pub name: String,
@@ -414,4 +388,30 @@ pub fn log_x_lines(
         img.text(lx + 45, yy, 2, &s.name, c);
     }
     img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_known_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn png_structure() {
+        let img = scatter(
+            "t",
+            "x",
+            "y",
+            &[("a".into(), 0.1, 90.0), ("b".into(), 0.3, 95.0)],
+        );
+        let png = encode_png(&img).unwrap();
+        assert_eq!(&png[..8], &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        assert_eq!(&png[12..16], b"IHDR");
+        assert!(png.ends_with(&[0xAE, 0x42, 0x60, 0x82])); // CRC of IEND
+                                                           // The two points were drawn in their colours.
+        assert!(img.px.contains(&PALETTE[0]) && img.px.contains(&PALETTE[1]));
+    }
 }
