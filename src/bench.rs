@@ -256,28 +256,34 @@ fn markdown(r: &BenchReport) -> String {
     )
 }
 
-fn chart(r: &BenchReport) -> plot::Image {
-    let mut series = Vec::new();
+/// One series per config of `y(row)` against the MAC-weighted density, sorted by density.
+fn per_config(r: &BenchReport, what: &str, y: impl Fn(&BenchRow) -> f64) -> Vec<plot::Series> {
     let mut configs: Vec<&str> = r.rows.iter().map(|x| x.config.as_str()).collect();
     configs.dedup();
-    for c in &configs {
-        let mut pts: Vec<(f64, f64)> = r
-            .rows
-            .iter()
-            .filter(|x| x.config == *c)
-            .map(|x| (x.mac_weighted_density, x.efficiency))
-            .collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        series.push(plot::Series {
-            name: format!("{c} efficiency"),
-            points: pts,
-            dashed: false,
-        });
-    }
-    let xs: Vec<f64> = r.rows.iter().map(|x| x.mac_weighted_density).collect();
-    let (lo, hi) = xs
+    configs
         .iter()
-        .fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(*x), b.max(*x)));
+        .map(|c| {
+            let mut points: Vec<(f64, f64)> = r
+                .rows
+                .iter()
+                .filter(|x| x.config == *c)
+                .map(|x| (x.mac_weighted_density, y(x)))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            plot::Series {
+                name: format!("{c} {what}"),
+                points,
+                dashed: false,
+            }
+        })
+        .collect()
+}
+
+fn chart(r: &BenchReport) -> plot::Image {
+    let mut series = per_config(r, "efficiency", |x| x.efficiency);
+    let (lo, hi) = r.rows.iter().fold((f64::INFINITY, 0.0f64), |(a, b), x| {
+        (a.min(x.mac_weighted_density), b.max(x.mac_weighted_density))
+    });
     if lo.is_finite() {
         series.push(plot::Series {
             name: "target 0.95".into(),
@@ -301,26 +307,19 @@ pub fn default_out() -> PathBuf {
 }
 
 fn speedup_chart(r: &BenchReport) -> plot::Image {
-    let mut series = Vec::new();
-    let mut configs: Vec<&str> = r.rows.iter().map(|x| x.config.as_str()).collect();
-    configs.dedup();
-    let mut ideal: Vec<(f64, f64)> = Vec::new();
-    for c in &configs {
-        let mut pts: Vec<(f64, f64)> = r
-            .rows
-            .iter()
-            .filter(|x| x.config == *c)
-            .map(|x| (x.mac_weighted_density, x.speedup_vs_dense))
-            .collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        ideal.extend(pts.iter().map(|p| (p.0, 1.0 / p.0.max(1e-9))));
-        series.push(plot::Series {
-            name: format!("{c} speedup vs dense"),
-            points: pts,
-            dashed: false,
-        });
-    }
+    let mut series = per_config(r, "speedup vs dense", |x| x.speedup_vs_dense);
+    let mut ideal: Vec<(f64, f64)> = r
+        .rows
+        .iter()
+        .map(|x| {
+            (
+                x.mac_weighted_density,
+                1.0 / x.mac_weighted_density.max(1e-9),
+            )
+        })
+        .collect();
     ideal.sort_by(|a, b| a.0.total_cmp(&b.0));
+    ideal.dedup_by(|a, b| a.0 == b.0);
     let top = ideal.iter().map(|p| p.1).fold(1.0f64, f64::max);
     series.push(plot::Series {
         name: "1 / density (ideal)".into(),

@@ -82,6 +82,34 @@ impl Image {
     }
 }
 
+/// Axis lines, title and axis labels of a chart whose plot area is (left, right, top, bottom).
+fn axes_and_titles(
+    img: &mut Image,
+    (l, r, t, b): (i64, i64, i64, i64),
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+) {
+    let black = [0, 0, 0];
+    img.line(l, b, r, b, black);
+    img.line(l, t, l, b, black);
+    img.text(
+        (img.w as i64 - text_width(title, 2)) / 2,
+        20,
+        2,
+        title,
+        black,
+    );
+    img.text(
+        (l + r - text_width(xlabel, 2)) / 2,
+        b + 40,
+        2,
+        xlabel,
+        black,
+    );
+    img.text_up(20, (t + b + text_width(ylabel, 2)) / 2, 2, ylabel, black);
+}
+
 pub fn text_width(t: &str, s: i64) -> i64 {
     t.chars().count() as i64 * 6 * s
 }
@@ -187,17 +215,7 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[(String, f64, f64
         let lab = format!("{yv:.1}");
         img.text(l - 10 - text_width(&lab, 2), y - 7, 2, &lab, black);
     }
-    img.line(l, b, r, b, black);
-    img.line(l, t, l, b, black);
-    img.text((w as i64 - text_width(title, 2)) / 2, 20, 2, title, black);
-    img.text(
-        (l + r - text_width(xlabel, 2)) / 2,
-        b + 40,
-        2,
-        xlabel,
-        black,
-    );
-    img.text_up(20, (t + b + text_width(ylabel, 2)) / 2, 2, ylabel, black);
+    axes_and_titles(&mut img, (l, r, t, b), title, xlabel, ylabel);
     // Points, then a legend in the lower-right corner (labels beside points collide when
     // methods land close together).
     let lw = pts.iter().map(|p| text_width(&p.0, 2)).max().unwrap_or(0) + 40;
@@ -333,17 +351,7 @@ pub fn log_x_lines(
         };
         img.text(l - 10 - text_width(&lab, 2), y - 7, 2, &lab, black);
     }
-    img.line(l, b, r, b, black);
-    img.line(l, t, l, b, black);
-    img.text((w as i64 - text_width(title, 2)) / 2, 20, 2, title, black);
-    img.text(
-        (l + r - text_width(xlabel, 2)) / 2,
-        b + 40,
-        2,
-        xlabel,
-        black,
-    );
-    img.text_up(20, (t + b + text_width(ylabel, 2)) / 2, 2, ylabel, black);
+    axes_and_titles(&mut img, (l, r, t, b), title, xlabel, ylabel);
     for (i, s) in series.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()];
         for pair in s.points.windows(2) {
