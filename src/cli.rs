@@ -47,6 +47,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Train a delta-sparse network on a dataset and export the integer model package.
     Train(crate::train::cli::TrainArgs),
+    /// Run the whole job as cached steps (data, training, export, golden, Verilog, report).
+    Flow(crate::flow::FlowArgs),
 }
 
 #[derive(Args, Debug)]
@@ -168,6 +170,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(a) => crate::train::cli::run(&a, quiet),
+        Command::Flow(a) => crate::flow::run(&a, quiet),
     }
 }
 
