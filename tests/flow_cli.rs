@@ -132,6 +132,23 @@ fn tiny_preset_runs_caches_fails_resumes_and_reruns_from_train() {
         report_md
     );
 
+    // An interrupted step (no step.json) and a changed output rerun just that step; the steps
+    // after it see byte-identical outputs and stay skipped.
+    std::fs::remove_file(root.join("golden/step.json")).unwrap();
+    let model_json = root.join("export/model.json");
+    let text = std::fs::read_to_string(&model_json).unwrap();
+    std::fs::write(&model_json, format!("{text}\n")).unwrap();
+    let s = stdout(&flow("tiny-ice40", &out, &[]).success());
+    assert!(
+        s.contains("export: running (output export/model.json changed)"),
+        "{s}"
+    );
+    assert!(s.contains("golden: running (no previous run)"), "{s}");
+    for step in ["train", "generate", "report"] {
+        assert!(s.contains(&format!("{step}: skipped (up to date)")), "{s}");
+    }
+    assert_eq!(std::fs::read_to_string(&model_json).unwrap(), text);
+
     // --from/--to select, --force reruns the selection only.
     let a = flow(
         "tiny-ice40",
