@@ -53,6 +53,9 @@ pub enum Command {
     /// Sweep delta density on a random model through the RTL (Verilator) and tabulate
     /// efficiency, speedup vs dense and simulation speed (bench.json, bench.md, PNG charts).
     Bench(BenchArgs),
+    /// Run the whole job as cached steps (data, training, export, golden, Verilog, RTL
+    /// simulation, synthesis, report).
+    Flow(crate::flow::FlowArgs),
 }
 
 #[derive(Args, Debug)]
@@ -242,6 +245,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => crate::train::cli::run(&a, quiet),
         Command::Sim(a) => run_sim(a, quiet),
         Command::Bench(a) => run_bench(a, quiet),
+        Command::Flow(a) => crate::flow::run(&a, quiet),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod cycles;
 pub mod data;
+pub mod flow;
 pub mod format;
 pub mod generate;
 pub mod golden;
