@@ -52,12 +52,13 @@ fn tiny_copy(dir: &Path, file: &str, from: &str, to: &str) -> String {
     p.display().to_string()
 }
 
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
     "fetch-data",
     "train",
     "export",
     "golden",
     "generate",
+    "sim",
     "report",
 ];
 
@@ -78,10 +79,9 @@ fn tiny_preset_runs_caches_fails_resumes_and_reruns_from_train() {
         assert!(r["duration_seconds"].as_f64().unwrap() >= 0.0);
         assert!(!r["outputs"].as_object().unwrap().is_empty(), "{step}");
         assert!(root.join(step).join("step.md").is_file());
-        let tag = if k < 5 { k + 1 } else { 8 };
+        let tag = if k < 6 { k + 1 } else { 8 };
         assert!(s.contains(&format!("[{tag}/8] {step}")), "{s}");
     }
-    assert!(s.contains("[6/8] sim: not available"), "{s}");
     assert!(s.contains("[7/8] synth: not available"), "{s}");
     let export = record(&root, "export");
     let golden = record(&root, "golden");
@@ -89,6 +89,11 @@ fn tiny_preset_runs_caches_fails_resumes_and_reruns_from_train() {
     assert_eq!(export["layers"], serde_json::json!([60, 16, 8, 4]));
     assert_eq!(golden["mismatches"], 0);
     assert_eq!(golden["frames"], export["frames"]);
+    // The exported frames went through the RTL with back-pressure, bit-exact and cycle-exact.
+    let sim = record(&root, "sim");
+    assert_eq!(sim["mismatches"], 0);
+    assert_eq!(sim["frames"], export["frames"]);
+    assert_eq!(sim["rtl_cycles"], golden["predicted_cycles"]);
     let (ideal, predicted, dense) = (
         golden["ideal_cycles"].as_u64().unwrap(),
         golden["predicted_cycles"].as_u64().unwrap(),
@@ -107,7 +112,6 @@ fn tiny_preset_runs_caches_fails_resumes_and_reruns_from_train() {
     let html = std::fs::read_to_string(root.join("report.html")).unwrap();
     for needle in [
         "## Accuracy: float vs integer",
-        "| `sim` | not available in this version |",
         "| `synth` | not available in this version |",
         "`synth` has not run: no resource or Fmax figures.",
         "![delta density per layer input and pooled](report/density.png)",
@@ -248,7 +252,7 @@ fn bad_presets_and_foreign_directories_are_refused() {
     let e = stderr(&flow(&p, &out, &[]).failure());
     assert!(e.contains("q.toml: field `train.epochs` = 0"), "{e}");
     assert!(!out.exists(), "a bad preset wrote {}", out.display());
-    let e = stderr(&flow("tiny-ice40", &out, &["--from", "sim", "--to", "synth"]).failure());
+    let e = stderr(&flow("tiny-ice40", &out, &["--from", "synth", "--to", "synth"]).failure());
     assert!(e.contains("none of the selected steps"), "{e}");
     let e = stderr(&flow("tiny-ice40", &out, &["--from", "golden", "--to", "train"]).failure());
     assert!(e.contains("--from golden comes after --to train"), "{e}");

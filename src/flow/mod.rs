@@ -98,6 +98,7 @@ pub fn available_steps() -> Vec<Box<dyn Step>> {
         Box::new(steps::Export),
         Box::new(steps::Golden),
         Box::new(steps::Generate),
+        Box::new(steps::Sim),
         Box::new(steps::Report),
     ]
 }
@@ -429,6 +430,22 @@ fn execute(ctx: &Ctx, step: &dyn Step, inputs: Value, hash: String) -> Result<Re
         .remove("command")
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
+    // A figure named like a record field would be written twice and make step.json unreadable.
+    for k in [
+        "step",
+        "inputs_hash",
+        "inputs",
+        "outputs",
+        "outputs_hash",
+        "duration_seconds",
+        "finished_utc",
+        "deltagen_version",
+        "machine",
+    ] {
+        if let Some(v) = out.figures.remove(k) {
+            out.figures.insert(format!("{}_{k}", step.name()), v);
+        }
+    }
     let r = Record {
         step: step.name().to_string(),
         inputs_hash: hash,

@@ -1,7 +1,7 @@
-//! The steps that exist today: fetch-data, train, export, golden, generate and report.
+//! The steps: fetch-data, train, export, golden, generate, sim and report.
 //!
 //! Each reuses the library code of the matching command (`deltagen train`, `golden`,
-//! `generate`) instead of spawning `deltagen`.
+//! `generate`, `sim`) instead of spawning `deltagen`.
 
 use std::path::{Path, PathBuf};
 
@@ -722,6 +722,90 @@ impl Step for Generate {
             num(f, "multipliers_lut"),
             num(f, "verilog_lines"),
             num(f, "files")
+        )
+    }
+}
+
+/// Stall probability of the flow's RTL co-simulation: random back-pressure on both streams
+/// proves no data is lost, and the accelerator cycles must still equal the cycle model.
+pub const SIM_STALL_PROB: f64 = 0.3;
+pub const SIM_SEED: u64 = 1;
+
+/// `deltagen sim`: the exported test-set frames through the generated RTL in Verilator,
+/// compared bit for bit with the golden model (which must reproduce the exported traces).
+pub struct Sim;
+
+impl Step for Sim {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+    fn upstream(&self) -> Vec<&'static str> {
+        vec!["export", "generate"]
+    }
+    fn params(&self, ctx: &Ctx) -> Result<Value> {
+        Ok(json!({
+            "config": ctx.preset.config,
+            "stall_prob": SIM_STALL_PROB,
+            "seed": SIM_SEED,
+            "deltagen": crate::version(),
+            "verilator": deltagen_testbenches::verilator_version().unwrap_or_default(),
+        }))
+    }
+    fn run(&self, ctx: &Ctx, dir: &Path) -> Result<Outcome> {
+        let ex = ctx.dir("export");
+        let cache = ctx.root.parent().map_or_else(
+            || PathBuf::from("verilator-cache"),
+            |p| p.join("verilator-cache"),
+        );
+        let opts = crate::sim::SimOptions {
+            config: ctx.preset.accelerator_spec.clone(),
+            model: ex.clone(),
+            inputs: ex.join("inputs.npz"),
+            out: dir.to_path_buf(),
+            stall_prob: SIM_STALL_PROB,
+            seed: SIM_SEED,
+            vcd: None,
+            expect: Some(ex.join("traces.npz")),
+            cache_dir: Some(cache.clone()),
+            force: true,
+            quiet: ctx.quiet,
+        };
+        let r = crate::sim::run(&opts)?;
+        if let Some(m) = &r.first_mismatch {
+            bail!("the RTL differs from the golden model at {m}");
+        }
+        if r.rtl_cycles != r.predicted_cycles {
+            bail!(
+                "the RTL took {} cycles, the cycle model predicts {}",
+                r.rtl_cycles,
+                r.predicted_cycles
+            );
+        }
+        let mut f = figures(serde_json::to_value(&r)?);
+        f.insert(
+            "command".into(),
+            json!(format!(
+                "deltagen sim --config {} --model {e} --inputs {e}/inputs.npz --expect {e}/traces.npz --stall-prob {SIM_STALL_PROB} --seed {SIM_SEED} --cache-dir {} --out {} --force",
+                ctx.preset.accelerator_spec,
+                cache.display(),
+                ctx.reproduce_dir("sim").display(),
+                e = ex.display(),
+            )),
+        );
+        Ok(Outcome {
+            outputs: vec![dir.join("sim.json"), dir.join("sim.md")],
+            figures: f,
+        })
+    }
+    fn summary(&self, f: &Map<String, Value>) -> String {
+        format!(
+            "{} frames through the RTL, {} mismatches, rtl_cycles {} = predicted, efficiency {:.3}, speedup {:.2}x, {:.0} sim cycles/s",
+            num(f, "frames"),
+            num(f, "mismatches"),
+            num(f, "rtl_cycles"),
+            num(f, "efficiency"),
+            num(f, "speedup_vs_dense"),
+            num(f, "sim_cycles_per_second")
         )
     }
 }
