@@ -47,6 +47,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Train a delta-sparse network on a dataset and export the integer model package.
     Train(crate::train::cli::TrainArgs),
+    /// Run frames through a board over its serial port and compare the logits with the golden
+    /// model (protocol: docs/board.md).
+    Host(crate::host::HostArgs),
 }
 
 #[derive(Args, Debug)]
@@ -63,6 +66,13 @@ pub struct GenerateArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+    /// Also write the board top rtl/deltagen_board.v for a board: icebreaker, ulx3s, arty-a7
+    /// (docs/board.md).
+    #[arg(long)]
+    pub board: Option<String>,
+    /// UART rate of the board top (with --board).
+    #[arg(long, default_value_t = deltagen_hdl::board::boards::DEFAULT_BAUD, requires = "board")]
+    pub baud: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,7 +165,18 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect(&a.dir),
         Command::Config(a) => config_cmd(a.name.as_deref()),
         Command::Generate(a) => {
-            let g = crate::generate::generate(&a.config, &a.model, &a.out, a.force)?;
+            let board = a.board.as_deref().map(|b| (b, a.baud));
+            let g = crate::generate::generate_for(&a.config, &a.model, &a.out, a.force, board)?;
+            if let Some(p) = &g.board {
+                println!(
+                    "board {}: {}, UART {} baud ({} cycles per bit, {:+.3} %)",
+                    p.board.name,
+                    p.clock.describe(),
+                    p.baud,
+                    p.divisor,
+                    p.baud_error * 100.0
+                );
+            }
             println!(
                 "wrote {} ({}: {} PEs, multipliers {} DSP / {} LUT) in {:.2} s",
                 a.out.display(),
@@ -168,6 +189,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(a) => crate::train::cli::run(&a, quiet),
+        Command::Host(a) => crate::host::run(&a, quiet),
     }
 }
 

@@ -6,6 +6,8 @@
 //! the command-line interface ([`cli`]).
 
 pub mod arith;
+/// Boards for `generate --board`: top module, oscillator, device, constraint file.
+pub use deltagen_hdl::board::boards as board;
 pub mod cli;
 pub mod config;
 pub mod cycles;
@@ -13,6 +15,7 @@ pub mod data;
 pub mod format;
 pub mod generate;
 pub mod golden;
+pub mod host;
 pub mod hw;
 pub mod io;
 pub mod model;
