@@ -56,6 +56,9 @@ pub enum Command {
     /// Run the whole job as cached steps (data, training, export, golden, Verilog, RTL
     /// simulation, synthesis, report).
     Flow(crate::flow::FlowArgs),
+    /// Run frames through a board over its serial port and compare the logits with the golden
+    /// model (protocol: docs/board.md).
+    Host(crate::host::HostArgs),
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +141,13 @@ pub struct GenerateArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+    /// Also write the board top rtl/deltagen_board.v for a board: icebreaker, ulx3s, arty-a7
+    /// (docs/board.md).
+    #[arg(long)]
+    pub board: Option<String>,
+    /// UART rate of the board top (with --board).
+    #[arg(long, default_value_t = deltagen_hdl::board::boards::DEFAULT_BAUD, requires = "board")]
+    pub baud: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,7 +240,18 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect(&a.dir),
         Command::Config(a) => config_cmd(a.name.as_deref()),
         Command::Generate(a) => {
-            let g = crate::generate::generate(&a.config, &a.model, &a.out, a.force)?;
+            let board = a.board.as_deref().map(|b| (b, a.baud));
+            let g = crate::generate::generate_for(&a.config, &a.model, &a.out, a.force, board)?;
+            if let Some(p) = &g.board {
+                println!(
+                    "board {}: {}, UART {} baud ({} cycles per bit, {:+.3} %)",
+                    p.board.name,
+                    p.clock.describe(),
+                    p.baud,
+                    p.divisor,
+                    p.baud_error * 100.0
+                );
+            }
             println!(
                 "wrote {} ({}: {} PEs, multipliers {} DSP / {} LUT) in {:.2} s",
                 a.out.display(),
@@ -246,6 +267,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sim(a) => run_sim(a, quiet),
         Command::Bench(a) => run_bench(a, quiet),
         Command::Flow(a) => crate::flow::run(&a, quiet),
+        Command::Host(a) => crate::host::run(&a, quiet),
     }
 }
 

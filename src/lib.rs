@@ -7,6 +7,8 @@
 
 pub mod arith;
 pub mod bench;
+/// Boards for `generate --board`: top module, oscillator, device, constraint file.
+pub use deltagen_hdl::board::boards as board;
 pub mod cli;
 pub mod config;
 pub mod cycles;
@@ -15,6 +17,7 @@ pub mod flow;
 pub mod format;
 pub mod generate;
 pub mod golden;
+pub mod host;
 pub mod hw;
 pub mod io;
 pub mod model;

@@ -86,3 +86,59 @@ pub fn build_design(params: &HwParams, layers: &[LayerSpec]) -> Result<Design, H
         multipliers: (dsp, mults - dsp),
     })
 }
+
+/// Verilog and memory files of the board top (`deltagen_board`) around one accelerator.
+pub struct BoardDesign {
+    /// All modules, board top first (the accelerator's modules under `deltagen_board$accel$`),
+    /// so the file synthesizes on its own.
+    pub verilog: String,
+    /// The accelerator's `$readmemh` files plus the bridge's `board_desc.hex`.
+    pub hex_files: Vec<(String, String)>,
+    /// The accelerator alone (its Verilog, image and multiplier split).
+    pub core: Design,
+}
+
+/// rust-hdl's `top` and `top$path` module names as `name` and `name$path`.
+fn rename_top_as(v: &str, name: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 4096);
+    for line in v.lines() {
+        let l = line
+            .replace("module top(", &format!("module {name}("))
+            .replace("endmodule // top", &format!("endmodule // {name}"))
+            .replace("module top$", &format!("module {name}$"));
+        let trimmed = l.trim_start();
+        let l = match trimmed.strip_prefix("top$") {
+            Some(rest) => format!("{}{name}${rest}", &l[..l.len() - trimmed.len()]),
+            None => l.clone(),
+        };
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+/// The accelerator for `layers` on `params` (as `build_design`) and the board top around it.
+pub fn build_board_design(
+    params: &HwParams,
+    layers: &[LayerSpec],
+    board: &crate::board::BoardConfig,
+) -> Result<BoardDesign, HwError> {
+    use crate::board::board_top::DeltaBoard;
+    use crate::board::bridge::{desc_word, DESC_FILE};
+    let core = build_design(params, layers)?;
+    let mut top = DeltaBoard::new(params, &core.image, "", board)?;
+    top.connect_all();
+    let verilog = rename_top_as(&generate_verilog(&top), crate::board::BOARD_TOP_NAME);
+    // build_design refused an empty model.
+    let (n_in, n_out) = (layers[0].in_dim, layers[layers.len() - 1].out_dim);
+    let mut hex_files = core.hex_files.clone();
+    hex_files.push((
+        DESC_FILE.to_string(),
+        hex_lines(&[desc_word(n_in as u16, n_out as u16)], 32),
+    ));
+    Ok(BoardDesign {
+        verilog,
+        hex_files,
+        core,
+    })
+}

@@ -2,6 +2,7 @@
 //!
 //! One block per file; see docs/architecture.md for the schedule and per-block timing.
 
+pub mod board;
 pub mod compactor;
 pub mod decoder;
 pub mod delta_encoder;
