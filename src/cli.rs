@@ -47,6 +47,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Train a delta-sparse network on a dataset and export the integer model package.
     Train(crate::train::cli::TrainArgs),
+    /// Synthesize with Yosys and nextpnr: resources, Fmax over seeds (synth.json, synth.md).
+    Synth(crate::synth::SynthArgs),
 }
 
 #[derive(Args, Debug)]
@@ -168,6 +170,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(a) => crate::train::cli::run(&a, quiet),
+        Command::Synth(a) => crate::synth::run_cli(&a, quiet),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod io;
 pub mod model;
 pub mod random;
 pub mod stats;
+pub mod synth;
 pub mod train;
 
 pub fn version() -> &'static str {
