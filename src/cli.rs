@@ -59,6 +59,8 @@ pub enum Command {
     /// Run frames through a board over its serial port and compare the logits with the golden
     /// model (protocol: docs/board.md).
     Host(crate::host::HostArgs),
+    /// Synthesize with Yosys and nextpnr: resources, Fmax over seeds (synth.json, synth.md).
+    Synth(crate::synth::SynthArgs),
 }
 
 #[derive(Args, Debug)]
@@ -268,6 +270,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => run_bench(a, quiet),
         Command::Flow(a) => crate::flow::run(&a, quiet),
         Command::Host(a) => crate::host::run(&a, quiet),
+        Command::Synth(a) => crate::synth::run_cli(&a, quiet),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod model;
 pub mod random;
 pub mod sim;
 pub mod stats;
+pub mod synth;
 pub mod train;
 
 pub fn version() -> &'static str {

@@ -10,6 +10,23 @@
 
 use rust_hdl::prelude::*;
 
+/// Offset of the relative limit register: `lim` holds L + 2^15 so that signed limits compare
+/// as unsigned numbers.
+const LIM_OFFSET: i64 = 1 << 15;
+
+fn lim_const(v: i64) -> Constant<Bits<16>> {
+    Constant::new(((v + LIM_OFFSET) as u64).into())
+}
+
+fn mask_const(lanes: usize, f: impl Fn(usize) -> bool) -> Constant<Bits<8>> {
+    Constant::new(
+        (0..lanes)
+            .filter(|&i| f(i))
+            .fold(0u64, |m, i| m | (1 << i))
+            .into(),
+    )
+}
+
 #[derive(LogicBlock)]
 pub struct Compactor {
     pub clock: Signal<In, Clock>,
@@ -18,6 +35,8 @@ pub struct Compactor {
     pub in_valid: Signal<In, bool>,
     pub in_d: Vec<Signal<In, Bits<9>>>,
     pub in_nz: Signal<In, Bits<8>>,
+    /// Element index of lane 0 (groups arrive in order, so positions are tracked relative to
+    /// the group; the port stays for the stream's interface).
     pub in_base: Signal<In, Bits<16>>,
     pub in_last: Signal<In, bool>,
     /// Registered: the group at the input is taken at the end of this cycle (if valid).
@@ -25,16 +44,17 @@ pub struct Compactor {
     pub wr_valid: Signal<Out, bool>,
     /// {last[17], value[16:8], run[7:0]}
     pub wr_word: Signal<Out, Bits<18>>,
-    /// Two-entry input queue: `ready` is a register (the upstream stall is not a combinational
-    /// function of this block's word logic), and the queue absorbs the group in flight.
-    q_d0: Vec<DFF<Bits<9>>>,
-    q_d1: Vec<DFF<Bits<9>>>,
-    q_nz0: DFF<Bits<8>>,
-    q_nz1: DFF<Bits<8>>,
-    q_base0: DFF<Bits<16>>,
-    q_base1: DFF<Bits<16>>,
-    q_last0: DFF<bool>,
-    q_last1: DFF<bool>,
+    /// Two-entry input queue (entries A and B, write and read pointers): `ready` is a register
+    /// (the upstream stall is not a combinational function of the word logic), the entries
+    /// load only on a push, and a pop moves a pointer.
+    q_da: Vec<DFF<Bits<9>>>,
+    q_db: Vec<DFF<Bits<9>>>,
+    q_nza: DFF<Bits<8>>,
+    q_nzb: DFF<Bits<8>>,
+    q_lasta: DFF<bool>,
+    q_lastb: DFF<bool>,
+    q_wr: DFF<bool>,
+    q_rd: DFF<bool>,
     q_count: DFF<Bits<2>>,
     ready_q: DFF<bool>,
     push: Signal<Local, bool>,
@@ -44,28 +64,44 @@ pub struct Compactor {
     h_valid: DFF<bool>,
     h_d: Vec<DFF<Bits<9>>>,
     h_mask: DFF<Bits<8>>,
-    h_base: DFF<Bits<16>>,
     h_last: DFF<bool>,
-    next_pos: DFF<Bits<16>>,
-    /// next_pos + R: a run exceeds R exactly when the element index exceeds `lim`.
+    /// L + 2^15, where L = p + R and p is the position after the last word relative to lane 0
+    /// of the held (or next) group: lane i's run is i - p, and it must split when i > L.
     lim: DFF<Bits<16>>,
-    /// Element index of every lane of the held group (base + lane), loaded with the group so
-    /// no adder sits between the lane choice and the split test.
-    h_idx: Vec<DFF<Bits<16>>>,
+    /// Bit i: L < i (lane i's word must split), kept registered so the split test is a gate.
+    lt: DFF<Bits<8>>,
     flush: DFF<bool>,
     max_run: Constant<Bits<16>>,
     lane_bit: Vec<Constant<Bits<8>>>,
-    lane_num: Vec<Constant<Bits<16>>>,
     /// Bits of the lanes below lane i.
     below: Vec<Constant<Bits<8>>>,
+    /// i + R: lane i's run is (i + R - L) mod 256.
+    run_base: Vec<Constant<Bits<8>>>,
+    /// Compare constants (offset): after a split L < i - R - 1; after an empty group L < i + G.
+    k_split: Vec<Constant<Bits<16>>>,
+    k_empty: Vec<Constant<Bits<16>>>,
+    /// After a word at lane j: L = j + 1 + R (and - G when the group finishes), with its flags.
+    l_word: Vec<Constant<Bits<16>>>,
+    lt_word: Vec<Constant<Bits<8>>>,
+    l_wfin: Vec<Constant<Bits<16>>>,
+    lt_wfin: Vec<Constant<Bits<8>>>,
+    l_start: Constant<Bits<16>>,
+    lt_start: Constant<Bits<8>>,
+    step_split: Constant<Bits<16>>,
+    step_group: Constant<Bits<16>>,
     sel: Vec<Signal<Local, bool>>,
     /// lowacc[i]: one-hot lowest lane among lanes below i (ascending chain of ORs).
     lowacc: Vec<Signal<Local, Bits<8>>>,
-    max_run1: Constant<Bits<16>>,
+    /// Ascending chains of the split and empty-group flags.
+    ltsacc: Vec<Signal<Local, Bits<8>>>,
+    lteacc: Vec<Signal<Local, Bits<8>>>,
     low: Signal<Local, Bits<8>>,
     dsel: Signal<Local, Bits<9>>,
-    idx: Signal<Local, Bits<16>>,
     run: Signal<Local, Bits<8>>,
+    wl: Signal<Local, Bits<16>>,
+    wlt: Signal<Local, Bits<8>>,
+    wfl: Signal<Local, Bits<16>>,
+    wflt: Signal<Local, Bits<8>>,
     split: Signal<Local, bool>,
     has: Signal<Local, bool>,
     finishing: Signal<Local, bool>,
@@ -77,6 +113,8 @@ pub struct Compactor {
 
 impl Compactor {
     pub fn new(lanes: usize, run_bits: u32) -> Self {
+        let r = (1i64 << run_bits) - 1;
+        let g = lanes as i64;
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -88,14 +126,14 @@ impl Compactor {
             ready: Default::default(),
             wr_valid: Default::default(),
             wr_word: Default::default(),
-            q_d0: (0..lanes).map(|_| Default::default()).collect(),
-            q_d1: (0..lanes).map(|_| Default::default()).collect(),
-            q_nz0: Default::default(),
-            q_nz1: Default::default(),
-            q_base0: Default::default(),
-            q_base1: Default::default(),
-            q_last0: Default::default(),
-            q_last1: Default::default(),
+            q_da: (0..lanes).map(|_| Default::default()).collect(),
+            q_db: (0..lanes).map(|_| Default::default()).collect(),
+            q_nza: Default::default(),
+            q_nzb: Default::default(),
+            q_lasta: Default::default(),
+            q_lastb: Default::default(),
+            q_wr: Default::default(),
+            q_rd: Default::default(),
             q_count: Default::default(),
             ready_q: Default::default(),
             push: Default::default(),
@@ -105,29 +143,47 @@ impl Compactor {
             h_valid: Default::default(),
             h_d: (0..lanes).map(|_| Default::default()).collect(),
             h_mask: Default::default(),
-            h_base: Default::default(),
             h_last: Default::default(),
-            next_pos: Default::default(),
             lim: Default::default(),
-            h_idx: (0..lanes).map(|_| Default::default()).collect(),
+            lt: Default::default(),
             flush: Default::default(),
-            max_run: Constant::new(((1u64 << run_bits) - 1).into()),
+            max_run: Constant::new((r as u64).into()),
             lane_bit: (0..lanes)
                 .map(|i| Constant::new((1u64 << i).into()))
-                .collect(),
-            lane_num: (0..lanes)
-                .map(|i| Constant::new((i as u64).into()))
                 .collect(),
             below: (0..lanes)
                 .map(|i| Constant::new(((1u64 << i) - 1).into()))
                 .collect(),
+            run_base: (0..lanes)
+                .map(|i| Constant::new((((i as i64 + r) & 0xff) as u64).into()))
+                .collect(),
+            k_split: (0..lanes).map(|i| lim_const(i as i64 - r - 1)).collect(),
+            k_empty: (0..lanes).map(|i| lim_const(i as i64 + g)).collect(),
+            l_word: (0..lanes).map(|j| lim_const(j as i64 + 1 + r)).collect(),
+            lt_word: (0..lanes)
+                .map(|j| mask_const(lanes, |i| j as i64 + 1 + r < i as i64))
+                .collect(),
+            l_wfin: (0..lanes)
+                .map(|j| lim_const(j as i64 + 1 + r - g))
+                .collect(),
+            lt_wfin: (0..lanes)
+                .map(|j| mask_const(lanes, |i| j as i64 + 1 + r < i as i64 + g))
+                .collect(),
+            l_start: lim_const(r),
+            lt_start: mask_const(lanes, |i| r < i as i64),
+            step_split: Constant::new(((r + 1) as u64).into()),
+            step_group: Constant::new((lanes as u64).into()),
             sel: (0..lanes).map(|_| Default::default()).collect(),
             lowacc: (0..=lanes).map(|_| Default::default()).collect(),
-            max_run1: Constant::new((1u64 << run_bits).into()),
+            ltsacc: (0..=lanes).map(|_| Default::default()).collect(),
+            lteacc: (0..=lanes).map(|_| Default::default()).collect(),
             low: Default::default(),
             dsel: Default::default(),
-            idx: Default::default(),
             run: Default::default(),
+            wl: Default::default(),
+            wlt: Default::default(),
+            wfl: Default::default(),
+            wflt: Default::default(),
             split: Default::default(),
             has: Default::default(),
             finishing: Default::default(),
@@ -143,41 +199,49 @@ impl Logic for Compactor {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, q_nz0, q_nz1, q_base0, q_base1, q_last0, q_last1, q_count, ready_q,
-            h_valid, h_mask, h_base, h_last, next_pos, lim, flush
+            self, clock, q_nza, q_nzb, q_lasta, q_lastb, q_wr, q_rd, q_count, ready_q, h_valid,
+            h_mask, h_last, lim, lt, flush
         );
-        // Lowest set lane: each lane checks the lanes below it (no carry chain), then its
-        // index and delta are selected one-hot.
+        // Lowest set lane: each lane checks the lanes below it (no carry chain), then its run,
+        // delta and next-limit constants are selected one-hot. The runs and the flag updates
+        // are computed per lane from registers, in parallel with the lane choice.
         self.lowacc[0].next = 0.into();
-        self.idx.next = 0.into();
+        self.ltsacc[0].next = 0.into();
+        self.lteacc[0].next = 0.into();
         self.dsel.next = 0.into();
+        self.run.next = 0.into();
+        self.wl.next = 0.into();
+        self.wlt.next = 0.into();
+        self.wfl.next = 0.into();
+        self.wflt.next = 0.into();
         for i in 0..self.h_d.len() {
             self.h_d[i].clock.next = self.clock.val();
             self.h_d[i].d.next = self.h_d[i].q.val();
-            self.h_idx[i].clock.next = self.clock.val();
-            self.h_idx[i].d.next = self.h_idx[i].q.val();
             self.sel[i].next =
                 self.h_mask.q.val().get_bit(i) & !(self.h_mask.q.val() & self.below[i].val()).any();
             self.lowacc[i + 1].next = self.lowacc[i].val();
             if self.sel[i].val() {
                 self.lowacc[i + 1].next = self.lowacc[i].val() | self.lane_bit[i].val();
-                self.idx.next = self.h_idx[i].q.val();
                 self.dsel.next = self.h_d[i].q.val();
+                self.run.next = self.run_base[i].val() - self.lim.q.val().get_bits::<8>(0);
+                self.wl.next = self.l_word[i].val();
+                self.wlt.next = self.lt_word[i].val();
+                self.wfl.next = self.l_wfin[i].val();
+                self.wflt.next = self.lt_wfin[i].val();
+            }
+            self.ltsacc[i + 1].next = self.ltsacc[i].val();
+            if self.lim.q.val() < self.k_split[i].val() {
+                self.ltsacc[i + 1].next = self.ltsacc[i].val() | self.lane_bit[i].val();
+            }
+            self.lteacc[i + 1].next = self.lteacc[i].val();
+            if self.lim.q.val() < self.k_empty[i].val() {
+                self.lteacc[i + 1].next = self.lteacc[i].val() | self.lane_bit[i].val();
             }
         }
         for i in self.h_d.len()..(self.h_d.len() + 1) {
             self.low.next = self.lowacc[i].val();
         }
-        // Only the run field's 8 bits are needed (the split test uses `lim`): the low bits of a
-        // difference are the difference of the low bits.
-        self.run.next = self.idx.val().get_bits::<8>(0) - self.next_pos.q.val().get_bits::<8>(0);
-        // The split test per lane in parallel with the lane choice (no compare after the mux).
-        self.split.next = false;
-        for i in 0..self.h_d.len() {
-            if self.sel[i].val() & (self.h_idx[i].q.val() > self.lim.q.val()) {
-                self.split.next = true;
-            }
-        }
+        self.split.next = (self.low.val() & self.lt.q.val()).any();
         self.has.next = self.h_valid.q.val() & self.h_mask.q.val().any();
         self.finishing.next = self.h_valid.q.val()
             & (!self.h_mask.q.val().any()
@@ -205,31 +269,51 @@ impl Logic for Compactor {
         self.wr_valid.next = self.w_valid.val();
         self.wr_word.next = self.w_word.val();
         self.flush.d.next = self.finishing.val() & self.h_last.q.val();
+        // Limit: a split moves it by R + 1; a word at lane j sets it to j + 1 + R; a finishing
+        // group rebases it to the next group (- G). Every case is precomputed above.
         if self.has.val() {
             if self.split.val() {
-                self.next_pos.d.next = self.next_pos.q.val() + self.max_run1.val();
-                self.lim.d.next = self.lim.q.val() + self.max_run1.val();
+                self.lim.d.next = self.lim.q.val() + self.step_split.val();
+                for i in self.h_d.len()..(self.h_d.len() + 1) {
+                    self.lt.d.next = self.ltsacc[i].val();
+                }
             } else {
-                self.next_pos.d.next = self.idx.val() + 1;
-                self.lim.d.next = self.idx.val() + self.max_run1.val();
+                self.lim.d.next = self.wl.val();
+                self.lt.d.next = self.wlt.val();
                 self.h_mask.d.next = self.h_mask.q.val() & !self.low.val();
             }
         }
+        if self.finishing.val() {
+            if self.has.val() {
+                self.lim.d.next = self.wfl.val();
+                self.lt.d.next = self.wflt.val();
+            } else {
+                self.lim.d.next = self.lim.q.val() - self.step_group.val();
+                for i in self.h_d.len()..(self.h_d.len() + 1) {
+                    self.lt.d.next = self.lteacc[i].val();
+                }
+            }
+        }
         if self.start.val() {
-            self.next_pos.d.next = 0.into();
-            self.lim.d.next = self.max_run.val();
+            self.lim.d.next = self.l_start.val();
+            self.lt.d.next = self.lt_start.val();
         }
         if self.take.val() {
             self.h_valid.d.next = self.pop.val();
-            self.h_mask.d.next = self.q_nz0.q.val();
-            self.h_base.d.next = self.q_base0.q.val();
-            self.h_last.d.next = self.q_last0.q.val();
+            self.h_mask.d.next = self.q_nza.q.val();
+            self.h_last.d.next = self.q_lasta.q.val();
+            if self.q_rd.q.val() {
+                self.h_mask.d.next = self.q_nzb.q.val();
+                self.h_last.d.next = self.q_lastb.q.val();
+            }
             for i in 0..self.h_d.len() {
-                self.h_d[i].d.next = self.q_d0[i].q.val();
-                self.h_idx[i].d.next = self.q_base0.q.val() + self.lane_num[i].val();
+                self.h_d[i].d.next = self.q_da[i].q.val();
+                if self.q_rd.q.val() {
+                    self.h_d[i].d.next = self.q_db[i].q.val();
+                }
             }
         }
-        // Queue: entry 0 is the head.
+        // Queue.
         self.count_next.next = self.q_count.q.val();
         if self.push.val() & !self.pop.val() {
             self.count_next.next = self.q_count.q.val() + 1;
@@ -239,39 +323,31 @@ impl Logic for Compactor {
         }
         self.q_count.d.next = self.count_next.val();
         self.ready_q.d.next = !self.count_next.val().get_bit(1);
-        for i in 0..self.h_d.len() {
-            self.q_d0[i].clock.next = self.clock.val();
-            self.q_d1[i].clock.next = self.clock.val();
-            self.q_d0[i].d.next = self.q_d0[i].q.val();
-            self.q_d1[i].d.next = self.q_d1[i].q.val();
-            if self.pop.val() {
-                self.q_d0[i].d.next = self.q_d1[i].q.val();
-            }
-            if self.push.val() {
-                if self.count_next.val() == 1 {
-                    self.q_d0[i].d.next = self.in_d[i].val();
-                }
-                if self.count_next.val() == 2 {
-                    self.q_d1[i].d.next = self.in_d[i].val();
-                }
-            }
-        }
         if self.pop.val() {
-            self.q_nz0.d.next = self.q_nz1.q.val();
-            self.q_base0.d.next = self.q_base1.q.val();
-            self.q_last0.d.next = self.q_last1.q.val();
+            self.q_rd.d.next = !self.q_rd.q.val();
         }
         if self.push.val() {
-            if self.count_next.val() == 1 {
-                self.q_nz0.d.next = self.in_nz.val();
-                self.q_base0.d.next = self.in_base.val();
-                self.q_last0.d.next = self.in_last.val();
+            self.q_wr.d.next = !self.q_wr.q.val();
+        }
+        for i in 0..self.h_d.len() {
+            self.q_da[i].clock.next = self.clock.val();
+            self.q_db[i].clock.next = self.clock.val();
+            self.q_da[i].d.next = self.q_da[i].q.val();
+            self.q_db[i].d.next = self.q_db[i].q.val();
+            if self.push.val() & !self.q_wr.q.val() {
+                self.q_da[i].d.next = self.in_d[i].val();
             }
-            if self.count_next.val() == 2 {
-                self.q_nz1.d.next = self.in_nz.val();
-                self.q_base1.d.next = self.in_base.val();
-                self.q_last1.d.next = self.in_last.val();
+            if self.push.val() & self.q_wr.q.val() {
+                self.q_db[i].d.next = self.in_d[i].val();
             }
+        }
+        if self.push.val() & !self.q_wr.q.val() {
+            self.q_nza.d.next = self.in_nz.val();
+            self.q_lasta.d.next = self.in_last.val();
+        }
+        if self.push.val() & self.q_wr.q.val() {
+            self.q_nzb.d.next = self.in_nz.val();
+            self.q_lastb.d.next = self.in_last.val();
         }
     }
 }

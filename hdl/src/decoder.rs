@@ -27,8 +27,14 @@ pub struct Decoder {
     pub done: Signal<Out, bool>,
     cur_valid: DFF<bool>,
     finished: DFF<bool>,
-    c: DFF<Bits<16>>,
+    /// The current word is at its first chunk (c = 0) / at its last chunk (c + 1 = chunks);
+    /// `left` = chunks - 1 - c. Flags instead of compares keep `pop` short.
+    first: DFF<bool>,
+    lastc: DFF<bool>,
+    left: DFF<Bits<16>>,
     wpos: DFF<Bits<16>>,
+    /// wpos + in_dim: the second chunk's weight address is one add away from the word.
+    wpos_in: DFF<Bits<16>>,
     waddr: DFF<Bits<16>>,
     yaddr: DFF<Bits<16>>,
     q_valid: DFF<bool>,
@@ -43,26 +49,28 @@ pub struct Decoder {
     consume: Signal<Local, bool>,
     ta: Signal<Local, Bits<16>>,
     ty: Signal<Local, Bits<16>>,
+    tn: Signal<Local, Bits<16>>,
 }
 
 impl Logic for Decoder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, cur_valid, finished, c, wpos, waddr, yaddr, q_valid, q_waddr, q_yaddr,
-            q_delta, q_done
+            self, clock, cur_valid, finished, first, lastc, left, wpos, wpos_in, waddr, yaddr,
+            q_valid, q_waddr, q_yaddr, q_delta, q_done
         );
         self.run.next = bit_cast::<16, 8>(self.word.val().get_bits::<8>(0));
         self.value.next = self.word.val().get_bits::<9>(8);
         self.last.next = self.word.val().get_bit(17);
         self.nzw.next = self.value.val().any();
-        self.consume.next = self.cur_valid.q.val()
-            & (!self.nzw.val() | ((self.c.q.val() + 1) == self.chunks.val()));
+        self.consume.next = self.cur_valid.q.val() & (!self.nzw.val() | self.lastc.q.val());
         self.ta.next = self.waddr.q.val();
         self.ty.next = self.yaddr.q.val();
-        if self.c.q.val() == 0 {
+        self.tn.next = self.waddr.q.val() + self.in_dim.val();
+        if self.first.q.val() {
             self.ta.next = self.wpos.q.val() + self.run.val();
             self.ty.next = self.ybase.val();
+            self.tn.next = self.wpos_in.q.val() + self.run.val();
         }
         self.q_valid.d.next = false;
         if self.cur_valid.q.val() & self.nzw.val() {
@@ -70,14 +78,19 @@ impl Logic for Decoder {
             self.q_waddr.d.next = self.ta.val();
             self.q_yaddr.d.next = self.ty.val();
             self.q_delta.d.next = self.value.val();
-            self.waddr.d.next = self.ta.val() + self.in_dim.val();
+            self.waddr.d.next = self.tn.val();
             self.yaddr.d.next = self.ty.val() + 1;
-            self.c.d.next = self.c.q.val() + 1;
+            self.first.d.next = false;
+            self.left.d.next = self.left.q.val() - 1;
+            self.lastc.d.next = self.left.q.val() == 1;
         }
         self.q_done.d.next = false;
         if self.consume.val() {
-            self.c.d.next = 0.into();
+            self.first.d.next = true;
+            self.left.d.next = self.chunks.val() - 1;
+            self.lastc.d.next = self.chunks.val() == 1;
             self.wpos.d.next = self.wpos.q.val() + self.run.val() + 1;
+            self.wpos_in.d.next = self.wpos_in.q.val() + self.run.val() + 1;
             if self.last.val() {
                 self.finished.d.next = true;
                 self.q_done.d.next = true;
@@ -90,8 +103,11 @@ impl Logic for Decoder {
         self.cur_valid.d.next = self.pop.val() | (self.cur_valid.q.val() & !self.consume.val());
         if self.start.val() {
             self.wpos.d.next = self.wbase.val();
+            self.wpos_in.d.next = self.wbase.val() + self.in_dim.val();
             self.finished.d.next = false;
-            self.c.d.next = 0.into();
+            self.first.d.next = true;
+            self.left.d.next = self.chunks.val() - 1;
+            self.lastc.d.next = self.chunks.val() == 1;
             self.cur_valid.d.next = false;
         }
         self.op_valid.next = self.q_valid.q.val();

