@@ -99,6 +99,7 @@ pub fn available_steps() -> Vec<Box<dyn Step>> {
         Box::new(steps::Golden),
         Box::new(steps::Generate),
         Box::new(steps::Sim),
+        Box::new(steps::Synth),
         Box::new(steps::Report),
     ]
 }

@@ -1,7 +1,7 @@
-//! The steps: fetch-data, train, export, golden, generate, sim and report.
+//! The steps: fetch-data, train, export, golden, generate, sim, synth and report.
 //!
 //! Each reuses the library code of the matching command (`deltagen train`, `golden`,
-//! `generate`, `sim`) instead of spawning `deltagen`.
+//! `generate`, `sim`, `synth`) instead of spawning `deltagen`.
 
 use std::path::{Path, PathBuf};
 
@@ -806,6 +806,89 @@ impl Step for Sim {
             num(f, "efficiency"),
             num(f, "speedup_vs_dense"),
             num(f, "sim_cycles_per_second")
+        )
+    }
+}
+
+/// Place-and-route seeds of the flow's synthesis (median, min and max Fmax are reported).
+pub const SYNTH_SEEDS: u32 = 3;
+
+/// `deltagen synth`: Yosys and nextpnr for the preset's target; resources and Fmax.
+pub struct Synth;
+
+impl Step for Synth {
+    fn name(&self) -> &'static str {
+        "synth"
+    }
+    fn upstream(&self) -> Vec<&'static str> {
+        vec!["export", "generate"]
+    }
+    fn params(&self, ctx: &Ctx) -> Result<Value> {
+        Ok(json!({
+            "config": ctx.preset.config,
+            "target": ctx.preset.target,
+            "seeds": SYNTH_SEEDS,
+            "deltagen": crate::version(),
+        }))
+    }
+    fn run(&self, ctx: &Ctx, dir: &Path) -> Result<Outcome> {
+        let ex = ctx.dir("export");
+        let opts = crate::synth::SynthOptions {
+            config: ctx.preset.accelerator_spec.clone(),
+            model: ex.clone(),
+            target: ctx.preset.target.clone(),
+            board: None,
+            seeds: SYNTH_SEEDS,
+            out: dir.to_path_buf(),
+            force: true,
+            quiet: ctx.quiet,
+        };
+        let r = crate::synth::synth(&opts)?;
+        let fmax = r
+            .fmax_mhz
+            .as_ref()
+            .map(|f| serde_json::to_value(f).unwrap_or(Value::Null));
+        let f = json!({
+            "target": r.target,
+            "device": r.device,
+            "luts": r.luts,
+            "ffs": r.ffs,
+            "brams": r.brams,
+            "dsps": r.dsps,
+            "fits": r.fits,
+            "fmax_mhz": fmax,
+            "clock_mhz_requested": r.clock_mhz_requested,
+            "meets_timing": r.meets_timing,
+            "command": format!(
+                "deltagen synth --config {} --model {} --target {} --seeds {SYNTH_SEEDS} --out {} --force",
+                ctx.preset.accelerator_spec,
+                ex.display(),
+                ctx.preset.target,
+                ctx.reproduce_dir("synth").display()
+            ),
+        });
+        Ok(Outcome {
+            outputs: vec![dir.join("synth.json"), dir.join("synth.md")],
+            figures: figures(f),
+        })
+    }
+    fn summary(&self, f: &Map<String, Value>) -> String {
+        let fmax = f
+            .get("fmax_mhz")
+            .and_then(|v| v.get("median"))
+            .and_then(Value::as_f64)
+            .map_or("no Fmax (no place and route)".to_string(), |m| {
+                format!("Fmax median {m:.1} MHz")
+            });
+        format!(
+            "{} on {}: {} LCs, {} FFs, {} BRAMs, {} DSPs, {fmax} (requested {} MHz)",
+            f.get("target").and_then(Value::as_str).unwrap_or("?"),
+            f.get("device").and_then(Value::as_str).unwrap_or("?"),
+            num(f, "luts"),
+            num(f, "ffs"),
+            num(f, "brams"),
+            num(f, "dsps"),
+            num(f, "clock_mhz_requested")
         )
     }
 }
