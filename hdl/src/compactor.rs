@@ -163,7 +163,9 @@ impl Compactor {
             lt_word: (0..lanes)
                 .map(|j| mask_const(lanes, |i| j as i64 + 1 + r < i as i64))
                 .collect(),
-            l_wfin: (0..lanes).map(|j| lim_const(j as i64 + 1 + r - g)).collect(),
+            l_wfin: (0..lanes)
+                .map(|j| lim_const(j as i64 + 1 + r - g))
+                .collect(),
             lt_wfin: (0..lanes)
                 .map(|j| mask_const(lanes, |i| j as i64 + 1 + r < i as i64 + g))
                 .collect(),

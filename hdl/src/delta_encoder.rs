@@ -5,9 +5,14 @@
 //! when the group leaves E1). The group then goes to the nonzero compactor.
 //! Everything advances only when `adv` is high (the compactor is ready), so a stall keeps the
 //! group and the BRAM output registers unchanged.
+//!
+//! All lanes read and write the same reference address, so their references share one memory
+//! word (one byte per lane): a group's word is written back whole in E1, x where the lane is
+//! nonzero and the r just read elsewhere. Eight lanes of 512 references take two ECP5 block RAMs
+//! instead of eight.
 
 use crate::encoder_lane::EncoderLane;
-use crate::mem::SyncRam;
+use crate::mem::SyncRamBytes;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -33,7 +38,7 @@ pub struct DeltaEncoder {
     pub out_nz: Signal<Out, Bits<8>>,
     pub out_base: Signal<Out, Bits<16>>,
     pub out_last: Signal<Out, bool>,
-    rmem: Vec<SyncRam<8>>,
+    rmem: SyncRamBytes,
     e1_valid: DFF<bool>,
     e1_x: Vec<DFF<Bits<8>>>,
     e1_lanes: DFF<Bits<8>>,
@@ -71,9 +76,7 @@ impl DeltaEncoder {
             out_nz: Default::default(),
             out_base: Default::default(),
             out_last: Default::default(),
-            rmem: (0..lanes)
-                .map(|_| SyncRam::new(r_depth, &[], None))
-                .collect(),
+            rmem: SyncRamBytes::new(lanes, r_depth),
             e1_valid: Default::default(),
             e1_x: sigs(lanes),
             e1_lanes: Default::default(),
@@ -89,7 +92,7 @@ impl DeltaEncoder {
         }
     }
     pub fn lanes(&self) -> usize {
-        self.rmem.len()
+        self.lane.len()
     }
 }
 
@@ -107,35 +110,40 @@ impl Logic for DeltaEncoder {
         self.out_valid.next = self.e1_valid.q.val();
         self.out_base.next = self.e1_base.q.val();
         self.out_last.next = self.e1_last.q.val();
-        for i in 0..self.rmem.len() {
+        self.rmem.clock.next = self.clock.val();
+        self.rmem.read_address.next = self.in_raddr.val();
+        self.rmem.read_enable.next = self.adv.val();
+        self.rmem.write_address.next = self.e1_raddr.q.val();
+        self.rmem.write_enable.next = self.e1_valid.q.val() & self.adv.val();
+        if self.clear.val() {
+            self.rmem.write_address.next = self.clear_addr.val();
+            self.rmem.write_enable.next = true;
+        }
+        for i in 0..self.lane.len() {
             self.e1_x[i].clock.next = self.clock.val();
             self.e1_x[i].d.next = self.e1_x[i].q.val();
             if self.adv.val() {
                 self.e1_x[i].d.next = self.in_x[i].val();
             }
-            self.rmem[i].clock.next = self.clock.val();
-            self.rmem[i].read_address.next = self.in_raddr.val();
-            self.rmem[i].read_enable.next = self.adv.val();
             self.lane[i].x.next = self.e1_x[i].q.val();
-            self.lane[i].r.next = self.rmem[i].read_data.val();
+            self.lane[i].r.next = self.rmem.read_data[i].val();
             self.lane[i].theta.next = self.theta.val();
             self.lane[i].valid.next = self.e1_lanes.q.val().get_bit(i);
             self.out_d[i].next = self.lane[i].d.val();
-            self.rmem[i].write_address.next = self.e1_raddr.q.val();
-            self.rmem[i].write_data.next = self.e1_x[i].q.val();
-            self.rmem[i].write_enable.next =
-                self.e1_valid.q.val() & self.adv.val() & self.lane[i].nz.val();
+            // Write-back: r := x where nonzero, the word read keeps the other bytes.
+            self.rmem.write_data[i].next = self.rmem.read_data[i].val();
+            if self.lane[i].nz.val() {
+                self.rmem.write_data[i].next = self.e1_x[i].q.val();
+            }
             if self.clear.val() {
-                self.rmem[i].write_address.next = self.clear_addr.val();
-                self.rmem[i].write_data.next = 0.into();
-                self.rmem[i].write_enable.next = true;
+                self.rmem.write_data[i].next = 0.into();
             }
         }
         // OR of the lane bits as an ascending chain: every element is written before it is read
         // (Icarus does not re-run a block for its own writes), indices loop-relative for the
         // Verilog generator.
         self.nzacc[0].next = 0.into();
-        for i in 0..self.rmem.len() {
+        for i in 0..self.lane.len() {
             self.nzbit[i].next = 0.into();
             if self.lane[i].nz.val() & self.e1_valid.q.val() {
                 self.nzbit[i].next = self.lane_bit[i].val();
@@ -143,7 +151,7 @@ impl Logic for DeltaEncoder {
             self.nzacc[i + 1].next = self.nzacc[i].val() | self.nzbit[i].val();
         }
         // Outputs are assigned once per evaluation (no glitch for a parent block to react to).
-        for i in self.rmem.len()..(self.rmem.len() + 1) {
+        for i in self.lane.len()..(self.lane.len() + 1) {
             self.out_nz.next = self.nzacc[i].val();
         }
     }
@@ -166,7 +174,12 @@ mod tests {
     /// Random groups with random stalls; every lane against `arith::delta_encode`.
     #[test]
     fn delta_encoder_matches_golden() {
-        let lanes = 3;
+        for lanes in [1, 3, 8] {
+            encoder_vs_golden(lanes);
+        }
+    }
+
+    fn encoder_vs_golden(lanes: usize) {
         let depth = 8;
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         let mut sim = ClockedSim::new(DeltaEncoder::new(lanes, depth), |u, c| {
