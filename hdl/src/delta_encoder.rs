@@ -218,6 +218,9 @@ mod tests {
         }
     }
 
+    /// A group in the pipeline: (values, lane mask, reference address).
+    type Group = (Vec<i8>, u64, usize);
+
     fn encoder_vs_golden(lanes: usize) {
         let depth = 8;
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
@@ -236,9 +239,9 @@ mod tests {
         let mut x: Vec<i8> = vec![0; lanes];
         let mut mask = 0u64;
         // The group held in E1: (values, lane mask, address).
-        let mut e1: Option<(Vec<i8>, u64, usize)> = None;
+        let mut e1: Option<Group> = None;
         // The group in E2, whose outputs are visible, with the theta it was tested against in E1.
-        let mut e2: Option<((Vec<i8>, u64, usize), i32)> = None;
+        let mut e2: Option<(Group, i32)> = None;
         let mut checked = 0;
         for step in 0..3000 {
             let theta: i32 = if step < 1500 { 0 } else { 7 };
