@@ -22,10 +22,11 @@ pub const LOAD_CYCLES: u64 = 1;
 /// next layer's scan reads Y and before the PEs switch Y sets.
 pub const DRAIN_CYCLES: u64 = 2;
 /// Layer-0 groups: input-buffer read → encoder E0 (reference read) → E1 (delta, threshold) →
-/// compactor queue → compactor register.
-pub const INPUT_FRONT_LATENCY: u64 = 4;
-/// Hidden groups: Y read → BRAM out → requant (5 stages) → encoder E0 → E1 → queue → compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 9;
+/// E2 (delta and nonzero mask registered) → compactor queue → compactor register.
+pub const INPUT_FRONT_LATENCY: u64 = 5;
+/// Hidden groups: Y read → BRAM out → requant (5 stages) → encoder E0 → E1 → E2 → queue →
+/// compactor.
+pub const HIDDEN_FRONT_LATENCY: u64 = 10;
 /// A word written into the RLE buffer in cycle t is in the decoder at t + 2 (pointer compare,
 /// then the registered BRAM read).
 pub const WORD_TO_DECODER: u64 = 2;

@@ -1282,7 +1282,7 @@ fn markdown(r: &SynthReport) -> String {
          | flip-flops | {} | {} | {:.1} % |\n\
          | block RAMs | {} | {} | {:.1} % |\n\
          | DSP blocks | {} | {} | {:.1} % |\n\
-         | SPRAMs | {} | {} | |\n\
+         {}\
          | Fmax | {fmax} | | |\n\
          | requested clock | {} MHz | | |\n\
          | meets timing (median) | {} | | |\n\n",
@@ -1299,8 +1299,11 @@ fn markdown(r: &SynthReport) -> String {
         r.dsps,
         r.capacity.dsps,
         100.0 * r.utilisation.dsps,
-        r.sprams,
-        r.capacity.sprams,
+        if r.capacity.sprams > 0 || r.sprams > 0 {
+            format!("| SPRAMs | {} | {} | |\n", r.sprams, r.capacity.sprams)
+        } else {
+            String::new()
+        },
         r.clock_mhz_requested,
         r.meets_timing
             .map_or("n/a".to_string(), |m| if m { "yes" } else { "no" }
@@ -1324,7 +1327,7 @@ fn markdown(r: &SynthReport) -> String {
             cp.blocks.join(" → ")
         );
     }
-    md += "Per block (cells of the placed netlist by the block of the net they drive):\n\n\
+    md += "Per block (cells of the flattened netlist by the block of the net they drive):\n\n\
            | block | LUTs | carries | FFs | BRAMs | DSPs | SPRAMs |\n|---|---|---|---|---|---|---|\n";
     for (name, res) in &r.per_module {
         md += &res_row(name, res);

@@ -1,13 +1,20 @@
 //! Delta encoder with its reference (delta state) memory: `nz_lanes` elements per cycle.
 //!
 //! Stage E0: a group of lanes arrives with the reference address; the reference words are read.
-//! Stage E1: d = x - r per lane, nz = lane valid and |d| > theta; where nz, r := x (written back
-//! when the group leaves E1). The group then goes to the nonzero compactor.
+//! Stage E1: d = x - r per lane, nz = lane valid and |d| > theta.
+//! Stage E2: d and nz registered (the compactor's input is a flip-flop, not the BRAM-to-compare
+//! path); where nz, r := x, written back when the group leaves E2. Consecutive groups use
+//! consecutive reference addresses, so the read of a group never meets a pending write.
 //! Everything advances only when `adv` is high (the compactor is ready), so a stall keeps the
 //! group and the BRAM output registers unchanged.
+//!
+//! All lanes read and write the same reference address, so their references share one memory
+//! word (one byte per lane): a group's word is written back whole in E1, x where the lane is
+//! nonzero and the r just read elsewhere. Eight lanes of 512 references take two ECP5 block RAMs
+//! instead of eight.
 
 use crate::encoder_lane::EncoderLane;
-use crate::mem::SyncRam;
+use crate::mem::SyncRamBytes;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -33,13 +40,21 @@ pub struct DeltaEncoder {
     pub out_nz: Signal<Out, Bits<8>>,
     pub out_base: Signal<Out, Bits<16>>,
     pub out_last: Signal<Out, bool>,
-    rmem: Vec<SyncRam<8>>,
+    rmem: SyncRamBytes,
     e1_valid: DFF<bool>,
     e1_x: Vec<DFF<Bits<8>>>,
     e1_lanes: DFF<Bits<8>>,
     e1_base: DFF<Bits<16>>,
     e1_last: DFF<bool>,
     e1_raddr: DFF<Bits<16>>,
+    e2_valid: DFF<bool>,
+    e2_d: Vec<DFF<Bits<9>>>,
+    e2_x: Vec<DFF<Bits<8>>>,
+    e2_r: Vec<DFF<Bits<8>>>,
+    e2_nz: DFF<Bits<8>>,
+    e2_base: DFF<Bits<16>>,
+    e2_last: DFF<bool>,
+    e2_raddr: DFF<Bits<16>>,
     lane: Vec<EncoderLane>,
     nzbit: Vec<Signal<Local, Bits<8>>>,
     /// nzacc[i] = nz bits of lanes below i (a chain, since HDL locals are assigned once).
@@ -71,15 +86,21 @@ impl DeltaEncoder {
             out_nz: Default::default(),
             out_base: Default::default(),
             out_last: Default::default(),
-            rmem: (0..lanes)
-                .map(|_| SyncRam::new(r_depth, &[], None))
-                .collect(),
+            rmem: SyncRamBytes::new(lanes, r_depth),
             e1_valid: Default::default(),
             e1_x: sigs(lanes),
             e1_lanes: Default::default(),
             e1_base: Default::default(),
             e1_last: Default::default(),
             e1_raddr: Default::default(),
+            e2_valid: Default::default(),
+            e2_d: sigs(lanes),
+            e2_x: sigs(lanes),
+            e2_r: sigs(lanes),
+            e2_nz: Default::default(),
+            e2_base: Default::default(),
+            e2_last: Default::default(),
+            e2_raddr: Default::default(),
             lane: sigs(lanes),
             nzbit: sigs(lanes),
             nzacc: sigs(lanes + 1),
@@ -89,53 +110,76 @@ impl DeltaEncoder {
         }
     }
     pub fn lanes(&self) -> usize {
-        self.rmem.len()
+        self.lane.len()
     }
 }
 
 impl Logic for DeltaEncoder {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, e1_valid, e1_lanes, e1_base, e1_last, e1_raddr);
+        dff_setup!(
+            self, clock, e1_valid, e1_lanes, e1_base, e1_last, e1_raddr, e2_valid, e2_nz, e2_base,
+            e2_last, e2_raddr
+        );
         if self.adv.val() {
             self.e1_valid.d.next = self.in_valid.val();
             self.e1_lanes.d.next = self.in_lanes.val();
             self.e1_base.d.next = self.in_base.val();
             self.e1_last.d.next = self.in_last.val();
             self.e1_raddr.d.next = self.in_raddr.val();
+            self.e2_valid.d.next = self.e1_valid.q.val();
+            self.e2_base.d.next = self.e1_base.q.val();
+            self.e2_last.d.next = self.e1_last.q.val();
+            self.e2_raddr.d.next = self.e1_raddr.q.val();
         }
-        self.out_valid.next = self.e1_valid.q.val();
-        self.out_base.next = self.e1_base.q.val();
-        self.out_last.next = self.e1_last.q.val();
-        for i in 0..self.rmem.len() {
+        self.out_valid.next = self.e2_valid.q.val();
+        self.out_base.next = self.e2_base.q.val();
+        self.out_last.next = self.e2_last.q.val();
+        self.rmem.clock.next = self.clock.val();
+        self.rmem.read_address.next = self.in_raddr.val();
+        self.rmem.read_enable.next = self.adv.val();
+        self.rmem.write_address.next = self.e2_raddr.q.val();
+        self.rmem.write_enable.next = self.e2_valid.q.val() & self.adv.val();
+        if self.clear.val() {
+            self.rmem.write_address.next = self.clear_addr.val();
+            self.rmem.write_enable.next = true;
+        }
+        for i in 0..self.lane.len() {
             self.e1_x[i].clock.next = self.clock.val();
             self.e1_x[i].d.next = self.e1_x[i].q.val();
             if self.adv.val() {
                 self.e1_x[i].d.next = self.in_x[i].val();
             }
-            self.rmem[i].clock.next = self.clock.val();
-            self.rmem[i].read_address.next = self.in_raddr.val();
-            self.rmem[i].read_enable.next = self.adv.val();
             self.lane[i].x.next = self.e1_x[i].q.val();
-            self.lane[i].r.next = self.rmem[i].read_data.val();
+            self.lane[i].r.next = self.rmem.read_data[i].val();
             self.lane[i].theta.next = self.theta.val();
             self.lane[i].valid.next = self.e1_lanes.q.val().get_bit(i);
-            self.out_d[i].next = self.lane[i].d.val();
-            self.rmem[i].write_address.next = self.e1_raddr.q.val();
-            self.rmem[i].write_data.next = self.e1_x[i].q.val();
-            self.rmem[i].write_enable.next =
-                self.e1_valid.q.val() & self.adv.val() & self.lane[i].nz.val();
+            self.e2_d[i].clock.next = self.clock.val();
+            self.e2_x[i].clock.next = self.clock.val();
+            self.e2_r[i].clock.next = self.clock.val();
+            self.e2_d[i].d.next = self.e2_d[i].q.val();
+            self.e2_x[i].d.next = self.e2_x[i].q.val();
+            self.e2_r[i].d.next = self.e2_r[i].q.val();
+            if self.adv.val() {
+                self.e2_d[i].d.next = self.lane[i].d.val();
+                self.e2_x[i].d.next = self.e1_x[i].q.val();
+                self.e2_r[i].d.next = self.rmem.read_data[i].val();
+            }
+            self.out_d[i].next = self.e2_d[i].q.val();
+            // Write-back: r := x where nonzero, the word read keeps the other bytes.
+            self.rmem.write_data[i].next = self.e2_r[i].q.val();
+            if self.e2_nz.q.val().get_bit(i) {
+                self.rmem.write_data[i].next = self.e2_x[i].q.val();
+            }
             if self.clear.val() {
-                self.rmem[i].write_address.next = self.clear_addr.val();
-                self.rmem[i].write_data.next = 0.into();
-                self.rmem[i].write_enable.next = true;
+                self.rmem.write_data[i].next = 0.into();
             }
         }
         // OR of the lane bits as an ascending chain: every element is written before it is read
         // (Icarus does not re-run a block for its own writes), indices loop-relative for the
         // Verilog generator.
         self.nzacc[0].next = 0.into();
-        for i in 0..self.rmem.len() {
+        for i in 0..self.lane.len() {
             self.nzbit[i].next = 0.into();
             if self.lane[i].nz.val() & self.e1_valid.q.val() {
                 self.nzbit[i].next = self.lane_bit[i].val();
@@ -143,9 +187,12 @@ impl Logic for DeltaEncoder {
             self.nzacc[i + 1].next = self.nzacc[i].val() | self.nzbit[i].val();
         }
         // Outputs are assigned once per evaluation (no glitch for a parent block to react to).
-        for i in self.rmem.len()..(self.rmem.len() + 1) {
-            self.out_nz.next = self.nzacc[i].val();
+        for i in self.lane.len()..(self.lane.len() + 1) {
+            if self.adv.val() {
+                self.e2_nz.d.next = self.nzacc[i].val();
+            }
         }
+        self.out_nz.next = self.e2_nz.q.val();
     }
 }
 
@@ -166,7 +213,15 @@ mod tests {
     /// Random groups with random stalls; every lane against `arith::delta_encode`.
     #[test]
     fn delta_encoder_matches_golden() {
-        let lanes = 3;
+        for lanes in [1, 3, 8] {
+            encoder_vs_golden(lanes);
+        }
+    }
+
+    /// A group in the pipeline: (values, lane mask, reference address).
+    type Group = (Vec<i8>, u64, usize);
+
+    fn encoder_vs_golden(lanes: usize) {
         let depth = 8;
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         let mut sim = ClockedSim::new(DeltaEncoder::new(lanes, depth), |u, c| {
@@ -184,7 +239,9 @@ mod tests {
         let mut x: Vec<i8> = vec![0; lanes];
         let mut mask = 0u64;
         // The group held in E1: (values, lane mask, address).
-        let mut e1: Option<(Vec<i8>, u64, usize)> = None;
+        let mut e1: Option<Group> = None;
+        // The group in E2, whose outputs are visible, with the theta it was tested against in E1.
+        let mut e2: Option<(Group, i32)> = None;
         let mut checked = 0;
         for step in 0..3000 {
             let theta: i32 = if step < 1500 { 0 } else { 7 };
@@ -198,8 +255,9 @@ mod tests {
             }
             sim.uut.adv.next = adv;
             sim.settle().unwrap();
-            assert_eq!(sim.uut.out_valid.val(), e1.is_some());
-            if let (true, Some((ex, em, ea))) = (adv, &e1) {
+            assert_eq!(sim.uut.out_valid.val(), e2.is_some());
+            if let (true, Some(((ex, em, ea), theta))) = (adv, &e2) {
+                let theta = *theta;
                 let nz = sim.uut.out_nz.val().to_u64();
                 for lane in 0..lanes {
                     let valid = em & (1 << lane) != 0;
@@ -216,6 +274,7 @@ mod tests {
             }
             sim.cycle().unwrap();
             if adv {
+                e2 = e1.take().map(|g| (g, theta));
                 e1 = Some((x.clone(), mask, addr));
                 // Next group: new values, next address (consecutive groups never share one).
                 addr = (addr + 1) % depth;

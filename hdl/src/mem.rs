@@ -135,6 +135,115 @@ end\n",
     }
 }
 
+/// [`SyncRam`] holding one byte per lane in each word: all lanes share the read and write
+/// addresses, `lanes` bytes are read and written together. One memory `8 * lanes` bits wide, so
+/// the lanes of a group fill block RAM words instead of each lane taking a block RAM of its own.
+#[derive(LogicBlock)]
+pub struct SyncRamBytes {
+    pub clock: Signal<In, Clock>,
+    pub read_address: Signal<In, Bits<16>>,
+    pub read_enable: Signal<In, bool>,
+    pub read_data: Vec<Signal<Out, Bits<8>>>,
+    pub write_address: Signal<In, Bits<16>>,
+    pub write_enable: Signal<In, bool>,
+    pub write_data: Vec<Signal<In, Bits<8>>>,
+    _mem: Vec<u64>,
+}
+
+impl SyncRamBytes {
+    /// `lanes` (1..=8) bytes per word, `depth` words, zero initialised.
+    pub fn new(lanes: usize, depth: usize) -> Self {
+        assert!((1..=8).contains(&lanes));
+        Self {
+            clock: Default::default(),
+            read_address: Default::default(),
+            read_enable: Default::default(),
+            read_data: (0..lanes).map(|_| Default::default()).collect(),
+            write_address: Default::default(),
+            write_enable: Default::default(),
+            write_data: (0..lanes).map(|_| Default::default()).collect(),
+            _mem: vec![0; depth.max(1)],
+        }
+    }
+}
+
+impl Logic for SyncRamBytes {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let depth = self._mem.len();
+            let mask = (1usize << addr_bits(depth)) - 1;
+            if self.read_enable.val() {
+                let a = self.read_address.val().index() & mask;
+                let v = if a < depth { self._mem[a] } else { 0 };
+                for (k, r) in self.read_data.iter_mut().enumerate() {
+                    r.next = Bits::<8>::from((v >> (8 * k)) & 0xff);
+                }
+            }
+            if self.write_enable.val() {
+                let a = self.write_address.val().index() & mask;
+                if a < depth {
+                    self._mem[a] = self
+                        .write_data
+                        .iter()
+                        .enumerate()
+                        .fold(0, |w, (k, d)| w | (d.val().to_u64() << (8 * k)));
+                }
+            }
+        }
+    }
+    fn connect(&mut self) {
+        for r in &mut self.read_data {
+            r.connect();
+        }
+    }
+    fn hdl(&self) -> Verilog {
+        let depth = self._mem.len();
+        let ab = addr_bits(depth);
+        let lanes = self.read_data.len();
+        let word = (0..lanes)
+            .rev()
+            .map(|k| format!("write_data${k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let reads: String = (0..lanes)
+            .map(|k| {
+                format!(
+                    "   if (read_enable) read_data${k} <= ram[read_address[{a}:0]][{hi}:{lo}];\n",
+                    a = ab - 1,
+                    hi = 8 * k + 7,
+                    lo = 8 * k
+                )
+            })
+            .collect();
+        Verilog::Custom(format!(
+            "reg [{w}:0] ram [0:{d}];\n\
+always @(posedge clock) begin\n\
+{reads}\
+   if (write_enable) ram[write_address[{a}:0]] <= {{{word}}};\n\
+end\n",
+            w = 8 * lanes - 1,
+            d = depth - 1,
+            a = ab - 1,
+        ))
+    }
+    fn timing(&self) -> Vec<TimingInfo> {
+        let lanes = self.read_data.len();
+        let mut inputs: Vec<String> = vec![
+            "read_address".into(),
+            "read_enable".into(),
+            "write_address".into(),
+            "write_enable".into(),
+        ];
+        inputs.extend((0..lanes).map(|k| format!("write_data${k}")));
+        vec![TimingInfo {
+            name: "sync_ram_bytes".into(),
+            clock: "clock".into(),
+            inputs,
+            outputs: (0..lanes).map(|k| format!("read_data${k}")).collect(),
+        }]
+    }
+}
+
 /// ROM with a registered read port and read enable; contents from a `$readmemh` file.
 #[derive(LogicBlock)]
 pub struct SyncRom<const W: usize> {
