@@ -47,6 +47,9 @@ pub struct SynthJson {
     pub fmax_mhz: Option<Fmax>,
     pub clock_mhz_requested: Option<f64>,
     pub meets_timing: Option<bool>,
+    pub fits: Option<bool>,
+    #[serde(default)]
+    pub over_capacity: Vec<String>,
     #[serde(default)]
     pub per_module: Value,
     #[serde(default)]
@@ -676,6 +679,12 @@ pub fn build(r: &ReportInput, charts: &[(String, String, Vec<u8>)]) -> Vec<Block
                     ),
                 ],
             ));
+            if s.fits == Some(false) {
+                b.push(Block::Para(format!(
+                    "**The design does not fit the device** ({}): it was not placed and routed, so there is no Fmax.",
+                    s.over_capacity.join(", ")
+                )));
+            }
             let f = s.fmax_mhz.clone().unwrap_or_default();
             b.push(Block::Para(format!(
                 "Fmax after place and route: median {} MHz (min {}, max {} over the seeds), requested clock {} MHz: {}.",

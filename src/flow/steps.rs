@@ -843,22 +843,34 @@ impl Step for Synth {
             force: true,
             quiet: ctx.quiet,
         };
-        let r = crate::synth::synth(&opts)?;
-        let fmax = r
-            .fmax_mhz
-            .as_ref()
-            .map(|f| serde_json::to_value(f).unwrap_or(Value::Null));
+        // A design too big for the device is a result, not a broken flow: synth writes its
+        // reports (resources, what exceeds the device) before it refuses to place and route, and
+        // the flow report shows them.
+        let r: Value = match crate::synth::synth(&opts) {
+            Ok(r) => serde_json::to_value(&r)?,
+            Err(e) => {
+                let j = dir.join("synth.json");
+                let v: Option<Value> = std::fs::read_to_string(&j)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok());
+                match v {
+                    Some(v) if v["fits"] == json!(false) => v,
+                    _ => return Err(e),
+                }
+            }
+        };
         let f = json!({
-            "target": r.target,
-            "device": r.device,
-            "luts": r.luts,
-            "ffs": r.ffs,
-            "brams": r.brams,
-            "dsps": r.dsps,
-            "fits": r.fits,
-            "fmax_mhz": fmax,
-            "clock_mhz_requested": r.clock_mhz_requested,
-            "meets_timing": r.meets_timing,
+            "target": r["target"],
+            "device": r["device"],
+            "luts": r["luts"],
+            "ffs": r["ffs"],
+            "brams": r["brams"],
+            "dsps": r["dsps"],
+            "fits": r["fits"],
+            "over_capacity": r["over_capacity"],
+            "fmax_mhz": r["fmax_mhz"],
+            "clock_mhz_requested": r["clock_mhz_requested"],
+            "meets_timing": r["meets_timing"],
             "command": format!(
                 "deltagen synth --config {} --model {} --target {} --seeds {SYNTH_SEEDS} --out {} --force",
                 ctx.preset.accelerator_spec,
@@ -880,8 +892,18 @@ impl Step for Synth {
             .map_or("no Fmax (no place and route)".to_string(), |m| {
                 format!("Fmax median {m:.1} MHz")
             });
+        let fit = match f.get("over_capacity").and_then(Value::as_array) {
+            Some(over) if !over.is_empty() => format!(
+                "DOES NOT FIT ({}), ",
+                over.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
         format!(
-            "{} on {}: {} LCs, {} FFs, {} BRAMs, {} DSPs, {fmax} (requested {} MHz)",
+            "{} on {}: {fit}{} LCs, {} FFs, {} BRAMs, {} DSPs, {fmax} (requested {} MHz)",
             f.get("target").and_then(Value::as_str).unwrap_or("?"),
             f.get("device").and_then(Value::as_str).unwrap_or("?"),
             num(f, "luts"),
