@@ -21,25 +21,7 @@ pub struct Design {
 
 /// rust-hdl names the top module `top` and every submodule `top$path`; give them our name.
 fn rename_top(v: &str) -> String {
-    let mut out = String::with_capacity(v.len() + 4096);
-    for line in v.lines() {
-        let l = line
-            .replace("module top(", &format!("module {TOP_NAME}("))
-            .replace("endmodule // top", &format!("endmodule // {TOP_NAME}"))
-            .replace("module top$", &format!("module {TOP_NAME}$"));
-        // Submodule instantiations start with the module name.
-        let trimmed = l.trim_start();
-        let l = match trimmed.strip_prefix("top$") {
-            Some(rest) => {
-                let indent = &l[..l.len() - trimmed.len()];
-                format!("{indent}{TOP_NAME}${rest}")
-            }
-            None => l.clone(),
-        };
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out
+    rename_top_as(v, TOP_NAME)
 }
 
 /// Memory images, the top block, its Verilog and hex files for `layers` on `params`.
