@@ -328,6 +328,51 @@ pub struct GoldenRun {
     pub cycles: cycles::CycleReport,
 }
 
+impl GoldenRun {
+    /// Compares the golden traces with a producer's exported ones (delta maps only when the
+    /// file has them): the number of differing values and the first difference.
+    pub fn compare_expected(&self, path: &Path) -> Result<(u64, Option<crate::io::Mismatch>)> {
+        let expected = Traces::load(
+            path,
+            &self.model,
+            self.inputs.sequences(),
+            self.inputs.frames_per_sequence(),
+        )
+        .with_context(|| format!("loading expected traces {}", path.display()))?;
+        if expected.deltas.is_empty() {
+            let mut actual = self.traces.clone();
+            actual.deltas.clear();
+            return Ok(expected.compare(&actual));
+        }
+        Ok(expected.compare(&self.traces))
+    }
+
+    /// Sparsity and cycle-model figures shared by `golden.json` and the flow's golden step.
+    pub fn figures(&self) -> serde_json::Map<String, serde_json::Value> {
+        let (s, c) = (&self.sparsity, &self.cycles);
+        let v = json!({
+            "config": self.config.name,
+            "config_hash": self.config.hash(),
+            "sequences": self.inputs.sequences(),
+            "frames": s.frames,
+            "delta_density": s.delta_density,
+            "delta_density_per_layer": s.delta_density_per_layer,
+            "mac_weighted_density": s.mac_weighted_density,
+            "activation_density": s.activation_density,
+            "nnz_per_layer": s.nnz_per_layer,
+            "ideal_cycles": c.ideal_cycles,
+            "predicted_cycles": c.predicted_cycles,
+            "dense_cycles": c.dense_cycles,
+            "predicted_efficiency": c.efficiency(),
+            "predicted_speedup_vs_dense": c.speedup_vs_dense(),
+        });
+        match v {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
 /// Loads model, inputs and config, checks they fit together, runs the golden and cycle models.
 pub fn golden_run(model_dir: &Path, inputs: &Path, config: &str, quiet: bool) -> Result<GoldenRun> {
     let config = AccelConfig::load(config)?;
@@ -364,43 +409,16 @@ fn run_golden(a: &GoldenArgs, quiet: bool) -> Result<()> {
     }
     let g = golden_run(&a.model, &a.inputs, &a.config, quiet)?;
     let mismatch = match &a.expect {
-        Some(path) => {
-            let expected = Traces::load(
-                path,
-                &g.model,
-                g.inputs.sequences(),
-                g.inputs.frames_per_sequence(),
-            )
-            .context("loading expected traces")?;
-            let mut actual = g.traces.clone();
-            if expected.deltas.is_empty() {
-                actual.deltas.clear();
-            }
-            Some(expected.compare(&actual))
-        }
+        Some(path) => Some(g.compare_expected(path)?),
         None => None,
     };
     g.traces.save(&outputs[0], a.force)?;
     let c = &g.cycles;
     let s = &g.sparsity;
-    let mut report = json!({
-        "config": g.config.name,
-        "config_hash": g.config.hash(),
-        "model": a.model.display().to_string(),
-        "inputs": a.inputs.display().to_string(),
-        "sequences": g.inputs.sequences(),
-        "frames": s.frames,
-        "delta_density": s.delta_density,
-        "delta_density_per_layer": s.delta_density_per_layer,
-        "mac_weighted_density": s.mac_weighted_density,
-        "activation_density": s.activation_density,
-        "nnz_per_layer": s.nnz_per_layer,
-        "ideal_cycles": c.ideal_cycles,
-        "predicted_cycles": c.predicted_cycles,
-        "dense_cycles": c.dense_cycles,
-        "predicted_efficiency": c.efficiency(),
-        "predicted_speedup_vs_dense": c.speedup_vs_dense(),
-    });
+    let mut figures = g.figures();
+    figures.insert("model".into(), json!(a.model.display().to_string()));
+    figures.insert("inputs".into(), json!(a.inputs.display().to_string()));
+    let mut report = serde_json::Value::Object(figures);
     if let Some((n, _)) = &mismatch {
         report["mismatches"] = json!(n);
     }

@@ -158,6 +158,21 @@ pub struct SequenceSchedule {
     pub total: u64,
 }
 
+impl SequenceSchedule {
+    /// Cycles of each frame (the differences of `frame_done`).
+    pub fn frame_cycles(&self) -> Vec<u64> {
+        let mut prev = 0;
+        self.frame_done
+            .iter()
+            .map(|&d| {
+                let c = d - prev;
+                prev = d;
+                c
+            })
+            .collect()
+    }
+}
+
 /// Cycles of the sequence-start initialisation: one word per cycle into every Y bank (biases, both
 /// Y sets at once) and every reference lane (cleared), so the longest of the three.
 pub fn init_cycles(cfg: &AccelConfig, model: &Model) -> u64 {

@@ -299,18 +299,7 @@ pub fn run(opts: &SimOptions) -> Result<SimReport> {
     }
     let g = golden_run(&opts.model, &opts.inputs, &opts.config, opts.quiet)?;
     if let Some(path) = &opts.expect {
-        let expected = crate::io::Traces::load(
-            path,
-            &g.model,
-            g.inputs.sequences(),
-            g.inputs.frames_per_sequence(),
-        )
-        .with_context(|| format!("loading expected traces {}", path.display()))?;
-        let mut actual = g.traces.clone();
-        if expected.deltas.is_empty() {
-            actual.deltas.clear();
-        }
-        if let (n, Some(m)) = expected.compare(&actual) {
+        if let (n, Some(m)) = g.compare_expected(path)? {
             bail!(
                 "the golden model does not reproduce {} ({n} values differ; first: {m}): \
                  the model package and its traces disagree, the RTL was not simulated",
@@ -378,14 +367,7 @@ fn drive(sim: &mut Sim, g: &GoldenRun, opts: &SimOptions) -> Result<SimReport> {
         .cycles
         .per_sequence
         .iter()
-        .flat_map(|s| {
-            let mut prev = 0;
-            s.frame_done.iter().map(move |&d| {
-                let c = d - prev;
-                prev = d;
-                c
-            })
-        })
+        .flat_map(|s| s.frame_cycles())
         .collect();
     let mut stalls = Stalls {
         rng: ChaCha8Rng::seed_from_u64(opts.seed),

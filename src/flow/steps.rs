@@ -507,13 +507,7 @@ impl Step for Golden {
         let inputs_path = ex.join("inputs.npz");
         let traces_path = ex.join("traces.npz");
         let g = crate::cli::golden_run(&ex, &inputs_path, &ctx.preset.accelerator_spec, ctx.quiet)?;
-        let expected = Traces::load(
-            &traces_path,
-            &g.model,
-            g.inputs.sequences(),
-            g.inputs.frames_per_sequence(),
-        )?;
-        let (mismatches, first) = expected.compare(&g.traces);
+        let (mismatches, first) = g.compare_expected(&traces_path)?;
         if let Some(m) = first {
             bail!(
                 "the golden model differs from {} in {mismatches} values; first: {m}",
@@ -537,14 +531,7 @@ impl Step for Golden {
         order.sort_by(|&a, &b| per_frame(a).total_cmp(&per_frame(b)).then(a.cmp(&b)));
         let seq = order.get(order.len() / 2).copied().unwrap_or(0);
         let done = &g.cycles.per_sequence[seq].frame_done;
-        let predicted: Vec<u64> = done
-            .iter()
-            .scan(0u64, |prev, &d| {
-                let c = d - *prev;
-                *prev = d;
-                Some(c)
-            })
-            .collect();
+        let predicted = g.cycles.per_sequence[seq].frame_cycles();
         let chunks: Vec<u64> = g
             .model
             .layers
@@ -583,22 +570,8 @@ impl Step for Golden {
         let c = &g.cycles;
         let frames = s.frames.max(1) as f64;
         let f = json!({
-            "config": cfg.name,
-            "config_hash": cfg.hash(),
-            "sequences": g.inputs.sequences(),
-            "frames": s.frames,
             "mismatches": mismatches,
             "int_accuracy": accuracy,
-            "delta_density": s.delta_density,
-            "delta_density_per_layer": s.delta_density_per_layer,
-            "mac_weighted_density": s.mac_weighted_density,
-            "activation_density": s.activation_density,
-            "nnz_per_layer": s.nnz_per_layer,
-            "ideal_cycles": c.ideal_cycles,
-            "predicted_cycles": c.predicted_cycles,
-            "dense_cycles": c.dense_cycles,
-            "predicted_efficiency": c.efficiency(),
-            "predicted_speedup_vs_dense": c.speedup_vs_dense(),
             "predicted_cycles_per_frame": c.predicted_cycles as f64 / frames,
             "dense_cycles_per_frame": dense_per_frame,
             "command": format!(
@@ -618,7 +591,11 @@ impl Step for Golden {
             .with_context(|| format!("writing {}", sj.display()))?;
         Ok(Outcome {
             outputs: vec![gj, sj],
-            figures: figures(f),
+            figures: {
+                let mut all = g.figures();
+                all.extend(figures(f));
+                all
+            },
         })
     }
     fn summary(&self, f: &Map<String, Value>) -> String {
