@@ -35,8 +35,9 @@ pub const WORD_TO_DECODER: u64 = 2;
 pub const DONE_LATENCY: u64 = 2;
 /// Read-out: Load of the read-out descriptor plus the Run cycle that dispatches to Out.
 pub const READOUT_OVERHEAD: u64 = 2;
-/// Out: one logit per cycle plus the registered read of the first one.
-pub const OUT_LATENCY: u64 = 1;
+/// Out: one logit per cycle plus the registered read of the first one and the register after
+/// the bank multiplexer.
+pub const OUT_LATENCY: u64 = 2;
 
 /// Encoder groups of layer `l`'s input vector: ceil(in / lanes) for the input layer; for hidden
 /// layers the scan reads one Y chunk of P values per P/lanes groups, so ceil(in / P) · P/lanes.

@@ -63,11 +63,13 @@ pub struct Pe {
     e_yaddr: DFF<Bits<16>>,
     e_prod: DFF<Bits<32>>,
     e_y: DFF<Bits<32>>,
+    /// The op in E reads the word the op one (two) ahead writes: compared in D, so E is only a
+    /// 3:1 mux and the add.
+    e_hit1: DFF<bool>,
+    e_hit2: DFF<bool>,
     f1_valid: DFF<bool>,
     f1_addr: DFF<Bits<16>>,
     f1_data: DFF<Bits<32>>,
-    f2_valid: DFF<bool>,
-    f2_addr: DFF<Bits<16>>,
     f2_data: DFF<Bits<32>>,
     init_q: DFF<bool>,
     init_qaddr: DFF<Bits<16>>,
@@ -122,11 +124,11 @@ impl Pe {
             e_yaddr: Default::default(),
             e_prod: Default::default(),
             e_y: Default::default(),
+            e_hit1: Default::default(),
+            e_hit2: Default::default(),
             f1_valid: Default::default(),
             f1_addr: Default::default(),
             f1_data: Default::default(),
-            f2_valid: Default::default(),
-            f2_addr: Default::default(),
             f2_data: Default::default(),
             init_q: Default::default(),
             init_qaddr: Default::default(),
@@ -144,8 +146,8 @@ impl Logic for Pe {
     fn update(&mut self) {
         dff_setup!(
             self, clock, b_valid, b_yaddr, b_delta, c_valid, c_yaddr, c_delta, c_w, d_valid,
-            d_yaddr, d_w, d_d, e_valid, e_yaddr, e_prod, e_y, f1_valid, f1_addr, f1_data, f2_valid,
-            f2_addr, f2_data, init_q, init_qaddr
+            d_yaddr, d_w, d_d, e_valid, e_yaddr, e_prod, e_y, e_hit1, e_hit2, f1_valid, f1_addr,
+            f1_data, f2_data, init_q, init_qaddr
         );
         self.wrom.clock.next = self.clock.val();
         self.ya.clock.next = self.clock.val();
@@ -200,19 +202,21 @@ impl Logic for Pe {
         self.e_yaddr.d.next = self.d_yaddr.q.val();
         self.e_prod.d.next = self.mul.p.val();
         // E: forward the two most recent writes, add, write back
+        // (In D, the op now in E becomes f1 and the one in f1 becomes f2 by the time this op
+        // reaches E.)
+        self.e_hit1.d.next = self.e_valid.q.val() & (self.e_yaddr.q.val() == self.d_yaddr.q.val());
+        self.e_hit2.d.next = self.f1_valid.q.val() & (self.f1_addr.q.val() == self.d_yaddr.q.val());
         self.y_eff.next = self.e_y.q.val();
-        if self.f2_valid.q.val() & (self.f2_addr.q.val() == self.e_yaddr.q.val()) {
+        if self.e_hit2.q.val() {
             self.y_eff.next = self.f2_data.q.val();
         }
-        if self.f1_valid.q.val() & (self.f1_addr.q.val() == self.e_yaddr.q.val()) {
+        if self.e_hit1.q.val() {
             self.y_eff.next = self.f1_data.q.val();
         }
         self.sum.next = self.y_eff.val() + self.e_prod.q.val();
         self.f1_valid.d.next = self.e_valid.q.val();
         self.f1_addr.d.next = self.e_yaddr.q.val();
         self.f1_data.d.next = self.sum.val();
-        self.f2_valid.d.next = self.f1_valid.q.val();
-        self.f2_addr.d.next = self.f1_addr.q.val();
         self.f2_data.d.next = self.f1_data.q.val();
         // Bias copy at sequence start: bias word Y0 + a read (the read port is idle then),
         // written to word a one cycle later.

@@ -121,6 +121,10 @@ pub struct DeltaTop {
     o_bank: DFF<Bits<8>>,
     on: DFF<Bits<16>>,
     ob: DFF<Bits<8>>,
+    // read-out, after the bank multiplexer (so a BRAM read and a P:1 mux end in a register)
+    w_valid: DFF<bool>,
+    w_last: DFF<bool>,
+    w_logit: DFF<Bits<32>>,
     adv: Signal<Local, bool>,
     issue: Signal<Local, bool>,
     grp_last: Signal<Local, bool>,
@@ -239,6 +243,9 @@ impl DeltaTop {
             o_bank: Default::default(),
             on: Default::default(),
             ob: Default::default(),
+            w_valid: Default::default(),
+            w_last: Default::default(),
+            w_logit: Default::default(),
             adv: Default::default(),
             issue: Default::default(),
             grp_last: Default::default(),
@@ -280,7 +287,10 @@ impl Logic for DeltaTop {
             o_last,
             o_bank,
             on,
-            ob
+            ob,
+            w_valid,
+            w_last,
+            w_logit
         );
         // Descriptor ROMs: read in Idle (entry 0) and Load; held otherwise.
         self.d_in_dim.clock.next = self.clock.val();
@@ -514,9 +524,12 @@ impl Logic for DeltaTop {
             }
         }
         self.out_fifo.clock.next = self.clock.val();
-        self.out_fifo.wr_valid.next = self.o_valid.q.val();
-        self.out_fifo.wr_data.next = self.logit.val();
-        self.out_fifo.wr_last.next = self.o_last.q.val();
+        self.w_valid.d.next = self.o_valid.q.val();
+        self.w_last.d.next = self.o_last.q.val();
+        self.w_logit.d.next = self.logit.val();
+        self.out_fifo.wr_valid.next = self.w_valid.q.val();
+        self.out_fifo.wr_data.next = self.w_logit.q.val();
+        self.out_fifo.wr_last.next = self.w_last.q.val();
         self.out_fifo.need.next = self.d_out_dim.read_data.val();
         self.out_fifo.m_axis_tready.next = self.m_axis_tready.val();
         self.m_axis_tvalid.next = self.out_fifo.m_axis_tvalid.val();
@@ -595,9 +608,8 @@ impl Logic for DeltaTop {
                         self.sc.d.next = self.sc.q.val() + 1;
                     }
                 }
-                if self.o_valid.q.val() & self.o_last.q.val() {
+                if self.w_valid.q.val() & self.w_last.q.val() {
                     self.state.d.next = SeqState::Idle;
-                    self.o_valid.d.next = false;
                 }
             }
             _ => {
