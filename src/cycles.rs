@@ -24,9 +24,9 @@ pub const DRAIN_CYCLES: u64 = 2;
 /// Layer-0 groups: input-buffer read → encoder E0 (reference read) → E1 (delta, threshold) →
 /// E2 (delta and nonzero mask registered) → compactor queue → compactor register.
 pub const INPUT_FRONT_LATENCY: u64 = 5;
-/// Hidden groups: Y read → BRAM out → requant (5 stages) → encoder E0 → E1 → E2 → queue →
-/// compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 10;
+/// Hidden groups: Y read → BRAM out → PE scan register → requant (5 stages) → encoder E0 →
+/// E1 → E2 → queue → compactor.
+pub const HIDDEN_FRONT_LATENCY: u64 = 11;
 /// A word written into the RLE buffer in cycle t is in the decoder at t + 2 (pointer compare,
 /// then the registered BRAM read).
 pub const WORD_TO_DECODER: u64 = 2;
@@ -35,9 +35,9 @@ pub const WORD_TO_DECODER: u64 = 2;
 pub const DONE_LATENCY: u64 = 2;
 /// Read-out: Load of the read-out descriptor plus the Run cycle that dispatches to Out.
 pub const READOUT_OVERHEAD: u64 = 2;
-/// Out: one logit per cycle plus the registered read of the first one and the register after
-/// the bank multiplexer.
-pub const OUT_LATENCY: u64 = 2;
+/// Out: one logit per cycle plus the registered read of the first one, the PE's scan register
+/// and the register after the bank multiplexer.
+pub const OUT_LATENCY: u64 = 3;
 
 /// Encoder groups of layer `l`'s input vector: ceil(in / lanes) for the input layer; for hidden
 /// layers the scan reads one Y chunk of P values per P/lanes groups, so ceil(in / P) · P/lanes.

@@ -13,7 +13,9 @@ pub struct OutFifo {
     pub wr_valid: Signal<In, bool>,
     pub wr_data: Signal<In, Bits<32>>,
     pub wr_last: Signal<In, bool>,
-    /// Words a frame writes; `room` says that many fit.
+    /// Words a frame writes; `room` says that many fit. `room` is registered (a flag, not an
+    /// adder chain, for the sequencer): it counts this cycle's write but not this cycle's read,
+    /// so it is never optimistic and at most one cycle late.
     pub need: Signal<In, Bits<16>>,
     pub room: Signal<Out, bool>,
     pub m_axis_tvalid: Signal<Out, bool>,
@@ -25,7 +27,12 @@ pub struct OutFifo {
     rd_ptr: DFF<Bits<16>>,
     out_valid: DFF<bool>,
     word: Signal<Local, Bits<33>>,
-    count: Signal<Local, Bits<16>>,
+    /// Words in the RAM (wr_ptr - rd_ptr, kept as a register) and depth - need.
+    occ: DFF<Bits<16>>,
+    lim: DFF<Bits<16>>,
+    room_q: DFF<bool>,
+    /// occ != 0, as a flag (the pop decision is on the output handshake's path).
+    ne: DFF<bool>,
     pop: Signal<Local, bool>,
     mask: Constant<Bits<16>>,
     depth: Constant<Bits<16>>,
@@ -52,7 +59,10 @@ impl OutFifo {
             rd_ptr: Default::default(),
             out_valid: Default::default(),
             word: Default::default(),
-            count: Default::default(),
+            occ: Default::default(),
+            lim: Default::default(),
+            room_q: Default::default(),
+            ne: Default::default(),
             pop: Default::default(),
             mask: Constant::new(((depth - 1) as u64).into()),
             depth: Constant::new((depth as u64).into()),
@@ -64,7 +74,7 @@ impl OutFifo {
 impl Logic for OutFifo {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wr_ptr, rd_ptr, out_valid);
+        dff_setup!(self, clock, wr_ptr, rd_ptr, out_valid, occ, lim, room_q, ne);
         self.words.clock.next = self.clock.val();
         self.word.next = bit_cast::<33, 32>(self.wr_data.val());
         if self.wr_last.val() {
@@ -76,15 +86,31 @@ impl Logic for OutFifo {
         if self.wr_valid.val() {
             self.wr_ptr.d.next = self.wr_ptr.q.val() + 1;
         }
-        // Words in the RAM (the one in the output register has left it).
-        self.count.next = self.wr_ptr.q.val() - self.rd_ptr.q.val();
-        self.room.next = (self.count.val() + self.need.val()) <= self.depth.val();
+        // room: words in the RAM (the one in the output register has left it) + this cycle's
+        // write + need <= depth, as one compare against a register.
+        self.lim.d.next = self.depth.val() - self.need.val();
+        self.room_q.d.next = self.occ.q.val() <= self.lim.q.val();
+        if self.wr_valid.val() {
+            self.room_q.d.next = self.occ.q.val() < self.lim.q.val();
+        }
+        self.room.next = self.room_q.q.val();
         // First-word fall-through: the BRAM's output register is the output stage; it reads
         // the next word when empty or when its word is taken, and holds otherwise.
-        self.pop.next = (self.wr_ptr.q.val() != self.rd_ptr.q.val())
-            & (!self.out_valid.q.val() | self.m_axis_tready.val());
+        self.pop.next = self.ne.q.val() & (!self.out_valid.q.val() | self.m_axis_tready.val());
         self.words.read_address.next = self.rd_ptr.q.val() & self.mask.val();
         self.words.read_enable.next = self.pop.val();
+        if self.pop.val() {
+            self.ne.d.next = self.occ.q.val() != 1;
+        }
+        if self.wr_valid.val() {
+            self.ne.d.next = true;
+        }
+        if self.wr_valid.val() & !self.pop.val() {
+            self.occ.d.next = self.occ.q.val() + 1;
+        }
+        if self.pop.val() & !self.wr_valid.val() {
+            self.occ.d.next = self.occ.q.val() - 1;
+        }
         if self.pop.val() {
             self.rd_ptr.d.next = self.rd_ptr.q.val() + 1;
             self.out_valid.d.next = true;
@@ -110,7 +136,7 @@ mod tests {
     }
 
     /// Bursts of writes, a reader that stalls at random: every word comes out once, in order,
-    /// with its last flag; `room` is exact.
+    /// with its last flag; `room` never lets a frame overflow it.
     #[test]
     fn words_survive_back_pressure() {
         let mut sim =
@@ -141,7 +167,7 @@ mod tests {
             let ready = rnd() % 10 < 6;
             sim.uut.m_axis_tready.next = ready;
             sim.settle().unwrap();
-            let count = sim.uut.count.val().to_u64() as i64;
+            let count = sim.uut.occ.q.val().to_u64() as i64;
             assert!(count <= 8, "overflow");
             if ready && sim.uut.m_axis_tvalid.val() {
                 got.push((

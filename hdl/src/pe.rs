@@ -38,7 +38,8 @@ pub struct Pe {
     /// Copy bias word `init_addr` into both Y sets (the write lands one cycle later).
     pub init_valid: Signal<In, bool>,
     pub init_addr: Signal<In, Bits<16>>,
-    /// Read port on the set the MAC does not own; data one cycle after the address.
+    /// Read port on the set the MAC does not own; data two cycles after the address (the
+    /// BRAM's, then a register after the set select). Both advance only with `scan_enable`.
     pub scan_addr: Signal<In, Bits<16>>,
     pub scan_enable: Signal<In, bool>,
     pub scan_data: Signal<Out, Bits<32>>,
@@ -77,6 +78,7 @@ pub struct Pe {
     d16: Signal<Local, Bits<16>>,
     y_eff: Signal<Local, Bits<32>>,
     scan_q: Signal<Local, Bits<32>>,
+    scan_r: DFF<Bits<32>>,
     sum: Signal<Local, Bits<32>>,
 }
 
@@ -136,6 +138,7 @@ impl Pe {
             d16: Default::default(),
             y_eff: Default::default(),
             scan_q: Default::default(),
+            scan_r: Default::default(),
             sum: Default::default(),
         }
     }
@@ -147,7 +150,7 @@ impl Logic for Pe {
         dff_setup!(
             self, clock, b_valid, b_yaddr, b_delta, c_valid, c_yaddr, c_delta, c_w, d_valid,
             d_yaddr, d_w, d_d, e_valid, e_yaddr, e_prod, e_y, e_hit1, e_hit2, f1_valid, f1_addr,
-            f1_data, f2_data, init_q, init_qaddr
+            f1_data, f2_data, init_q, init_qaddr, scan_r
         );
         self.wrom.clock.next = self.clock.val();
         self.ya.clock.next = self.clock.val();
@@ -196,7 +199,10 @@ impl Logic for Pe {
             self.e_y.d.next = self.ya.read_data.val();
             self.scan_q.next = self.yb.read_data.val();
         }
-        self.scan_data.next = self.scan_q.val();
+        if self.scan_enable.val() {
+            self.scan_r.d.next = self.scan_q.val();
+        }
+        self.scan_data.next = self.scan_r.q.val();
         // D: register the Y word
         self.e_valid.d.next = self.d_valid.q.val();
         self.e_yaddr.d.next = self.d_yaddr.q.val();
@@ -338,6 +344,7 @@ mod tests {
             sim.uut.scan_enable.next = true;
             for k in 0..8u64 {
                 sim.uut.scan_addr.next = k.into();
+                sim.cycle().unwrap();
                 sim.cycle().unwrap();
                 let got = sim.uut.scan_data.val().to_u64() as u32 as i32;
                 assert_eq!(got, ys[k as usize], "set {set} addr {k}");

@@ -35,8 +35,9 @@ pub enum SeqState {
     Out,
 }
 
-/// Scan metadata stages: the Y word out of the BRAM, then one per requant stage.
-const META_STAGES: usize = 1 + REQUANT_LATENCY as usize;
+/// Scan metadata stages: the Y word out of the BRAM, the PE's scan register, then one per
+/// requant stage.
+const META_STAGES: usize = 2 + REQUANT_LATENCY as usize;
 
 /// Cycles the Drain state lasts (the literal 2 in `update`): the last MAC write lands before the
 /// next layer reads Y and before the PEs switch Y sets.
@@ -106,8 +107,23 @@ pub struct DeltaTop {
     k: DFF<Bits<16>>,
     kbase: DFF<Bits<16>>,
     sub: DFF<Bits<8>>,
+    /// Y address of the scan / read-out: starts at the layer's source base (no adder on the
+    /// BRAM address).
     sc: DFF<Bits<16>>,
-    // scan pipeline metadata: S1 (Y word out of the BRAM), then the requant stages (the last
+    // Flags and down counters instead of compares against descriptor words, so the
+    // sequencer's decisions come from flip-flops: groups left (`k_more`: at least one,
+    // `k_last`: exactly one), the reference address rbase + k, elements left in = in - kbase.
+    kleft: DFF<Bits<16>>,
+    k_more: DFF<bool>,
+    k_last: DFF<bool>,
+    kr: DFF<Bits<16>>,
+    ll: DFF<Bits<16>>,
+    init_last: DFF<bool>,
+    drain_last: DFF<bool>,
+    /// `sub` is at P/G - 1 (the chunk's last group), `ob` at P - 1 (the chunk's last bank).
+    sub_last: DFF<bool>,
+    ob_last: DFF<bool>,
+    // scan pipeline metadata: S1 (Y word out of the BRAM), S2 (the PE scan register), then the requant stages (the last
     // one is the encoder's E0)
     m_valid: Vec<DFF<bool>>,
     m_base: Vec<DFF<Bits<16>>>,
@@ -115,11 +131,18 @@ pub struct DeltaTop {
     m_k: Vec<DFF<Bits<16>>>,
     m_lanes: Vec<DFF<Bits<8>>>,
     s1_sub: DFF<Bits<8>>,
+    s2_sub: DFF<Bits<8>>,
     // read-out
     o_valid: DFF<bool>,
     o_last: DFF<bool>,
     o_bank: DFF<Bits<8>>,
-    on: DFF<Bits<16>>,
+    // ... one cycle later, when the word is out of the PE's scan register
+    p_valid: DFF<bool>,
+    p_last: DFF<bool>,
+    p_bank: DFF<Bits<8>>,
+    oleft: DFF<Bits<16>>,
+    o_more: DFF<bool>,
+    o_one: DFF<bool>,
     ob: DFF<Bits<8>>,
     // read-out, after the bank multiplexer (so a BRAM read and a P:1 mux end in a register)
     w_valid: DFF<bool>,
@@ -131,6 +154,7 @@ pub struct DeltaTop {
     in_lanes: Signal<Local, Bits<8>>,
     lanes_left: Signal<Local, Bits<16>>,
     logit: Signal<Local, Bits<32>>,
+    rom_addr: Signal<Local, Bits<4>>,
     bank_lane: Vec<Constant<Bits<8>>>,
     bank_sub: Vec<Constant<Bits<8>>>,
     bank_num: Vec<Constant<Bits<8>>>,
@@ -232,16 +256,31 @@ impl DeltaTop {
             kbase: Default::default(),
             sub: Default::default(),
             sc: Default::default(),
+            kleft: Default::default(),
+            k_more: Default::default(),
+            k_last: Default::default(),
+            kr: Default::default(),
+            ll: Default::default(),
+            init_last: Default::default(),
+            drain_last: Default::default(),
+            sub_last: Default::default(),
+            ob_last: Default::default(),
             m_valid: (0..META_STAGES).map(|_| Default::default()).collect(),
             m_base: (0..META_STAGES).map(|_| Default::default()).collect(),
             m_last: (0..META_STAGES).map(|_| Default::default()).collect(),
             m_k: (0..META_STAGES).map(|_| Default::default()).collect(),
             m_lanes: (0..META_STAGES).map(|_| Default::default()).collect(),
             s1_sub: Default::default(),
+            s2_sub: Default::default(),
+            p_valid: Default::default(),
+            p_last: Default::default(),
+            p_bank: Default::default(),
             o_valid: Default::default(),
             o_last: Default::default(),
             o_bank: Default::default(),
-            on: Default::default(),
+            oleft: Default::default(),
+            o_more: Default::default(),
+            o_one: Default::default(),
             ob: Default::default(),
             w_valid: Default::default(),
             w_last: Default::default(),
@@ -252,6 +291,7 @@ impl DeltaTop {
             in_lanes: Default::default(),
             lanes_left: Default::default(),
             logit: Default::default(),
+            rom_addr: Default::default(),
             bank_lane: (0..p).map(|b| c8(b % g)).collect(),
             bank_sub: (0..p).map(|b| c8(b / g)).collect(),
             bank_num: (0..p).map(c8).collect(),
@@ -282,17 +322,38 @@ impl Logic for DeltaTop {
             kbase,
             sub,
             sc,
+            kleft,
+            k_more,
+            k_last,
+            kr,
+            ll,
+            init_last,
+            drain_last,
+            sub_last,
+            ob_last,
             s1_sub,
+            s2_sub,
+            p_valid,
+            p_last,
+            p_bank,
             o_valid,
             o_last,
             o_bank,
-            on,
+            oleft,
+            o_more,
+            o_one,
             ob,
             w_valid,
             w_last,
             w_logit
         );
-        // Descriptor ROMs: read in Idle (entry 0) and Load; held otherwise.
+        // Descriptor ROMs: read in Idle (entry 0; `layer` is 0 there), in the last Drain cycle
+        // (the next entry, so its words are out in Load, where the counters load) and in Load;
+        // held otherwise.
+        self.rom_addr.next = self.layer.q.val();
+        if self.state.q.val() == SeqState::Drain {
+            self.rom_addr.next = self.layer.q.val() + 1;
+        }
         self.d_in_dim.clock.next = self.clock.val();
         self.d_chunks.clock.next = self.clock.val();
         self.d_wbase.clock.next = self.clock.val();
@@ -311,29 +372,32 @@ impl Logic for DeltaTop {
         self.d_init_words.clock.next = self.clock.val();
         self.d_frame_beats.clock.next = self.clock.val();
         self.d_out_dim.clock.next = self.clock.val();
-        self.d_in_dim.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_chunks.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_wbase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_ybase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_theta.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_rbase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_groups.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_src_ybase.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_multiplier.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_shift.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_round.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_ysat.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_tau.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_zmax.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_readout.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_init_words.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_in_dim.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_chunks.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_wbase.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_ybase.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_theta.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_rbase.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_groups.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_src_ybase.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_multiplier.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_shift.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_round.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_ysat.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_tau.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_zmax.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_readout.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_init_words.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
         // Model-wide constants (the same in every entry): read every cycle.
-        self.d_frame_beats.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
-        self.d_out_dim.read_address.next = bit_cast::<16, 4>(self.layer.q.val());
+        self.d_frame_beats.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
+        self.d_out_dim.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
         self.d_frame_beats.read_enable.next = true;
         self.d_out_dim.read_enable.next = true;
         self.d_in_dim.read_enable.next = false;
-        if (self.state.q.val() == SeqState::Idle) | (self.state.q.val() == SeqState::Load) {
+        if (self.state.q.val() == SeqState::Idle)
+            | (self.state.q.val() == SeqState::Load)
+            | ((self.state.q.val() == SeqState::Drain) & self.drain_last.q.val())
+        {
             self.d_in_dim.read_enable.next = true;
         }
         self.d_chunks.read_enable.next = self.d_in_dim.read_enable.val();
@@ -382,16 +446,16 @@ impl Logic for DeltaTop {
         self.decoder.ybase.next = self.d_ybase.read_data.val();
 
         // Group issue (front end): group k covers elements k*G .. k*G+G-1 of the layer input.
-        self.grp_last.next = (self.k.q.val() + 1) == self.d_groups.read_data.val();
+        self.grp_last.next = self.k_last.q.val();
         // Lanes holding an element: the low min(G, in - base) lanes.
-        self.lanes_left.next = self.d_in_dim.read_data.val() - self.kbase.q.val();
+        self.lanes_left.next = self.ll.q.val();
         self.in_lanes.next = (bits::<8>(1) << self.lanes_left.val()) - 1;
         if self.lanes_left.val() >= self.n_lanes.val() {
             self.in_lanes.next = self.all_lanes.val();
         }
         self.issue.next = (self.state.q.val() == SeqState::Run)
             & !self.d_readout.read_data.val().any()
-            & (self.k.q.val() < self.d_groups.read_data.val())
+            & self.k_more.q.val()
             & self.adv.val();
         // Input frames wait whole in the input buffer; layer 0 reads its beats by group index
         // (the buffer's registered read is the scan's S1 stage, like a Y read).
@@ -426,9 +490,10 @@ impl Logic for DeltaTop {
             self.m_valid[0].d.next = self.issue.val();
             self.m_base[0].d.next = self.kbase.q.val();
             self.m_last[0].d.next = self.grp_last.val();
-            self.m_k[0].d.next = self.k.q.val();
+            self.m_k[0].d.next = self.kr.q.val();
             self.m_lanes[0].d.next = self.in_lanes.val();
             self.s1_sub.d.next = self.sub.q.val();
+            self.s2_sub.d.next = self.s1_sub.q.val();
             for j in 1..self.m_valid.len() {
                 self.m_valid[j].d.next = self.m_valid[j - 1].q.val();
                 self.m_base[j].d.next = self.m_base[j - 1].q.val();
@@ -443,14 +508,21 @@ impl Logic for DeltaTop {
         }
         if self.issue.val() {
             self.k.d.next = self.k.q.val() + 1;
+            self.kr.d.next = self.kr.q.val() + 1;
+            self.kleft.d.next = self.kleft.q.val() - 1;
+            self.k_more.d.next = self.kleft.q.val() != 1;
+            self.k_last.d.next = self.kleft.q.val() == 2;
+            self.ll.d.next = self.ll.q.val() - self.n_lanes.val();
             self.kbase.d.next = self.kbase.q.val() + self.n_lanes.val();
             self.sub.d.next = self.sub.q.val() + 1;
-            if (self.sub.q.val() + 1) == self.n_sub.val() {
+            self.sub_last.d.next = (self.sub.q.val() + 2) == self.n_sub.val();
+            if self.sub_last.q.val() {
                 self.sub.d.next = 0.into();
+                self.sub_last.d.next = self.n_sub.val() == 1;
                 self.sc.d.next = self.sc.q.val() + 1;
             }
         }
-        // Requant lanes: lane g takes bank sub*G + g of the chunk read one cycle earlier.
+        // Requant lanes: lane g takes bank sub*G + g of the chunk read two cycles earlier.
         for i in 0..self.rq.len() {
             self.rq[i].clock.next = self.clock.val();
             self.rq[i].adv.next = self.adv.val();
@@ -463,7 +535,7 @@ impl Logic for DeltaTop {
             self.rq[i].y.next = 0.into();
             for b in 0..self.pes.len() {
                 if (self.bank_lane[b].val() == self.lane_id[i].val())
-                    & (self.bank_sub[b].val() == self.s1_sub.q.val())
+                    & (self.bank_sub[b].val() == self.s2_sub.q.val())
                 {
                     self.rq[i].y.next = self.pes[b].scan_data.val();
                 }
@@ -481,7 +553,7 @@ impl Logic for DeltaTop {
             self.encoder.in_base.next = self.m_base[j].q.val();
             self.encoder.in_last.next = self.m_last[j].q.val();
             self.encoder.in_lanes.next = self.m_lanes[j].q.val();
-            self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.m_k[j].q.val();
+            self.encoder.in_raddr.next = self.m_k[j].q.val();
         }
         // Monitor: a hidden group is taken by the encoder in a cycle with `adv`.
         self.mon_valid.next =
@@ -495,7 +567,7 @@ impl Logic for DeltaTop {
             self.encoder.in_base.next = self.m_base[0].q.val();
             self.encoder.in_last.next = self.m_last[0].q.val();
             self.encoder.in_lanes.next = self.m_lanes[0].q.val();
-            self.encoder.in_raddr.next = self.d_rbase.read_data.val() + self.m_k[0].q.val();
+            self.encoder.in_raddr.next = self.m_k[0].q.val();
         }
 
         // PEs.
@@ -508,7 +580,7 @@ impl Logic for DeltaTop {
             self.pes[b].mac_set.next = self.mac_set.q.val();
             self.pes[b].init_valid.next = self.state.q.val() == SeqState::Init;
             self.pes[b].init_addr.next = self.cnt.q.val();
-            self.pes[b].scan_addr.next = self.d_src_ybase.read_data.val() + self.sc.q.val();
+            self.pes[b].scan_addr.next = self.sc.q.val();
             self.pes[b].scan_enable.next = self.adv.val();
             if self.state.q.val() == SeqState::Out {
                 self.pes[b].scan_enable.next = true;
@@ -519,13 +591,16 @@ impl Logic for DeltaTop {
         // the whole frame (checked before the frame started), so the read-out never waits.
         self.logit.next = 0.into();
         for b in 0..self.pes.len() {
-            if self.o_bank.q.val() == self.bank_num[b].val() {
+            if self.p_bank.q.val() == self.bank_num[b].val() {
                 self.logit.next = self.pes[b].scan_data.val();
             }
         }
         self.out_fifo.clock.next = self.clock.val();
-        self.w_valid.d.next = self.o_valid.q.val();
-        self.w_last.d.next = self.o_last.q.val();
+        self.p_valid.d.next = self.o_valid.q.val();
+        self.p_last.d.next = self.o_last.q.val();
+        self.p_bank.d.next = self.o_bank.q.val();
+        self.w_valid.d.next = self.p_valid.q.val();
+        self.w_last.d.next = self.p_last.q.val();
         self.w_logit.d.next = self.logit.val();
         self.out_fifo.wr_valid.next = self.w_valid.q.val();
         self.out_fifo.wr_data.next = self.w_logit.q.val();
@@ -548,6 +623,7 @@ impl Logic for DeltaTop {
             SeqState::Idle => {
                 self.layer.d.next = 0.into();
                 self.cnt.d.next = 0.into();
+                self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
                 // A frame starts when it is whole in the input buffer and its logits fit the
                 // FIFO, so nothing inside a frame waits on the streams.
                 if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
@@ -560,7 +636,8 @@ impl Logic for DeltaTop {
             SeqState::Init => {
                 self.encoder.clear.next = true;
                 self.cnt.d.next = self.cnt.q.val() + 1;
-                if (self.cnt.q.val() + 1) >= self.d_init_words.read_data.val() {
+                self.init_last.d.next = (self.cnt.q.val() + 2) >= self.d_init_words.read_data.val();
+                if self.init_last.q.val() {
                     self.state.d.next = SeqState::Load;
                     self.initialized.d.next = true;
                     self.cnt.d.next = 0.into();
@@ -573,8 +650,18 @@ impl Logic for DeltaTop {
                 self.k.d.next = 0.into();
                 self.kbase.d.next = 0.into();
                 self.sub.d.next = 0.into();
-                self.sc.d.next = 0.into();
-                self.on.d.next = 0.into();
+                self.sub_last.d.next = self.n_sub.val() == 1;
+                self.ob_last.d.next = self.n_pe.val() == 1;
+                // The descriptor words of this layer are out since the last Drain cycle (or Idle).
+                self.sc.d.next = self.d_src_ybase.read_data.val();
+                self.kr.d.next = self.d_rbase.read_data.val();
+                self.kleft.d.next = self.d_groups.read_data.val();
+                self.k_more.d.next = self.d_groups.read_data.val().any();
+                self.k_last.d.next = self.d_groups.read_data.val() == 1;
+                self.ll.d.next = self.d_in_dim.read_data.val();
+                self.oleft.d.next = self.d_in_dim.read_data.val();
+                self.o_more.d.next = self.d_in_dim.read_data.val().any();
+                self.o_one.d.next = self.d_in_dim.read_data.val() == 1;
                 self.ob.d.next = 0.into();
             }
             SeqState::Run => {
@@ -585,31 +672,38 @@ impl Logic for DeltaTop {
                 }
                 if self.decoder.done.val() {
                     self.state.d.next = SeqState::Drain;
-                    self.cnt.d.next = 0.into();
+                    self.drain_last.d.next = false;
                 }
             }
             SeqState::Drain => {
-                self.cnt.d.next = self.cnt.q.val() + 1;
-                if (self.cnt.q.val() + 1) == 2 {
+                // DRAIN_CYCLES = 2: the first cycle sets the flag, the second leaves.
+                self.drain_last.d.next = true;
+                if self.drain_last.q.val() {
                     self.state.d.next = SeqState::Load;
                     self.layer.d.next = self.layer.q.val() + 1;
                 }
             }
             SeqState::Out => {
                 self.o_valid.d.next = false;
-                if self.on.q.val() < self.d_in_dim.read_data.val() {
+                if self.o_more.q.val() {
                     self.o_valid.d.next = true;
-                    self.o_last.d.next = (self.on.q.val() + 1) == self.d_in_dim.read_data.val();
+                    self.o_last.d.next = self.o_one.q.val();
                     self.o_bank.d.next = self.ob.q.val();
-                    self.on.d.next = self.on.q.val() + 1;
+                    self.oleft.d.next = self.oleft.q.val() - 1;
+                    self.o_more.d.next = self.oleft.q.val() != 1;
+                    self.o_one.d.next = self.oleft.q.val() == 2;
                     self.ob.d.next = self.ob.q.val() + 1;
-                    if (self.ob.q.val() + 1) == self.n_pe.val() {
+                    self.ob_last.d.next = (self.ob.q.val() + 2) == self.n_pe.val();
+                    if self.ob_last.q.val() {
                         self.ob.d.next = 0.into();
+                        self.ob_last.d.next = self.n_pe.val() == 1;
                         self.sc.d.next = self.sc.q.val() + 1;
                     }
                 }
                 if self.w_valid.q.val() & self.w_last.q.val() {
                     self.state.d.next = SeqState::Idle;
+                    // Idle reads descriptor entry 0.
+                    self.layer.d.next = 0.into();
                 }
             }
             _ => {
