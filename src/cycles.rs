@@ -27,9 +27,9 @@ pub const INPUT_FRONT_LATENCY: u64 = 5;
 /// Hidden groups: Y read → BRAM out → PE scan register → requant (5 stages) → encoder E0 →
 /// E1 → E2 → queue → compactor.
 pub const HIDDEN_FRONT_LATENCY: u64 = 11;
-/// A word written into the RLE buffer in cycle t is in the decoder at t + 2 (pointer compare,
-/// then the registered BRAM read).
-pub const WORD_TO_DECODER: u64 = 2;
+/// A word written into the RLE buffer in cycle t is in the decoder at t + 3 (pointer compare,
+/// the BRAM read, then the buffer's register queue).
+pub const WORD_TO_DECODER: u64 = 3;
 /// Run ends this many cycles after the decoder takes the terminator (registered `done`, seen by
 /// the sequencer one cycle later).
 pub const DONE_LATENCY: u64 = 2;
@@ -281,11 +281,11 @@ mod tests {
     #[test]
     fn empty_vector_costs_groups_plus_terminator() {
         // 3 groups reach the compactor at 2, 3, 4 (front latency 2); terminator written at 5,
-        // decoded at 7, Run ends 2 cycles later.
+        // decoded at 8, Run ends 2 cycles later.
         let r = layer_run(&[false; 5], 2, 3, 255, 4, 2);
         assert_eq!(r.nonzero_words, 0);
         assert_eq!(r.zero_words, 1);
-        assert_eq!(r.run_cycles, 9);
+        assert_eq!(r.run_cycles, 5 + WORD_TO_DECODER + DONE_LATENCY);
     }
 
     #[test]
@@ -293,8 +293,8 @@ mod tests {
         // One nonzero per group of one lane, chunks 10: the decoder is the bottleneck.
         let r = layer_run(&[true; 4], 1, 4, 255, 10, 2);
         assert_eq!(r.nonzero_words, 4);
-        // Front latency 2: first word decoded at 2 + 2 = 4, four words of 10 cycles,
-        // terminator at 44.
-        assert_eq!(r.run_cycles, 44 + DONE_LATENCY);
+        // Front latency 2: first word decoded at 2 + 3 = 5, four words of 10 cycles,
+        // terminator at 45.
+        assert_eq!(r.run_cycles, 45 + DONE_LATENCY);
     }
 }

@@ -3,8 +3,9 @@
 //! A nonzero word (run, d) at column j = pos + run issues chunks_l ops, one per cycle: chunk c
 //! reads weight address wbase + c*in + j in every bank (chunk-major layout, so the next chunk is
 //! one add away) and accumulator ybase + c. A zero word (a split run or the terminator) costs one
-//! cycle. The next word is fetched in the last cycle of the current one, so consecutive words
-//! have no bubble. `done` pulses the cycle after the terminator.
+//! cycle. The current word is the head of the RLE buffer's register queue (`word`, valid with
+//! `nonempty`); it is popped in its last cycle, and the next one is at the head in the next
+//! cycle, so consecutive words have no bubble. `done` pulses the cycle after the terminator.
 
 use rust_hdl::prelude::*;
 
@@ -20,12 +21,13 @@ pub struct Decoder {
     pub nonempty: Signal<In, bool>,
     pub pop: Signal<Out, bool>,
     pub word: Signal<In, Bits<18>>,
+    /// `word`'s value is nonzero (from the RLE buffer's queue).
+    pub word_nz: Signal<In, bool>,
     pub op_valid: Signal<Out, bool>,
     pub op_waddr: Signal<Out, Bits<16>>,
     pub op_yaddr: Signal<Out, Bits<16>>,
     pub op_delta: Signal<Out, Bits<9>>,
     pub done: Signal<Out, bool>,
-    cur_valid: DFF<bool>,
     finished: DFF<bool>,
     /// The current word is at its first chunk (c = 0) / at its last chunk (c + 1 = chunks);
     /// `left` = chunks - 1 - c. Flags instead of compares keep `pop` short.
@@ -47,6 +49,8 @@ pub struct Decoder {
     last: Signal<Local, bool>,
     nzw: Signal<Local, bool>,
     consume: Signal<Local, bool>,
+    /// The head word is this layer's (words after the terminator wait for the next start).
+    cur_valid: Signal<Local, bool>,
     ta: Signal<Local, Bits<16>>,
     ty: Signal<Local, Bits<16>>,
     tn: Signal<Local, Bits<16>>,
@@ -56,14 +60,15 @@ impl Logic for Decoder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, cur_valid, finished, first, lastc, left, wpos, wpos_in, waddr, yaddr,
-            q_valid, q_waddr, q_yaddr, q_delta, q_done
+            self, clock, finished, first, lastc, left, wpos, wpos_in, waddr, yaddr, q_valid,
+            q_waddr, q_yaddr, q_delta, q_done
         );
         self.run.next = bit_cast::<16, 8>(self.word.val().get_bits::<8>(0));
         self.value.next = self.word.val().get_bits::<9>(8);
         self.last.next = self.word.val().get_bit(17);
-        self.nzw.next = self.value.val().any();
-        self.consume.next = self.cur_valid.q.val() & (!self.nzw.val() | self.lastc.q.val());
+        self.nzw.next = self.word_nz.val();
+        self.cur_valid.next = self.nonempty.val() & !self.finished.q.val();
+        self.consume.next = self.cur_valid.val() & (!self.nzw.val() | self.lastc.q.val());
         self.ta.next = self.waddr.q.val();
         self.ty.next = self.yaddr.q.val();
         self.tn.next = self.waddr.q.val() + self.in_dim.val();
@@ -73,7 +78,7 @@ impl Logic for Decoder {
             self.tn.next = self.wpos_in.q.val() + self.run.val();
         }
         self.q_valid.d.next = false;
-        if self.cur_valid.q.val() & self.nzw.val() {
+        if self.cur_valid.val() & self.nzw.val() {
             self.q_valid.d.next = true;
             self.q_waddr.d.next = self.ta.val();
             self.q_yaddr.d.next = self.ty.val();
@@ -96,11 +101,7 @@ impl Logic for Decoder {
                 self.q_done.d.next = true;
             }
         }
-        self.pop.next = (!self.cur_valid.q.val() | self.consume.val())
-            & self.nonempty.val()
-            & !self.finished.q.val()
-            & !(self.consume.val() & self.last.val());
-        self.cur_valid.d.next = self.pop.val() | (self.cur_valid.q.val() & !self.consume.val());
+        self.pop.next = self.consume.val();
         if self.start.val() {
             self.wpos.d.next = self.wbase.val();
             self.wpos_in.d.next = self.wbase.val() + self.in_dim.val();
@@ -108,7 +109,6 @@ impl Logic for Decoder {
             self.first.d.next = true;
             self.left.d.next = self.chunks.val() - 1;
             self.lastc.d.next = self.chunks.val() == 1;
-            self.cur_valid.d.next = false;
         }
         self.op_valid.next = self.q_valid.q.val();
         self.op_waddr.next = self.q_waddr.q.val();
@@ -150,6 +150,7 @@ mod tests {
             self.rle.pop.next = self.dec.pop.val();
             self.dec.nonempty.next = self.rle.nonempty.val();
             self.dec.word.next = self.rle.rd_word.val();
+            self.dec.word_nz.next = self.rle.rd_nz.val();
             self.dec.start.next = self.start.val();
             self.dec.in_dim.next = self.in_dim.val();
             self.dec.chunks.next = self.chunks.val();

@@ -32,7 +32,11 @@ pub struct RequantLane {
     q2_hi: DFF<Bits<32>>,
     q2_lo: DFF<Bits<32>>,
     qm_zero: DFF<bool>,
-    qm_sat: DFF<bool>,
+    /// y >= ysat in two 16-bit halves (high greater, high equal, low at least), combined a
+    /// stage later: no 32-bit compare in one cycle.
+    qm_hgt: DFF<bool>,
+    qm_heq: DFF<bool>,
+    qm_lge: DFF<bool>,
     q2_zero: DFF<bool>,
     q2_sat: DFF<bool>,
     q3_sum: DFF<Bits<48>>,
@@ -64,7 +68,9 @@ impl RequantLane {
             q2_hi: Default::default(),
             q2_lo: Default::default(),
             qm_zero: Default::default(),
-            qm_sat: Default::default(),
+            qm_hgt: Default::default(),
+            qm_heq: Default::default(),
+            qm_lge: Default::default(),
             q2_zero: Default::default(),
             q2_sat: Default::default(),
             q3_sum: Default::default(),
@@ -82,8 +88,8 @@ impl Logic for RequantLane {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, q1_y, q2_hi, q2_lo, qm_zero, qm_sat, q2_zero, q2_sat, q3_sum, q3_zero,
-            q3_sat, q3_z
+            self, clock, q1_y, q2_hi, q2_lo, qm_zero, qm_hgt, qm_heq, qm_lge, q2_zero, q2_sat,
+            q3_sum, q3_zero, q3_sat, q3_z
         );
         self.mul_hi.clock.next = self.clock.val();
         self.mul_lo.clock.next = self.clock.val();
@@ -102,9 +108,14 @@ impl Logic for RequantLane {
             self.q2_hi.d.next = self.mul_hi.p.val();
             self.q2_lo.d.next = self.mul_lo.p.val();
             self.qm_zero.d.next = self.q1_y.q.val().get_bit(31) | !self.q1_y.q.val().any();
-            self.qm_sat.d.next = self.q1_y.q.val() >= self.ysat.val();
+            self.qm_hgt.d.next =
+                self.q1_y.q.val().get_bits::<16>(16) > self.ysat.val().get_bits::<16>(16);
+            self.qm_heq.d.next =
+                self.q1_y.q.val().get_bits::<16>(16) == self.ysat.val().get_bits::<16>(16);
+            self.qm_lge.d.next =
+                self.q1_y.q.val().get_bits::<16>(0) >= self.ysat.val().get_bits::<16>(0);
             self.q2_zero.d.next = self.qm_zero.q.val();
-            self.q2_sat.d.next = self.qm_sat.q.val();
+            self.q2_sat.d.next = self.qm_hgt.q.val() | (self.qm_heq.q.val() & self.qm_lge.q.val());
             self.q3_sum.d.next = self.sum.val();
             self.q3_zero.d.next = self.q2_zero.q.val();
             self.q3_sat.d.next = self.q2_sat.q.val();

@@ -4,6 +4,13 @@
 //! decoder already reads them, so encoding overlaps the PE array's work. Its depth holds a whole
 //! vector (at most max_in words plus the terminator), so the writer never waits; words of the
 //! next vector only start after the decoder has taken the terminator of this one.
+//!
+//! The decoder sees the words through a three-entry queue of registers (first-word
+//! fall-through, head always in `e0`), so its decisions start from flip-flops rather than from
+//! the BRAM's clock-to-out. The BRAM is read ahead whenever the queue plus the read in flight
+//! hold fewer than three words; that keeps one word per cycle flowing without looking at this
+//! cycle's `pop`. A word written in cycle t is at the head in t + 3 at the earliest
+//! (`cycles::WORD_TO_DECODER`).
 
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
@@ -13,15 +20,31 @@ pub struct RleBuffer {
     pub clock: Signal<In, Clock>,
     pub wr_valid: Signal<In, bool>,
     pub wr_word: Signal<In, Bits<18>>,
-    /// Words are waiting.
+    /// A word is at the head (`rd_word`).
     pub nonempty: Signal<Out, bool>,
-    /// Take the next word; it appears on `rd_word` in the next cycle (and stays until the next pop).
+    /// Take the head word; the next one (if any) is at the head in the next cycle.
     pub pop: Signal<In, bool>,
     pub rd_word: Signal<Out, Bits<18>>,
+    /// The head word's value is nonzero (decoded when the word enters the queue).
+    pub rd_nz: Signal<Out, bool>,
     words: SyncRam<18>,
     wr_ptr: DFF<Bits<16>>,
     rd_ptr: DFF<Bits<16>>,
     mask: Constant<Bits<16>>,
+    e0: DFF<Bits<18>>,
+    e1: DFF<Bits<18>>,
+    e2: DFF<Bits<18>>,
+    n0: DFF<bool>,
+    n1: DFF<bool>,
+    n2: DFF<bool>,
+    arrive_nz: Signal<Local, bool>,
+    /// Words in the queue (0..=3), a BRAM read in flight, the head valid (cnt != 0).
+    cnt: DFF<Bits<2>>,
+    flight: DFF<bool>,
+    head: DFF<bool>,
+    fetch: Signal<Local, bool>,
+    pos: Signal<Local, Bits<2>>,
+    cnt_next: Signal<Local, Bits<2>>,
 }
 
 impl RleBuffer {
@@ -35,10 +58,24 @@ impl RleBuffer {
             nonempty: Default::default(),
             pop: Default::default(),
             rd_word: Default::default(),
+            rd_nz: Default::default(),
             words: SyncRam::new(depth, &[], None),
             wr_ptr: Default::default(),
             rd_ptr: Default::default(),
             mask: Constant::new(((depth - 1) as u64).into()),
+            e0: Default::default(),
+            e1: Default::default(),
+            e2: Default::default(),
+            n0: Default::default(),
+            n1: Default::default(),
+            n2: Default::default(),
+            arrive_nz: Default::default(),
+            cnt: Default::default(),
+            flight: Default::default(),
+            head: Default::default(),
+            fetch: Default::default(),
+            pos: Default::default(),
+            cnt_next: Default::default(),
         }
     }
 }
@@ -46,7 +83,7 @@ impl RleBuffer {
 impl Logic for RleBuffer {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wr_ptr, rd_ptr);
+        dff_setup!(self, clock, wr_ptr, rd_ptr, e0, e1, e2, n0, n1, n2, cnt, flight, head);
         self.words.clock.next = self.clock.val();
         self.words.write_address.next = self.wr_ptr.q.val();
         self.words.write_data.next = self.wr_word.val();
@@ -54,12 +91,50 @@ impl Logic for RleBuffer {
         if self.wr_valid.val() {
             self.wr_ptr.d.next = (self.wr_ptr.q.val() + 1) & self.mask.val();
         }
+        // Read ahead while queue + in-flight < 3 (registers only: no path from `pop`).
+        self.fetch.next = (self.wr_ptr.q.val() != self.rd_ptr.q.val())
+            & (self.cnt.q.val() != 3)
+            & !((self.cnt.q.val() == 2) & self.flight.q.val());
         self.words.read_address.next = self.rd_ptr.q.val();
-        self.words.read_enable.next = self.pop.val();
-        if self.pop.val() {
+        self.words.read_enable.next = self.fetch.val();
+        if self.fetch.val() {
             self.rd_ptr.d.next = (self.rd_ptr.q.val() + 1) & self.mask.val();
         }
-        self.nonempty.next = self.wr_ptr.q.val() != self.rd_ptr.q.val();
-        self.rd_word.next = self.words.read_data.val();
+        self.flight.d.next = self.fetch.val();
+        // Shift queue: a pop moves e1, e2 forward; the word arriving from the BRAM lands
+        // behind the words that stay.
+        self.pos.next = self.cnt.q.val();
+        if self.pop.val() {
+            self.e0.d.next = self.e1.q.val();
+            self.e1.d.next = self.e2.q.val();
+            self.n0.d.next = self.n1.q.val();
+            self.n1.d.next = self.n2.q.val();
+            self.pos.next = self.cnt.q.val() - 1;
+        }
+        // Word layout {last, value[9], run[8]}: value bits 8..17.
+        self.arrive_nz.next = self.words.read_data.val().get_bits::<9>(8).any();
+        if self.flight.q.val() {
+            if self.pos.val() == 0 {
+                self.e0.d.next = self.words.read_data.val();
+                self.n0.d.next = self.arrive_nz.val();
+            }
+            if self.pos.val() == 1 {
+                self.e1.d.next = self.words.read_data.val();
+                self.n1.d.next = self.arrive_nz.val();
+            }
+            if self.pos.val() == 2 {
+                self.e2.d.next = self.words.read_data.val();
+                self.n2.d.next = self.arrive_nz.val();
+            }
+        }
+        self.cnt_next.next = self.pos.val();
+        if self.flight.q.val() {
+            self.cnt_next.next = self.pos.val() + 1;
+        }
+        self.cnt.d.next = self.cnt_next.val();
+        self.head.d.next = self.cnt_next.val().any();
+        self.nonempty.next = self.head.q.val();
+        self.rd_word.next = self.e0.q.val();
+        self.rd_nz.next = self.n0.q.val();
     }
 }

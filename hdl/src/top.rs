@@ -119,6 +119,8 @@ pub struct DeltaTop {
     kr: DFF<Bits<16>>,
     ll: DFF<Bits<16>>,
     init_last: DFF<bool>,
+    /// init_words - 2 - cnt during Init: `init_last` is its zero test.
+    ileft: DFF<Bits<16>>,
     drain_last: DFF<bool>,
     /// `sub` is at P/G - 1 (the chunk's last group), `ob` at P - 1 (the chunk's last bank).
     sub_last: DFF<bool>,
@@ -262,6 +264,7 @@ impl DeltaTop {
             kr: Default::default(),
             ll: Default::default(),
             init_last: Default::default(),
+            ileft: Default::default(),
             drain_last: Default::default(),
             sub_last: Default::default(),
             ob_last: Default::default(),
@@ -328,6 +331,7 @@ impl Logic for DeltaTop {
             kr,
             ll,
             init_last,
+            ileft,
             drain_last,
             sub_last,
             ob_last,
@@ -439,6 +443,7 @@ impl Logic for DeltaTop {
         self.rle.pop.next = self.decoder.pop.val();
         self.decoder.nonempty.next = self.rle.nonempty.val();
         self.decoder.word.next = self.rle.rd_word.val();
+        self.decoder.word_nz.next = self.rle.rd_nz.val();
         self.decoder.start.next = false;
         self.decoder.in_dim.next = self.d_in_dim.read_data.val();
         self.decoder.chunks.next = self.d_chunks.read_data.val();
@@ -624,6 +629,7 @@ impl Logic for DeltaTop {
                 self.layer.d.next = 0.into();
                 self.cnt.d.next = 0.into();
                 self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
+                self.ileft.d.next = self.d_init_words.read_data.val() - 2;
                 // A frame starts when it is whole in the input buffer and its logits fit the
                 // FIFO, so nothing inside a frame waits on the streams.
                 if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
@@ -636,7 +642,8 @@ impl Logic for DeltaTop {
             SeqState::Init => {
                 self.encoder.clear.next = true;
                 self.cnt.d.next = self.cnt.q.val() + 1;
-                self.init_last.d.next = (self.cnt.q.val() + 2) >= self.d_init_words.read_data.val();
+                self.ileft.d.next = self.ileft.q.val() - 1;
+                self.init_last.d.next = !self.ileft.q.val().any();
                 if self.init_last.q.val() {
                     self.state.d.next = SeqState::Load;
                     self.initialized.d.next = true;
