@@ -213,7 +213,9 @@ impl Family {
                 if dsps > 0 { " -dsp" } else { "" }
             ),
             Family::Ecp5 => format!("synth_ecp5 -top {top}"),
-            Family::Xilinx7 => format!("synth_xilinx -family xc7 -flatten -top {top}"),
+            // Yosys 0.23's synth_xilinx leaves ABC's `$abc$...` cell names; `autoname` names
+            // them after the nets they drive, which the per-block attribution reads.
+            Family::Xilinx7 => format!("synth_xilinx -family xc7 -flatten -top {top}\nautoname"),
         }
     }
 
@@ -281,6 +283,11 @@ pub struct Resources {
 
 impl Resources {
     fn add_cell(&mut self, family: Family, cell: &str, n: u64) {
+        // Newer Yosys keeps `$scopeinfo` cells (hierarchy bookkeeping, no hardware) after
+        // flattening.
+        if cell == "$scopeinfo" {
+            return;
+        }
         match family.classify(cell) {
             Class::Lut => self.luts += n,
             Class::Carry => self.carries += n,
