@@ -59,7 +59,8 @@ pub enum Command {
     /// Run frames through a board over its serial port and compare the logits with the golden
     /// model (protocol: docs/board.md).
     Host(crate::host::HostArgs),
-    /// Synthesize with Yosys and nextpnr: resources, Fmax over seeds (synth.json, synth.md).
+    /// Synthesize with Yosys and nextpnr: resources, Fmax over seeds (synth.json, synth.md);
+    /// with --board the board top and its bitstream.
     Synth(crate::synth::SynthArgs),
 }
 

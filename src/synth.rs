@@ -32,7 +32,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::AccelConfig;
 use crate::format;
+use crate::model::Model;
+use crate::random::{self, RandomSpec};
+use deltagen_hdl::board::Board;
 use deltagen_hdl::design::TOP_NAME;
 
 /// Top module of the timing harness used without `--board`.
@@ -182,6 +186,14 @@ impl Family {
         }
     }
 
+    fn packer(self) -> Option<Packer> {
+        match self {
+            Family::Ice40 => Some(Packer::Icepack),
+            Family::Ecp5 => Some(Packer::Ecppack),
+            Family::Xilinx7 => None,
+        }
+    }
+
     fn install_hint(self) -> &'static str {
         match self {
             Family::Ice40 | Family::Xilinx7 => {
@@ -201,7 +213,9 @@ impl Family {
                 if dsps > 0 { " -dsp" } else { "" }
             ),
             Family::Ecp5 => format!("synth_ecp5 -top {top}"),
-            Family::Xilinx7 => format!("synth_xilinx -family xc7 -flatten -top {top}"),
+            // Yosys 0.23's synth_xilinx leaves ABC's `$abc$...` cell names; `autoname` names
+            // them after the nets they drive, which the per-block attribution reads.
+            Family::Xilinx7 => format!("synth_xilinx -family xc7 -flatten -top {top}\nautoname"),
         }
     }
 
@@ -269,6 +283,11 @@ pub struct Resources {
 
 impl Resources {
     fn add_cell(&mut self, family: Family, cell: &str, n: u64) {
+        // Newer Yosys keeps `$scopeinfo` cells (hierarchy bookkeeping, no hardware) after
+        // flattening.
+        if cell == "$scopeinfo" {
+            return;
+        }
         match family.classify(cell) {
             Class::Lut => self.luts += n,
             Class::Carry => self.carries += n,
@@ -293,27 +312,52 @@ impl Resources {
     }
 }
 
+/// Layer widths of the random model `synth` makes without `--model` (the model of the measured
+/// preset rows in docs/architecture.md).
+pub const DEFAULT_LAYERS: &str = "96,64,32,4";
+/// Sequences, frames and seed of that random model (`deltagen model random` with these).
+const RANDOM_SEQUENCES: usize = 2;
+const RANDOM_FRAMES: usize = 20;
+const RANDOM_SEED: u64 = 7;
+
 /// Arguments of `deltagen synth`.
 #[derive(Args, Debug, Clone)]
 pub struct SynthArgs {
     /// Accelerator config: a TOML file or a preset name.
     #[arg(long)]
     pub config: String,
-    /// Model package directory (model.json + model.npz).
+    /// Model package directory (model.json + model.npz). Without it, synth writes a random model
+    /// with --layers (`deltagen model random`, seed 7) into OUT/model and uses that.
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
+    /// Layer widths of the random model made without --model, input first (must fit the config,
+    /// e.g. 16,8,3 for tiny-2pe).
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_LAYERS, conflicts_with = "model")]
+    pub layers: Vec<usize>,
     /// Device: ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k or xilinx-7 (resource estimate only).
     #[arg(long)]
     pub target: String,
-    /// Board (icebreaker, ulx3s, arty-a7): board top, constraints and bitstream.
+    /// Board: icebreaker (ice40-up5k), ulx3s (ecp5-85k) or arty-a7 (xilinx-7). Synthesizes the
+    /// board top (UART bridge and PLL around the core, docs/board.md) with the board's pin
+    /// constraints and packs the fastest seed that meets timing into OUT/bitstream.bin (icepack)
+    /// or OUT/bitstream.bit (ecppack); fails without a bitstream if no seed meets timing.
+    /// arty-a7: Yosys estimate only, the .xdc copied next to the Verilog for Vivado.
     #[arg(long)]
     pub board: Option<String>,
+    /// UART rate of the board top (with --board).
+    #[arg(long, default_value_t = deltagen_hdl::board::boards::DEFAULT_BAUD, requires = "board")]
+    pub baud: u32,
+    /// Design clock in MHz instead of the config's clock_mhz: the place-and-route target, and
+    /// with --board the clock the PLL is set for.
+    #[arg(long)]
+    pub clock: Option<f64>,
     /// Place-and-route runs with seeds 1..=N (median, min and max Fmax).
     #[arg(long, default_value_t = 3)]
     pub seeds: u32,
-    /// Output directory (generate/, synth/, logs/, synth.json, synth.md).
+    /// Output directory (generate/, synth/, logs/, synth.json, synth.md, the bitstream)
+    /// [default: build/synth/CONFIG-TARGET[-BOARD], CONFIG the config's name].
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
@@ -323,9 +367,14 @@ pub struct SynthArgs {
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
     pub config: String,
-    pub model: PathBuf,
+    /// None: a random model with `layers` in `OUT/model`.
+    pub model: Option<PathBuf>,
+    pub layers: Vec<usize>,
     pub target: String,
     pub board: Option<String>,
+    pub baud: u32,
+    /// Overrides the config's `clock_mhz`.
+    pub clock_mhz: Option<f64>,
     pub seeds: u32,
     pub out: PathBuf,
     pub force: bool,
@@ -333,72 +382,190 @@ pub struct SynthOptions {
 }
 
 impl SynthOptions {
-    pub fn from_args(a: &SynthArgs, quiet: bool) -> Self {
+    /// The options for `model` on `config` and `target`, harness top, three seeds.
+    pub fn new(config: &str, model: Option<PathBuf>, target: &str, out: PathBuf) -> Self {
         SynthOptions {
-            config: a.config.clone(),
-            model: a.model.clone(),
-            target: a.target.clone(),
-            board: a.board.clone(),
-            seeds: a.seeds,
-            out: a.out.clone(),
-            force: a.force,
-            quiet,
+            config: config.to_string(),
+            model,
+            layers: parse_layers(DEFAULT_LAYERS),
+            target: target.to_string(),
+            board: None,
+            baud: deltagen_hdl::board::boards::DEFAULT_BAUD,
+            clock_mhz: None,
+            seeds: 3,
+            out,
+            force: false,
+            quiet: false,
         }
     }
+
+    /// The CLI's arguments; loads the config for the default output directory's name.
+    pub fn from_args(a: &SynthArgs, quiet: bool) -> Result<Self> {
+        let out = match &a.out {
+            Some(o) => o.clone(),
+            None => default_out(
+                &AccelConfig::load(&a.config)?.name,
+                &a.target,
+                a.board.as_deref(),
+            ),
+        };
+        Ok(SynthOptions {
+            config: a.config.clone(),
+            model: a.model.clone(),
+            layers: a.layers.clone(),
+            target: a.target.clone(),
+            board: a.board.clone(),
+            baud: a.baud,
+            clock_mhz: a.clock,
+            seeds: a.seeds,
+            out,
+            force: a.force,
+            quiet,
+        })
+    }
+}
+
+fn parse_layers(s: &str) -> Vec<usize> {
+    s.split(',').filter_map(|w| w.trim().parse().ok()).collect()
+}
+
+/// `build/synth/CONFIG-TARGET[-BOARD]` (characters other than letters, digits, `.`, `_`, `-` in
+/// the config's name become `_`).
+pub fn default_out(config_name: &str, target: &str, board: Option<&str>) -> PathBuf {
+    let clean: String = config_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = format!("{clean}-{target}");
+    if let Some(b) = board {
+        name += &format!("-{b}");
+    }
+    Path::new("build/synth").join(name)
 }
 
 /// The top-level module around the core and what the board flow needs.
 #[derive(Debug, Clone)]
 pub struct TopSpec {
-    /// `harness` (generated serializer) or `board:NAME`.
-    pub kind: String,
+    /// `harness` (generated serializer) or `board`.
+    pub kind: &'static str,
     pub top: String,
-    /// Extra Verilog files (name, text) written next to the core in `rtl/`.
-    pub files: Vec<(String, String)>,
-    /// Pin constraints (`.pcf`, `.lpf`); None: pins left to the placer.
-    pub constraints: Option<PathBuf>,
-    /// Bitstream packer after place and route.
+    /// Instance name of the core inside `top`.
+    pub core_inst: &'static str,
+    /// With --board: the board.
+    pub board: Option<&'static Board>,
+    /// Pin constraints (file name, text), written next to the Verilog; None: pins left to the
+    /// placer.
+    pub constraints: Option<(String, &'static str)>,
+    /// Bitstream packer after place and route (None: no bitstream).
     pub packer: Option<Packer>,
 }
 
+impl TopSpec {
+    fn harness() -> TopSpec {
+        TopSpec {
+            kind: "harness",
+            top: HARNESS_TOP.into(),
+            core_inst: CORE_INST,
+            board: None,
+            constraints: None,
+            packer: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Packer {
     Icepack,
     Ecppack,
 }
 
-/// Boards `--board` accepts and the target each carries.
-pub const BOARDS: &[(&str, &str)] = &[
-    ("icebreaker", "ice40-up5k"),
-    ("ulx3s", "ecp5-85k"),
-    ("arty-a7", "xilinx-7"),
+impl Packer {
+    fn tool(self) -> &'static str {
+        match self {
+            Packer::Icepack => "icepack",
+            Packer::Ecppack => "yowasp-ecppack",
+        }
+    }
+
+    /// nextpnr's option writing what the packer reads, and that file's extension.
+    fn pnr_output(self) -> (&'static str, &'static str) {
+        match self {
+            Packer::Icepack => ("--asc", "asc"),
+            Packer::Ecppack => ("--textcfg", "config"),
+        }
+    }
+
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Packer::Icepack => &[],
+            Packer::Ecppack => &["--compress"],
+        }
+    }
+
+    /// File name of the bitstream in the output directory.
+    pub fn bitstream(self) -> &'static str {
+        match self {
+            Packer::Icepack => "bitstream.bin",
+            Packer::Ecppack => "bitstream.bit",
+        }
+    }
+}
+
+/// Instance name of the core inside the board top (`DeltaBoard::accel`, hdl/src/board/board_top.rs).
+const BOARD_CORE_INST: &str = "accel";
+
+/// The boards' constraint files (constraints/), built into the binary so that `synth` works
+/// from any directory.
+const BOARD_CONSTRAINTS: &[(&str, &str)] = &[
+    ("icebreaker", include_str!("../constraints/icebreaker.pcf")),
+    ("ulx3s", include_str!("../constraints/ulx3s.lpf")),
+    ("arty-a7", include_str!("../constraints/arty-a7.xdc")),
 ];
 
-/// The board top for `board` on `target`: top module, its Verilog, constraint file and packer.
+/// The board top for `board` on `target`: top module, constraint file and packer.
 pub fn board_top(board: &str, target: &Target) -> Result<TopSpec> {
-    let Some((_, board_target)) = BOARDS.iter().find(|(b, _)| *b == board) else {
+    let Some(b) = deltagen_hdl::board::board(board) else {
         bail!(
             "unknown board `{board}`; one of {}",
-            BOARDS
+            deltagen_hdl::board::BOARDS
                 .iter()
-                .map(|(b, t)| format!("{b} ({t})"))
+                .map(|b| format!("{} ({})", b.name, b.target))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     };
-    if *board_target != target.name {
+    if b.target != target.name {
         bail!(
-            "board `{board}` carries a {board_target}, not a {}; use --target {board_target}",
-            target.name
+            "board `{board}` carries a {}, not a {}; use --target {}",
+            b.target,
+            target.name,
+            b.target
         );
     }
-    // The board tops (UART bridge around the core) and constraints/{icebreaker.pcf, ulx3s.lpf,
-    // arty-a7.xdc} are built on the board branch; this build has neither.
-    bail!(
-        "--board {board}: board tops come from the board-support work (deltagen_hdl board tops and \
-         constraints/ files), not yet available in this build; run without --board for the \
-         resource and Fmax report"
-    )
+    let text = BOARD_CONSTRAINTS
+        .iter()
+        .find(|(n, _)| *n == b.name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| anyhow!("board `{board}`: no constraint file in this build"))?;
+    let file = Path::new(b.constraints)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .ok_or_else(|| anyhow!("board `{board}`: constraint path {}", b.constraints))?;
+    Ok(TopSpec {
+        kind: "board",
+        top: b.top.to_string(),
+        core_inst: BOARD_CORE_INST,
+        board: Some(b),
+        constraints: Some((file, text)),
+        packer: target.family.packer(),
+    })
 }
 
 /// A port of the core module.
@@ -705,11 +872,12 @@ fn subtree(
     r
 }
 
-/// The core's blocks: the submodule instances of the core module that are more than a plain
-/// register (rust-hdl writes every `DFF` as its own `(d,q,clock)` module), by instance path
-/// (`compactor`, `pes.0`, ...).
-pub fn block_modules(verilog: &str) -> BTreeSet<String> {
-    let head = format!("module {TOP_NAME}$");
+/// The submodule instances of `module` in rust-hdl's Verilog that are more than a plain register
+/// (rust-hdl writes every `DFF` as its own `(d,q,clock)` module), by instance path: rust-hdl
+/// names an instance's module `module$inst` (`module$inst$N` in arrays), so `compactor`,
+/// `pes.0`, ...
+pub fn instance_modules(verilog: &str, module: &str) -> BTreeSet<String> {
+    let head = format!("module {module}$");
     verilog
         .lines()
         .filter_map(|l| l.strip_prefix(&head))
@@ -729,36 +897,90 @@ pub fn block_modules(verilog: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The block a cell of the flattened netlist belongs to, from its name: Yosys names cells after
-/// the (hierarchical) nets they drive, `core.compactor.h_idx$1.q_SB_DFFE_Q` → `compactor`.
-/// Descriptor ROMs (`d_*`) go together; the core's own logic and registers are the sequencer;
-/// cells outside the core belong to the harness or board top (None).
-fn block_of(cell: &str, blocks: &BTreeSet<String>) -> Option<String> {
-    let rest = cell.strip_prefix(CORE_INST)?.strip_prefix('.')?;
-    // Instance paths use `$` inside the core (`pes$0`), and the core's wires to a block's port
-    // are `block$port`: both name the block.
-    let mut parts = rest.split('.').next().unwrap_or("").split('$');
-    let first = parts.next().unwrap_or("");
-    let name = match parts.next() {
-        Some(i) if !i.is_empty() && i.chars().all(|c| c.is_ascii_digit()) => format!("{first}.{i}"),
-        _ => first.to_string(),
-    };
-    Some(if first.starts_with("d_") {
-        "descriptor ROMs".to_string()
-    } else if blocks.contains(&name) {
-        name
-    } else {
-        "sequencer (top)".to_string()
-    })
+/// The core's blocks (`compactor`, `pes.0`, ...).
+pub fn block_modules(verilog: &str) -> BTreeSet<String> {
+    instance_modules(verilog, TOP_NAME)
 }
 
-/// Cells of the flattened netlist by core block, and the cells outside the core.
+/// Who a cell of the flattened netlist belongs to: a block of the core, or a part of the top
+/// around it (harness; board bridge, UART, PLL, glue).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owner {
+    Core(String),
+    Wrapper(String),
+}
+
+/// Attributes the cells of the flattened netlist by name. Yosys names cells after the
+/// (hierarchical) nets they drive, `core.compactor.h_idx$1.q_SB_DFFE_Q` → core block
+/// `compactor`. Descriptor ROMs (`d_*`) go together; the core's own logic and registers are the
+/// sequencer. Outside the core, cells go to the top's instance they sit in (`bridge`, `rx`, ...)
+/// or to the top itself.
+#[derive(Debug, Clone)]
+pub struct Attribution {
+    pub core_inst: String,
+    pub blocks: BTreeSet<String>,
+    /// The core's output ports: the top's net `core$port` is driven from inside the core.
+    pub core_outputs: BTreeSet<String>,
+    /// Instances of the top other than the core.
+    pub wrapper_parts: BTreeSet<String>,
+    /// Name for the top's own cells (`harness`, `board top`).
+    pub wrapper_rest: String,
+}
+
+impl Attribution {
+    pub fn owner(&self, cell: &str) -> Owner {
+        if let Some(rest) = cell.strip_prefix(self.core_inst.as_str()) {
+            if let Some(inner) = rest.strip_prefix('.') {
+                return Owner::Core(self.core_block(inner));
+            }
+            // rust-hdl's wire from the top to a core port is `core$port`; after flattening Yosys
+            // may keep that name for the core's own output net.
+            if let Some(net) = rest.strip_prefix('$') {
+                if self.core_outputs.iter().any(|p| {
+                    net.strip_prefix(p.as_str())
+                        .is_some_and(|t| t.is_empty() || t.starts_with(['_', '.', '$', '[']))
+                }) {
+                    return Owner::Core("sequencer (top)".to_string());
+                }
+            }
+        }
+        let first = cell.split(['.', '$']).next().unwrap_or("");
+        Owner::Wrapper(if self.wrapper_parts.contains(first) {
+            first.to_string()
+        } else {
+            self.wrapper_rest.clone()
+        })
+    }
+
+    /// The block of a cell inside the core (`pes$0.wrom.q` → `pes.0`): instance paths use `$`
+    /// inside the core, and the core's wires to a block's port are `block$port`, both name the
+    /// block.
+    fn core_block(&self, inner: &str) -> String {
+        let mut parts = inner.split('.').next().unwrap_or("").split('$');
+        let first = parts.next().unwrap_or("");
+        let name = match parts.next() {
+            Some(i) if !i.is_empty() && i.chars().all(|c| c.is_ascii_digit()) => {
+                format!("{first}.{i}")
+            }
+            _ => first.to_string(),
+        };
+        if first.starts_with("d_") {
+            "descriptor ROMs".to_string()
+        } else if self.blocks.contains(&name) {
+            name
+        } else {
+            "sequencer (top)".to_string()
+        }
+    }
+}
+
+/// Cells of the flattened netlist by core block, and by part of the top around the core.
 fn netlist_blocks(
     netlist: &Path,
     top: &str,
     family: Family,
-    blocks: &BTreeSet<String>,
-) -> Result<(BTreeMap<String, Resources>, Resources)> {
+    attr: &Attribution,
+) -> Result<(BTreeMap<String, Resources>, BTreeMap<String, Resources>)> {
     let text = std::fs::read_to_string(netlist)
         .with_context(|| format!("reading {}", netlist.display()))?;
     let v: Value = serde_json::from_str(&text)
@@ -766,16 +988,16 @@ fn netlist_blocks(
     let cells = v["modules"][top]["cells"]
         .as_object()
         .ok_or_else(|| anyhow!("{}: no module {top}", netlist.display()))?;
-    let mut per: BTreeMap<String, Resources> = BTreeMap::new();
-    let mut outside = Resources::default();
+    let mut core: BTreeMap<String, Resources> = BTreeMap::new();
+    let mut outside: BTreeMap<String, Resources> = BTreeMap::new();
     for (name, cell) in cells {
         let t = cell["type"].as_str().unwrap_or("");
-        match block_of(name, blocks) {
-            Some(b) => per.entry(b).or_default().add_cell(family, t, 1),
-            None => outside.add_cell(family, t, 1),
+        match attr.owner(name) {
+            Owner::Core(b) => core.entry(b).or_default().add_cell(family, t, 1),
+            Owner::Wrapper(p) => outside.entry(p).or_default().add_cell(family, t, 1),
         }
     }
-    Ok((per, outside))
+    Ok((core, outside))
 }
 
 /// One place-and-route run.
@@ -801,7 +1023,7 @@ pub struct CriticalPath {
     pub delay_ns: f64,
     pub from: String,
     pub to: String,
-    /// Core blocks the path passes through, in order.
+    /// Core blocks and wrapper parts the path passes through, in order.
     pub blocks: Vec<String>,
     pub logic_levels: usize,
 }
@@ -814,6 +1036,26 @@ pub struct Utilisation {
     pub dsps: f64,
 }
 
+/// The board part of `synth.json` (with --board).
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardReport {
+    pub name: String,
+    pub title: String,
+    /// The constraint file used, next to the Verilog (relative to the output directory).
+    pub constraints: String,
+    pub clock_pin_mhz: f64,
+    /// The clock the PLL makes from the oscillator for the requested clock: the
+    /// place-and-route target and what timing is judged against.
+    pub clock_mhz: f64,
+    pub pll: String,
+    pub pll_primitive: Option<String>,
+    pub baud: u32,
+    pub baud_actual: f64,
+    pub uart_divisor: u32,
+    /// What the run leaves for the board: the bitstream, or the Vivado inputs (arty-a7).
+    pub note: String,
+}
+
 /// Everything `synth.json` holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct SynthReport {
@@ -824,8 +1066,14 @@ pub struct SynthReport {
     pub config_hash: String,
     pub config_target: String,
     pub model: String,
+    /// `package` (--model), or the `deltagen model random` command that made it.
+    pub model_origin: String,
+    /// Layer widths, input first (`96-64-32-4`).
+    pub model_layers: String,
     pub top: String,
     pub top_kind: String,
+    /// With --board: board, PLL, UART, constraint file.
+    pub board: Option<BoardReport>,
     /// Logic cells: nextpnr's packed cells after place and route (ICESTORM_LC, TRELLIS_COMB), or
     /// Yosys' LUTs where there is no place and route.
     pub luts: u64,
@@ -838,18 +1086,24 @@ pub struct SynthReport {
     /// What exceeds the device ("BRAMs 102 > 30"), empty when it fits.
     pub over_capacity: Vec<String>,
     pub fmax_mhz: Option<FmaxStats>,
+    /// The config's `clock_mhz` (or `--clock`).
     pub clock_mhz_requested: f64,
-    /// Median Fmax over the seeds ≥ the requested clock (null without place and route).
+    /// The clock place and route targets and timing is judged against: the requested one, or
+    /// with --board the clock the PLL really makes from it.
+    pub clock_mhz: f64,
+    /// Median Fmax over the seeds ≥ `clock_mhz` (null without place and route).
     pub meets_timing: Option<bool>,
     pub seeds_meeting_timing: Option<u32>,
     pub seeds: Vec<SeedRun>,
     pub critical_path: Option<CriticalPath>,
     /// Flattened netlist (what is placed and routed), whole design.
     pub yosys_flat: Resources,
-    /// Hierarchical synthesis: the core, the harness or board top around it, per block, per PE.
+    /// The core and the harness or board top around it (`wrapper`), from the flattened netlist;
+    /// per core block, per part of the wrapper, per PE.
     pub core: Resources,
     pub wrapper: Resources,
     pub per_module: BTreeMap<String, Resources>,
+    pub wrapper_per_module: BTreeMap<String, Resources>,
     pub pe_count: u32,
     pub per_pe: Resources,
     pub capacity: Capacity,
@@ -857,11 +1111,31 @@ pub struct SynthReport {
     pub pnr_utilisation: Option<Value>,
     pub tool_versions: BTreeMap<String, String>,
     pub seconds: BTreeMap<String, f64>,
+    /// With --board on iCE40/ECP5: the bitstream (relative to the output directory) of the
+    /// fastest seed, when it meets timing; null otherwise.
     pub bitstream: Option<String>,
+    pub bitstream_seed: Option<u32>,
+    pub bitstream_bytes: Option<u64>,
     pub files: BTreeMap<String, String>,
 }
 
-/// Writes the generated design, runs Yosys and nextpnr, writes `synth.json` and `synth.md`.
+/// Where the model comes from.
+enum ModelSource {
+    Package(PathBuf),
+    /// Made by `synth` itself (`--layers`), written to `OUT/model`.
+    Random(Box<(Model, crate::io::Inputs)>),
+}
+
+fn dashed(widths: &[usize], sep: &str) -> String {
+    widths
+        .iter()
+        .map(|w| w.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// Writes the generated design, runs Yosys and nextpnr (and the bitstream packer with a board),
+/// writes `synth.json` and `synth.md`.
 pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     let target = target(&opts.target)?;
     if opts.seeds == 0 || opts.seeds > 100 {
@@ -869,13 +1143,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     }
     let top_spec = match &opts.board {
         Some(b) => board_top(b, target)?,
-        None => TopSpec {
-            kind: "harness".into(),
-            top: HARNESS_TOP.into(),
-            files: Vec::new(),
-            constraints: None,
-            packer: None,
-        },
+        None => TopSpec::harness(),
     };
     // Tools first: a missing one should not cost a generate run.
     let family = target.family;
@@ -884,12 +1152,65 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         .nextpnr()
         .map(|n| require_tool(n, family))
         .transpose()?;
+    let packer = top_spec
+        .packer
+        .map(|p| require_tool(p.tool(), family).map(|t| (p, t)))
+        .transpose()?;
+
+    // The config (with --clock) and the model are checked before anything is written.
+    let mut cfg = AccelConfig::load(&opts.config)?;
+    if let Some(c) = opts.clock_mhz {
+        cfg.clock_mhz = c;
+        cfg.validate()
+            .with_context(|| format!("--clock {c} for config {}", cfg.name))?;
+    }
+    if let Some(b) = top_spec.board {
+        // The PLL and UART plan (generate makes it again): refused settings before any writing.
+        b.plan(cfg.clock_mhz, opts.baud).map_err(|e| {
+            anyhow!(
+                "--board {} with clock_mhz {} (config {}): {e}",
+                b.name,
+                cfg.clock_mhz,
+                cfg.name
+            )
+        })?;
+    }
+    let source = match &opts.model {
+        Some(m) => ModelSource::Package(m.clone()),
+        None => {
+            let spec = RandomSpec::new(
+                opts.layers.clone(),
+                RANDOM_SEQUENCES,
+                RANDOM_FRAMES,
+                RANDOM_SEED,
+            );
+            spec.check().map_err(anyhow::Error::msg)?;
+            let (model, inputs) = random::generate(&spec);
+            cfg.validate_model(&model).map_err(|e| {
+                anyhow!(
+                    "the random model {} (--layers, used without --model) does not fit config {}: \
+                     {e}; pass --layers that fit (e.g. 16,8,3 for tiny-2pe) or --model",
+                    dashed(&opts.layers, "-"),
+                    cfg.name
+                )
+            })?;
+            ModelSource::Random(Box::new((model, inputs)))
+        }
+    };
 
     let out = &opts.out;
     let json_path = out.join("synth.json");
     let md_path = out.join("synth.md");
     format::check_writable(&json_path, opts.force)?;
     format::check_writable(&md_path, opts.force)?;
+    if let Some((p, _)) = &packer {
+        let bit = out.join(p.bitstream());
+        format::check_writable(&bit, opts.force)?;
+        // An earlier run's bitstream must not outlive a run that does not meet timing.
+        if bit.exists() {
+            std::fs::remove_file(&bit).with_context(|| format!("removing {}", bit.display()))?;
+        }
+    }
     let out_abs = out
         .canonicalize()
         .with_context(|| format!("resolving {}", out.display()))?;
@@ -901,6 +1222,48 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     let mut seconds = BTreeMap::new();
     let mut files = BTreeMap::new();
 
+    let config_spec = match opts.clock_mhz {
+        Some(c) => {
+            let p = out_abs.join("config.toml");
+            format::write_text(
+                &p,
+                &format!(
+                    "# config `{}` with clock_mhz = {c} (deltagen synth --clock)\n{}",
+                    opts.config,
+                    cfg.to_toml()
+                ),
+                opts.force,
+            )?;
+            files.insert("config".into(), rel(&p, &out_abs));
+            p.display().to_string()
+        }
+        None => opts.config.clone(),
+    };
+    let (model_dir, model_origin, model_layers) = match source {
+        ModelSource::Package(m) => {
+            let model = Model::load(&m)?;
+            let mut w: Vec<usize> = model.layers.iter().take(1).map(|l| l.inputs()).collect();
+            w.extend(model.layers.iter().map(|l| l.outputs()));
+            (m, "package".to_string(), w)
+        }
+        ModelSource::Random(b) => {
+            let (model, inputs) = *b;
+            let dir = out_abs.join("model");
+            model.save(&dir, opts.force)?;
+            inputs.save(&dir.join("inputs.npz"), opts.force)?;
+            files.insert("model".into(), rel(&dir, &out_abs));
+            (
+                dir,
+                format!(
+                    "random: deltagen model random --layers {} --sequences {RANDOM_SEQUENCES} \
+                     --frames {RANDOM_FRAMES} --seed {RANDOM_SEED}",
+                    dashed(&opts.layers, ",")
+                ),
+                opts.layers.clone(),
+            )
+        }
+    };
+
     let mut tool_versions = BTreeMap::new();
     {
         let pb = spinner(
@@ -911,37 +1274,78 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         if let (Some(n), Some(path)) = (family.nextpnr(), &nextpnr) {
             tool_versions.insert(n.to_string(), tool_version(path, "--version")?);
         }
+        match &packer {
+            // icepack has no version option.
+            Some((Packer::Icepack, path)) => {
+                tool_versions.insert(
+                    "icepack".into(),
+                    format!("{} (prints no version)", path.display()),
+                );
+            }
+            Some((p, path)) => {
+                tool_versions.insert(p.tool().into(), tool_version(path, "--version")?);
+            }
+            None => {}
+        }
         pb.finish_and_clear();
     }
 
-    // generate
+    // generate (with --board also the board top)
     let gen_dir = out_abs.join("generate");
-    let g = crate::generate::generate(&opts.config, &opts.model, &gen_dir, opts.force)?;
+    let g = crate::generate::generate_for(
+        &config_spec,
+        &model_dir,
+        &gen_dir,
+        opts.force,
+        top_spec.board.map(|b| (b.name, opts.baud)),
+    )?;
     seconds.insert("generate".into(), g.seconds);
     let rtl = gen_dir.join("rtl");
-    let mut top_spec = top_spec;
-    if top_spec.kind == "harness" {
-        let ports = module_ports(&g.design.verilog, TOP_NAME)?;
-        top_spec.files.push((
-            format!("{HARNESS_TOP}.v"),
-            harness_verilog(TOP_NAME, &ports, "clock")?,
-        ));
-    }
-    for (name, text) in &top_spec.files {
-        format::write_text(&rtl.join(name), text, opts.force)?;
-    }
     let cfg = &g.config;
+    let top = &top_spec.top;
+    let core_ports = module_ports(&g.design.verilog, TOP_NAME)?;
+    let (verilog_files, wrapper_parts) = match top_spec.board {
+        None => {
+            let name = format!("{HARNESS_TOP}.v");
+            format::write_text(
+                &rtl.join(&name),
+                &harness_verilog(TOP_NAME, &core_ports, "clock")?,
+                opts.force,
+            )?;
+            (vec![format!("{TOP_NAME}.v"), name], BTreeSet::new())
+        }
+        Some(_) => {
+            // The board top holds the whole hierarchy (the core as `deltagen_board$accel`).
+            let name = format!("{top}.v");
+            let path = rtl.join(&name);
+            let v = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let mut parts = instance_modules(&v, top);
+            parts.remove(top_spec.core_inst);
+            (vec![name], parts)
+        }
+    };
+    let constraints = match &top_spec.constraints {
+        Some((name, text)) => {
+            let p = rtl.join(name);
+            format::write_text(&p, text, opts.force)?;
+            files.insert("constraints".into(), rel(&p, &out_abs));
+            Some(name.clone())
+        }
+        None => None,
+    };
+    let clock_mhz = g.board.as_ref().map_or(cfg.clock_mhz, |p| p.clock_mhz());
 
-    // Yosys: the flattened netlist for place and route, and its cell statistics.
+    // Yosys: the flattened netlist for place and route, and its cell statistics. (The synth_*
+    // command checks the hierarchy itself, after loading the vendor primitives the PLLs use.)
     let netlist = synth_dir.join("netlist.json");
     let stat_flat = synth_dir.join("stat_flat.json");
-    let mut script = format!("read_verilog {TOP_NAME}.v\n");
-    for (name, _) in &top_spec.files {
+    let mut script = String::new();
+    for name in &verilog_files {
         script += &format!("read_verilog {name}\n");
     }
-    let top = &top_spec.top;
     script += &format!(
-        "hierarchy -check -top {top}\n{}\nwrite_json {}\ntee -q -o {} stat -json\n",
+        "{}\nwrite_json {}\ntee -q -o {} stat -json\n",
         family.synth_cmd(top, target.capacity.dsps),
         from_rtl(&netlist, &out_abs).display(),
         from_rtl(&stat_flat, &out_abs).display(),
@@ -952,7 +1356,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     let yosys_log = logs.join("yosys.log");
     let t0 = Instant::now();
     {
-        let pb = spinner(opts.quiet, format!("yosys ({})", target.name));
+        let pb = spinner(opts.quiet, format!("yosys ({} {top})", target.name));
         let mut cmd = Command::new(&yosys);
         cmd.arg("-s").arg(from_rtl(&script_path, &out_abs));
         let r = run_logged(cmd, &rtl, &yosys_log, &pb);
@@ -971,11 +1375,36 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         .or_else(|| flat.keys().next().cloned())
         .ok_or_else(|| anyhow!("{}: empty", stat_flat.display()))?;
     let yosys_flat = subtree(&flat, family, &flat_top);
-    let blocks = block_modules(&g.design.verilog);
-    let (per_module, wrapper) = netlist_blocks(&netlist, top, family, &blocks)?;
+    let attr = Attribution {
+        core_inst: top_spec.core_inst.to_string(),
+        blocks: block_modules(&g.design.verilog),
+        core_outputs: core_ports
+            .iter()
+            .filter(|p| !p.input)
+            .map(|p| p.name.clone())
+            .collect(),
+        wrapper_parts,
+        wrapper_rest: if top_spec.board.is_some() {
+            "board top".into()
+        } else {
+            "harness".into()
+        },
+    };
+    let (per_module, wrapper_per_module) = netlist_blocks(&netlist, top, family, &attr)?;
+    if per_module.is_empty() {
+        bail!(
+            "{}: no cell of the core instance `{}` in {top}; the attribution by name broke",
+            netlist.display(),
+            top_spec.core_inst
+        );
+    }
     let mut core = Resources::default();
     for r in per_module.values() {
         core.add(r, 1);
+    }
+    let mut wrapper = Resources::default();
+    for r in wrapper_per_module.values() {
+        wrapper.add(r, 1);
     }
     let pe_count = cfg.pe_count;
     let mut per_pe = Resources::default();
@@ -1010,23 +1439,13 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     check("FFs", yosys_flat.ffs, cap.ffs);
     let fits = over.is_empty();
 
-    // Place and route. The constraint file is copied next to the netlist (YoWASP sees only
-    // directories relative to its working directory reliably).
-    let constraints = match &top_spec.constraints {
-        Some(c) => {
-            let name = c
-                .file_name()
-                .ok_or_else(|| anyhow!("{}: not a file", c.display()))?;
-            let copy = synth_dir.join(name);
-            std::fs::copy(c, &copy)
-                .with_context(|| format!("copying {} to {}", c.display(), copy.display()))?;
-            Some(copy)
-        }
-        None => None,
-    };
+    // Place and route, one run per seed. Paths are relative to rtl/ (see `from_rtl`); the
+    // constraint file sits there.
     let mut seeds = Vec::new();
     let mut pnr_utilisation = None;
     let mut critical: Vec<CriticalPath> = Vec::new();
+    let placed =
+        |seed: u32, p: Packer| synth_dir.join(format!("pnr_seed{seed}.{}", p.pnr_output().1));
     let t0 = Instant::now();
     if let (Some(pnr), true) = (&nextpnr, fits) {
         for seed in 1..=opts.seeds {
@@ -1041,11 +1460,13 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
                 ),
             );
             let mut cmd = Command::new(pnr);
+            // With a board the constraint file's oscillator frequency is derived through the
+            // PLL; --freq (the PLL's output) covers any clock nextpnr does not derive.
             cmd.args(target.pnr_args)
                 .arg("--json")
                 .arg(from_rtl(&netlist, &out_abs))
                 .arg("--freq")
-                .arg(format!("{}", cfg.clock_mhz))
+                .arg(format!("{clock_mhz}"))
                 .arg("--seed")
                 .arg(seed.to_string())
                 .arg("--timing-allow-fail")
@@ -1057,7 +1478,11 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
                 } else {
                     "--lpf"
                 })
-                .arg(from_rtl(c, &out_abs));
+                .arg(c);
+            }
+            if let Some((p, _)) = &packer {
+                cmd.arg(p.pnr_output().0)
+                    .arg(from_rtl(&placed(seed, *p), &out_abs));
             }
             let r = run_logged(cmd, &rtl, &log, &pb);
             pb.finish_and_clear();
@@ -1081,7 +1506,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
                         log.display()
                     )
                 })?;
-            if let Some(cp) = critical_path(&rep, seed, &blocks) {
+            if let Some(cp) = critical_path(&rep, seed, &attr) {
                 critical.push(cp);
             }
             pnr_utilisation = Some(rep["utilization"].clone());
@@ -1099,10 +1524,10 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     }
     let fmax_mhz = fmax_stats(&seeds.iter().map(|s| s.fmax_mhz).collect::<Vec<_>>());
     let requested = cfg.clock_mhz;
-    let meets_timing = fmax_mhz.as_ref().map(|f| f.median >= requested);
+    let meets_timing = fmax_mhz.as_ref().map(|f| f.median >= clock_mhz);
     let seeds_meeting_timing = fmax_mhz
         .as_ref()
-        .map(|_| seeds.iter().filter(|s| s.fmax_mhz >= requested).count() as u32);
+        .map(|_| seeds.iter().filter(|s| s.fmax_mhz >= clock_mhz).count() as u32);
     // The critical path of the median seed.
     let critical_path = fmax_mhz.as_ref().and_then(|f| {
         let seed = seeds
@@ -1115,6 +1540,80 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
             .seed;
         critical.iter().find(|c| c.seed == seed).cloned()
     });
+
+    // The bitstream: the fastest seed's, if it meets the clock (any seed that does is as good
+    // on the board; the fastest has the most margin).
+    let fastest = seeds
+        .iter()
+        .max_by(|a, b| a.fmax_mhz.total_cmp(&b.fmax_mhz));
+    let (mut bitstream, mut bitstream_seed, mut bitstream_bytes) = (None, None, None);
+    if let (Some((p, tool)), Some(best)) = (&packer, fastest) {
+        if best.fmax_mhz >= clock_mhz {
+            let bit = out_abs.join(p.bitstream());
+            let log = logs.join("pack.log");
+            let t0 = Instant::now();
+            let pb = spinner(opts.quiet, format!("{} (seed {})", p.tool(), best.seed));
+            let mut cmd = Command::new(tool);
+            cmd.args(p.args())
+                .arg(from_rtl(&placed(best.seed, *p), &out_abs))
+                .arg(from_rtl(&bit, &out_abs));
+            let r = run_logged(cmd, &rtl, &log, &pb);
+            pb.finish_and_clear();
+            r?;
+            let bytes = std::fs::metadata(&bit)
+                .with_context(|| format!("{} wrote no {}", p.tool(), bit.display()))?
+                .len();
+            if bytes == 0 {
+                bail!(
+                    "{} wrote an empty {} (log {})",
+                    p.tool(),
+                    bit.display(),
+                    log.display()
+                );
+            }
+            seconds.insert("pack".into(), t0.elapsed().as_secs_f64());
+            files.insert("pack_log".into(), rel(&log, &out_abs));
+            bitstream = Some(rel(&bit, &out_abs));
+            bitstream_seed = Some(best.seed);
+            bitstream_bytes = Some(bytes);
+        }
+    }
+
+    let board = match (&g.board, top_spec.board) {
+        (Some(plan), Some(b)) => Some(BoardReport {
+            name: b.name.into(),
+            title: b.title.into(),
+            constraints: files.get("constraints").cloned().unwrap_or_default(),
+            clock_pin_mhz: b.clock_pin_mhz,
+            clock_mhz,
+            pll: plan.clock.describe(),
+            pll_primitive: plan.clock.primitive().map(str::to_string),
+            baud: plan.baud,
+            baud_actual: plan.baud_actual,
+            uart_divisor: plan.divisor,
+            note: match (&packer, &bitstream) {
+                (None, _) => format!(
+                    "Yosys estimate only (no open place and route for {}): \
+                     generate/rtl/{top}.v with its .hex files and {} are the inputs of a Vivado \
+                     project",
+                    target.name,
+                    files.get("constraints").cloned().unwrap_or_default()
+                ),
+                (Some(_), Some(bit)) => format!(
+                    "{bit}: seed {} at {:.2} MHz for a {clock_mhz:.2} MHz clock",
+                    bitstream_seed.unwrap_or(0),
+                    fastest.map_or(0.0, |s| s.fmax_mhz)
+                ),
+                (Some(_), None) if !fits => "no bitstream: the design does not fit".into(),
+                (Some(_), None) => format!(
+                    "no bitstream: no seed meets the {clock_mhz:.2} MHz clock (fastest {:.2} MHz)",
+                    fastest.map_or(0.0, |s| s.fmax_mhz)
+                ),
+            },
+        }),
+        _ => None,
+    };
+
     let (luts, luts_source) = match pnr_utilisation.as_ref().and_then(|u| {
         ["ICESTORM_LC", "TRELLIS_COMB", "TRELLIS_SLICE"]
             .iter()
@@ -1139,9 +1638,12 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         config: cfg.name.clone(),
         config_hash: cfg.hash(),
         config_target: cfg.target.clone(),
-        model: opts.model.display().to_string(),
+        model: model_dir.display().to_string(),
+        model_origin,
+        model_layers: dashed(&model_layers, "-"),
         top: top.clone(),
-        top_kind: top_spec.kind.clone(),
+        top_kind: top_spec.kind.to_string(),
+        board,
         luts,
         luts_source,
         ffs: yosys_flat.ffs,
@@ -1152,6 +1654,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         over_capacity: over.clone(),
         fmax_mhz,
         clock_mhz_requested: requested,
+        clock_mhz,
         meets_timing,
         seeds_meeting_timing,
         seeds,
@@ -1160,6 +1663,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         core,
         wrapper,
         per_module,
+        wrapper_per_module,
         pe_count,
         per_pe,
         capacity: cap,
@@ -1167,7 +1671,9 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         pnr_utilisation,
         tool_versions,
         seconds,
-        bitstream: None,
+        bitstream,
+        bitstream_seed,
+        bitstream_bytes,
         files,
     };
     format::write_text(
@@ -1185,7 +1691,23 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
             out.display()
         );
     }
+    if let (Some(b), Some(_), None) = (&report.board, &packer, &report.bitstream) {
+        bail!(
+            "timing not met on {}: the fastest of {} seeds reaches {:.2} MHz, the PLL makes \
+             {:.2} MHz; no bitstream written (reports in {}); lower the clock (--clock) or try \
+             more --seeds",
+            b.name,
+            report.seeds.len(),
+            fastest_fmax(&report.seeds),
+            clock_mhz,
+            out.display()
+        );
+    }
     Ok(report)
+}
+
+fn fastest_fmax(seeds: &[SeedRun]) -> f64 {
+    seeds.iter().map(|s| s.fmax_mhz).fold(0.0, f64::max)
 }
 
 /// `p` (under the output directory `out`) as seen from `out/generate/rtl`, where the tools run:
@@ -1219,7 +1741,7 @@ pub fn fmax_stats(v: &[f64]) -> Option<FmaxStats> {
 }
 
 /// The intra-clock critical path of a nextpnr `--report` file.
-fn critical_path(rep: &Value, seed: u32, blocks: &BTreeSet<String>) -> Option<CriticalPath> {
+fn critical_path(rep: &Value, seed: u32, attr: &Attribution) -> Option<CriticalPath> {
     let cp = rep["critical_paths"]
         .as_array()?
         .iter()
@@ -1234,7 +1756,9 @@ fn critical_path(rep: &Value, seed: u32, blocks: &BTreeSet<String>) -> Option<Cr
     let mut through: Vec<String> = Vec::new();
     // nextpnr's own cells ($nextpnr_...: carry feed-ins) carry no block name.
     for c in cells.iter().filter(|c| !c.starts_with('$')) {
-        let b = block_of(c, blocks).unwrap_or_else(|| "wrapper".to_string());
+        let b = match attr.owner(c) {
+            Owner::Core(b) | Owner::Wrapper(b) => b,
+        };
         if through.last() != Some(&b) {
             through.push(b);
         }
@@ -1259,9 +1783,31 @@ fn res_row(name: &str, r: &Resources) -> String {
 
 fn markdown(r: &SynthReport) -> String {
     let mut md = format!(
-        "# Synthesis: `{}` on {}\n\nDevice {}, top `{}` ({}), config hash {}, model `{}`.\n\n",
-        r.config, r.target, r.device, r.top, r.top_kind, r.config_hash, r.model
+        "# Synthesis: `{}` on {}{}\n\nDevice {}, top `{}` ({}), config hash {}, model `{}` ({}, {}).\n\n",
+        r.config,
+        r.target,
+        r.board.as_ref().map_or(String::new(), |b| format!(", board {}", b.title)),
+        r.device,
+        r.top,
+        r.top_kind,
+        r.config_hash,
+        r.model,
+        r.model_layers,
+        r.model_origin
     );
+    if let Some(b) = &r.board {
+        md += &format!(
+            "Board `{}`: {}; UART {} baud ({} cycles per bit, {:.0} baud actual); pins from `{}`.\n\n\
+             **{}**\n\n",
+            b.name,
+            b.pll,
+            b.baud,
+            b.uart_divisor,
+            b.baud_actual,
+            b.constraints,
+            b.note
+        );
+    }
     let fmax = match &r.fmax_mhz {
         Some(f) => format!(
             "{:.2} MHz median ({:.2}–{:.2} over {} seeds)",
@@ -1285,7 +1831,9 @@ fn markdown(r: &SynthReport) -> String {
          {}\
          | Fmax | {fmax} | | |\n\
          | requested clock | {} MHz | | |\n\
-         | meets timing (median) | {} | | |\n\n",
+         {}\
+         | meets timing (median) | {} | | |\n\
+         {}\n",
         r.luts_source,
         r.luts,
         r.capacity.luts,
@@ -1305,9 +1853,20 @@ fn markdown(r: &SynthReport) -> String {
             String::new()
         },
         r.clock_mhz_requested,
+        if r.board.is_some() {
+            format!("| clock from the PLL | {:.3} MHz | | |\n", r.clock_mhz)
+        } else {
+            String::new()
+        },
         r.meets_timing
             .map_or("n/a".to_string(), |m| if m { "yes" } else { "no" }
                 .to_string()),
+        match (&r.bitstream, r.bitstream_seed, r.bitstream_bytes) {
+            (Some(b), Some(s), Some(n)) =>
+                format!("| bitstream | `{b}` (seed {s}, {n} bytes) | | |\n"),
+            _ if r.board.is_some() => "| bitstream | none | | |\n".to_string(),
+            _ => String::new(),
+        },
     );
     if !r.seeds.is_empty() {
         md += "| seed | Fmax (MHz) |\n|---|---|\n";
@@ -1334,12 +1893,21 @@ fn markdown(r: &SynthReport) -> String {
     }
     md += &res_row("**core total**", &r.core);
     md += &res_row(&format!("**per PE** (of {})", r.pe_count), &r.per_pe);
+    if r.wrapper_per_module.len() > 1 {
+        for (name, res) in &r.wrapper_per_module {
+            md += &res_row(&format!("{} part: {name}", r.top_kind), res);
+        }
+    }
     md += &res_row(&format!("**{} `{}`**", r.top_kind, r.top), &r.wrapper);
     md += &res_row("**flattened design** (placed)", &r.yosys_flat);
     if r.top_kind == "harness" {
         md += "\nWithout `--board` the core sits in a timing harness: its inputs come from a serial-in \
                shift register and its outputs leave through a parallel-in shift register (five pins), \
                so every core port is registered; the harness row is that overhead.\n";
+    } else {
+        md += "\nThe board top is the UART bridge (`bridge`, with the receive FIFO), the UART \
+               receiver (`rx`) and transmitter (`tx`), the PLL (`clock_gen`) and the LED glue \
+               (`board top`) around the core (docs/board.md).\n";
     }
     md += "\nTools: ";
     md += &r
@@ -1354,7 +1922,8 @@ fn markdown(r: &SynthReport) -> String {
 
 /// `deltagen synth` from the command line.
 pub fn run_cli(a: &SynthArgs, quiet: bool) -> Result<()> {
-    let r = synth(&SynthOptions::from_args(a, quiet))?;
+    let opts = SynthOptions::from_args(a, quiet)?;
+    let r = synth(&opts)?;
     let fmax = r.fmax_mhz.as_ref().map_or("no P&R".to_string(), |f| {
         format!(
             "Fmax {:.2} MHz median ({:.2}–{:.2})",
@@ -1362,21 +1931,35 @@ pub fn run_cli(a: &SynthArgs, quiet: bool) -> Result<()> {
         )
     });
     println!(
-        "{} on {}: {} LUTs, {} FFs, {} BRAM, {} DSP; {fmax}, {} MHz requested{}; wrote {}",
+        "{} ({} model {}) on {}: {} LUTs, {} FFs, {} BRAM, {} DSP; {fmax}, {} MHz{}{}; wrote {}",
         r.config,
+        if r.model_origin == "package" {
+            "the"
+        } else {
+            "random"
+        },
+        r.model_layers,
         r.target,
         r.luts,
         r.ffs,
         r.brams,
         r.dsps,
         r.clock_mhz_requested,
+        if r.board.is_some() {
+            format!(" requested, {:.3} MHz from the PLL", r.clock_mhz)
+        } else {
+            " requested".to_string()
+        },
         match r.meets_timing {
             Some(true) => " (met)",
             Some(false) => " (NOT met)",
             None => "",
         },
-        a.out.display()
+        opts.out.display()
     );
+    if let Some(b) = &r.board {
+        println!("board {}: {}", b.name, b.note);
+    }
     Ok(())
 }
 
@@ -1456,17 +2039,76 @@ mod tests {
             b.iter().map(String::as_str).collect::<Vec<_>>(),
             ["compactor", "pes.0"]
         );
-        assert_eq!(block_of("core.pes$0.wrom.q_SB_DFF", &b).unwrap(), "pes.0");
+        let harness = Attribution {
+            core_inst: "core".into(),
+            blocks: b.clone(),
+            core_outputs: ["y".to_string()].into(),
+            wrapper_parts: BTreeSet::new(),
+            wrapper_rest: "harness".into(),
+        };
+        let core = |b: &str| Owner::Core(b.to_string());
+        let wrap = |p: &str| Owner::Wrapper(p.to_string());
+        assert_eq!(harness.owner("core.pes$0.wrom.q_SB_DFF"), core("pes.0"));
         assert_eq!(
-            block_of("core.compactor$wr_valid_SB_LUT4", &b).unwrap(),
-            "compactor"
+            harness.owner("core.compactor$wr_valid_SB_LUT4"),
+            core("compactor")
         );
-        assert_eq!(block_of("core.d_theta.x", &b).unwrap(), "descriptor ROMs");
+        assert_eq!(harness.owner("core.d_theta.x"), core("descriptor ROMs"));
+        assert_eq!(harness.owner("core.cnt.q_SB_DFF"), core("sequencer (top)"));
+        assert_eq!(harness.owner("in_sr_SB_DFFE_Q"), wrap("harness"));
+        assert_eq!(harness.owner("core_x"), wrap("harness"));
+
+        // A board top: the core is `accel`, the other instances are parts of the wrapper;
+        // the top's net to a core output port (`accel$y`) is driven inside the core, the one
+        // to an input (`accel$b`) outside it.
+        let board_v = "module deltagen_board(clk);\nendmodule\n\
+            module deltagen_board$accel(clock,x);\nendmodule\n\
+            module deltagen_board$bridge(clock,x);\nendmodule\n\
+            module deltagen_board$rx(clock,x);\nendmodule\n\
+            module deltagen_board$hb(d,q,clock);\nendmodule\n";
+        let mut parts = instance_modules(board_v, "deltagen_board");
+        assert!(parts.remove("accel"));
+        let board = Attribution {
+            core_inst: "accel".into(),
+            wrapper_parts: parts,
+            wrapper_rest: "board top".into(),
+            ..harness
+        };
+        assert_eq!(board.owner("accel.pes$0.y_SB_LUT4_O"), core("pes.0"));
+        assert_eq!(board.owner("accel$y_SB_LUT4_O_1"), core("sequencer (top)"));
+        assert_eq!(board.owner("accel$b_SB_DFF"), wrap("board top"));
+        assert_eq!(board.owner("bridge.beat.q_SB_DFFE_Q"), wrap("bridge"));
+        assert_eq!(board.owner("rx.cnt.q_SB_DFFSR_Q"), wrap("rx"));
+        assert_eq!(board.owner("hb.q_SB_DFFE_Q"), wrap("board top"));
+        assert_eq!(board.owner("led_busy_SB_LUT4_O"), wrap("board top"));
+    }
+
+    #[test]
+    fn default_output_directory() {
         assert_eq!(
-            block_of("core.cnt.q_SB_DFF", &b).unwrap(),
-            "sequencer (top)"
+            default_out("tiny-2pe", "ice40-up5k", None),
+            Path::new("build/synth/tiny-2pe-ice40-up5k")
         );
-        assert_eq!(block_of("in_sr_SB_DFFE_Q", &b), None);
-        assert_eq!(block_of("core_x", &b), None);
+        assert_eq!(
+            default_out("my cfg/1", "ecp5-85k", Some("ulx3s")),
+            Path::new("build/synth/my_cfg_1-ecp5-85k-ulx3s")
+        );
+        assert_eq!(parse_layers(DEFAULT_LAYERS), [96, 64, 32, 4]);
+    }
+
+    #[test]
+    fn every_board_has_its_constraints_and_packer() {
+        for b in deltagen_hdl::board::BOARDS {
+            let t = target(b.target).unwrap();
+            let spec = board_top(b.name, t).unwrap();
+            let (file, text) = spec.constraints.unwrap();
+            assert!(b.constraints.ends_with(&file), "{}", b.constraints);
+            assert!(
+                text.contains("uart_rx") && text.contains("led_error"),
+                "{file}"
+            );
+            assert_eq!(spec.top, b.top);
+            assert_eq!(spec.packer.is_some(), t.family != Family::Xilinx7);
+        }
     }
 }

@@ -1,5 +1,8 @@
-//! `deltagen synth`: the iCE40 flow end to end on a small config (Yosys, nextpnr-ice40, one seed),
-//! the report's keys and figures, and the errors for a missing or unknown target or board.
+//! `deltagen synth`: the iCE40 flow end to end on a small config (Yosys, nextpnr-ice40, one seed)
+//! with the random model synth makes itself, the iCEBreaker board top to a bitstream (and no
+//! bitstream when timing fails), the report's keys and figures, and the errors for a missing or
+//! unknown target or board, a board of another target, a clock the PLL cannot make and a random
+//! model too big for the config.
 
 use std::path::Path;
 
@@ -58,24 +61,45 @@ fn res(v: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
+fn report(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("synth.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn ice40_flow_end_to_end() {
+    // No --model (synth makes a random 16-8-3 one) and no --out (the default directory, under
+    // the working directory).
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("m");
-    random_model(&model);
     let config = dir.path().join("slow.toml");
     std::fs::write(&config, SLOW_TINY).unwrap();
-    let out = dir.path().join("s");
-    synth(
-        &config,
-        &model,
-        &out,
-        &["--target", "ice40-up5k", "--seeds", "1"],
-    )
-    .success();
+    let run = |extra: &[&str]| {
+        deltagen()
+            .current_dir(dir.path())
+            .args(["--quiet", "synth", "--config", "slow.toml"])
+            .args(["--target", "ice40-up5k", "--layers", "16,8,3"])
+            .args(extra)
+            .assert()
+    };
+    let a = run(&["--seeds", "1"]).success();
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(stdout.contains("random model 16-8-3"), "{stdout}");
+    let out = dir.path().join("build/synth/tiny-2pe-12mhz-ice40-up5k");
+    assert!(out.join("synth.json").exists(), "default --out not used");
+    // The model synth made, like `deltagen model random` would.
+    for f in ["model/model.json", "model/model.npz", "model/inputs.npz"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    assert!(!out.join("bitstream.bin").exists());
 
-    let r: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("synth.json")).unwrap()).unwrap();
+    let r = report(&out);
+    assert_eq!(r["model_layers"], "16-8-3");
+    assert!(r["model_origin"]
+        .as_str()
+        .unwrap()
+        .starts_with("random: deltagen model random --layers 16,8,3"));
+    assert_eq!(r["board"], Value::Null);
+    assert_eq!(r["bitstream"], Value::Null);
+    assert_eq!(r["top_kind"], "harness");
     for key in [
         "target",
         "device",
@@ -100,6 +124,7 @@ fn ice40_flow_end_to_end() {
     assert_eq!(r["target"], "ice40-up5k");
     assert_eq!(r["device"], "iCE40UP5K-SG48");
     assert_eq!(r["clock_mhz_requested"].as_f64(), Some(12.0));
+    assert_eq!(r["clock_mhz"].as_f64(), Some(12.0));
     assert_eq!(r["fits"], true);
     let f = &r["fmax_mhz"];
     let (med, min, max) = (
@@ -190,8 +215,112 @@ fn ice40_flow_end_to_end() {
     );
 
     // Nothing is overwritten without --force.
-    let a = synth(&config, &model, &out, &["--target", "ice40-up5k"]).failure();
+    let a = run(&[]).failure();
     assert!(stderr(&a).contains("--force"), "{}", stderr(&a));
+}
+
+/// The iCEBreaker board top from a model package at 20 MHz (the PLL makes 19.875 from 12):
+/// bitstream, board and clock in the report, core vs board wrapper. Then the same at 100 MHz,
+/// which no placement of the UP5K reaches: reports, no bitstream (the earlier one removed), a
+/// non-zero exit that says so.
+#[test]
+fn icebreaker_bitstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    random_model(&model);
+    let config = dir.path().join("slow.toml");
+    std::fs::write(&config, SLOW_TINY).unwrap();
+    let out = dir.path().join("s");
+    let board = [
+        "--target",
+        "ice40-up5k",
+        "--board",
+        "icebreaker",
+        "--seeds",
+        "1",
+    ];
+    synth(
+        &config,
+        &model,
+        &out,
+        &[&board[..], &["--clock", "20"]].concat(),
+    )
+    .success();
+
+    let bit = std::fs::read(out.join("bitstream.bin")).unwrap();
+    // icepack's output carries the iCE40 synchronisation word.
+    assert!(
+        bit.len() > 50_000 && bit.windows(4).any(|w| w == [0x7e, 0xaa, 0x99, 0x7e]),
+        "bitstream.bin: {} bytes",
+        bit.len()
+    );
+    let r = report(&out);
+    assert_eq!(r["bitstream"], "bitstream.bin");
+    assert_eq!(r["bitstream_seed"], 1);
+    assert_eq!(r["bitstream_bytes"].as_u64(), Some(bit.len() as u64));
+    assert_eq!(r["top"], "deltagen_board");
+    assert_eq!(r["top_kind"], "board");
+    assert_eq!(r["model_origin"], "package");
+    let b = &r["board"];
+    assert_eq!(b["name"], "icebreaker");
+    assert!(b["pll"].as_str().unwrap().contains("SB_PLL40_PAD"), "{b}");
+    assert_eq!(b["constraints"], "generate/rtl/icebreaker.pcf");
+    assert!(out.join("generate/rtl/icebreaker.pcf").exists());
+    assert_eq!(r["clock_mhz_requested"].as_f64(), Some(20.0));
+    assert_eq!(r["clock_mhz"].as_f64(), Some(19.875));
+    assert_eq!(b["clock_mhz"].as_f64(), Some(19.875));
+    assert_eq!(r["meets_timing"], true);
+    assert!(r["fmax_mhz"]["max"].as_f64().unwrap() >= 19.875);
+
+    // Core blocks and board parts add up to the placed netlist; the bridge holds the receive
+    // FIFO's block RAM, the PEs their DSPs.
+    let blocks = r["per_module"].as_object().unwrap();
+    assert!(blocks.contains_key("pes.0") && blocks.contains_key("compactor"));
+    let parts = r["wrapper_per_module"].as_object().unwrap();
+    for p in ["bridge", "rx", "tx", "clock_gen", "board top"] {
+        assert!(
+            parts.contains_key(p),
+            "wrapper_per_module lacks {p}: {parts:?}"
+        );
+    }
+    for k in ["luts", "carries", "ffs", "brams", "dsps"] {
+        let sum: u64 = parts.values().map(|v| res(v, k)).sum();
+        assert_eq!(sum, res(&r["wrapper"], k), "{k}: parts vs wrapper");
+        assert_eq!(
+            res(&r["core"], k) + res(&r["wrapper"], k),
+            res(&r["yosys_flat"], k),
+            "{k}: core + board top vs flattened"
+        );
+    }
+    assert_eq!(res(&parts["bridge"], "brams"), 1);
+    assert_eq!(res(&r["wrapper"], "dsps"), 0);
+    assert_eq!(res(&r["core"], "dsps"), 2);
+    assert!(res(&parts["rx"], "ffs") > 0 && res(&parts["tx"], "ffs") > 0);
+    let md = std::fs::read_to_string(out.join("synth.md")).unwrap();
+    assert!(md.contains("| bitstream | `bitstream.bin`") && md.contains("board part: bridge"));
+
+    // 100 MHz: timing fails, the reports stay, the earlier bitstream goes.
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &[&board[..], &["--clock", "100", "--force"]].concat(),
+    )
+    .failure();
+    let e = stderr(&a);
+    assert!(
+        e.contains("timing not met on icebreaker") && e.contains("no bitstream written"),
+        "{e}"
+    );
+    assert!(!out.join("bitstream.bin").exists());
+    let r = report(&out);
+    assert_eq!(r["bitstream"], Value::Null);
+    assert_eq!(r["meets_timing"], false);
+    assert_eq!(r["seeds_meeting_timing"], 0);
+    assert!(r["board"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("no seed meets"));
 }
 
 #[test]
@@ -239,10 +368,58 @@ fn target_and_board_errors() {
         &config,
         &model,
         &out,
+        &["--target", "ecp5-85k", "--board", "icebreaker"],
+    )
+    .failure();
+    assert!(
+        stderr(&a).contains("carries a ice40-up5k") && stderr(&a).contains("--target ice40-up5k"),
+        "{}",
+        stderr(&a)
+    );
+
+    // The iCE40 PLL makes 16..=275 MHz; 12 MHz is refused before anything is written.
+    let a = synth(
+        &config,
+        &model,
+        &out,
         &["--target", "ice40-up5k", "--board", "icebreaker"],
     )
     .failure();
-    assert!(stderr(&a).contains("not yet available"), "{}", stderr(&a));
+    assert!(stderr(&a).contains("16..=275 MHz"), "{}", stderr(&a));
+
+    // --baud belongs to --board; --layers to the random model made without --model.
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &["--target", "ice40-up5k", "--baud", "9600"],
+    )
+    .failure();
+    assert!(stderr(&a).contains("--board"), "{}", stderr(&a));
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &["--target", "ice40-up5k", "--layers", "4,3"],
+    )
+    .failure();
+    assert!(stderr(&a).contains("--layers"), "{}", stderr(&a));
+
+    // Without --model the default random model (96-64-32-4) is too wide for tiny-2pe.
+    let a = deltagen()
+        .args(["--quiet", "synth", "--config"])
+        .arg(&config)
+        .args(["--target", "ice40-up5k", "--out"])
+        .arg(&out)
+        .assert()
+        .failure();
+    let e = stderr(&a);
+    assert!(
+        e.contains("random model 96-64-32-4")
+            && e.contains("max_in = 64")
+            && e.contains("--layers"),
+        "{e}"
+    );
 
     let a = synth(
         &config,
@@ -254,5 +431,5 @@ fn target_and_board_errors() {
     assert!(stderr(&a).contains("--seeds 0"), "{}", stderr(&a));
 
     // Nothing was written by the refused runs.
-    assert!(!out.join("synth.json").exists());
+    assert!(!out.exists(), "{} was created", out.display());
 }

@@ -811,14 +811,15 @@ impl Step for Synth {
     fn run(&self, ctx: &Ctx, dir: &Path) -> Result<Outcome> {
         let ex = ctx.dir("export");
         let opts = crate::synth::SynthOptions {
-            config: ctx.preset.accelerator_spec.clone(),
-            model: ex.clone(),
-            target: ctx.preset.target.clone(),
-            board: None,
             seeds: SYNTH_SEEDS,
-            out: dir.to_path_buf(),
             force: true,
             quiet: ctx.quiet,
+            ..crate::synth::SynthOptions::new(
+                &ctx.preset.accelerator_spec,
+                Some(ex.clone()),
+                &ctx.preset.target,
+                dir.to_path_buf(),
+            )
         };
         // A design too big for the device is a result, not a broken flow: synth writes its
         // reports (resources, what exceeds the device) before it refuses to place and route, and
