@@ -25,6 +25,10 @@ pub const PRESETS: &[(&str, &str)] = &[
         "ice40-up5k-8pe",
         include_str!("../configs/ice40-up5k-8pe.toml"),
     ),
+    (
+        "ice40-up5k-4pe",
+        include_str!("../configs/ice40-up5k-4pe.toml"),
+    ),
     ("ecp5-16pe", include_str!("../configs/ecp5-16pe.toml")),
     ("tiny-2pe", include_str!("../configs/tiny-2pe.toml")),
 ];

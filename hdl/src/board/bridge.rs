@@ -59,6 +59,10 @@ pub struct Bridge {
     beat_valid: DFF<bool>,
     beat_user: DFF<bool>,
     beat_last: DFF<bool>,
+    /// The next payload byte is the frame's last element / its beat's last lane (flags, so the
+    /// parser's decision is not an add and a compare after the FIFO read).
+    elem_last: DFF<bool>,
+    lane_last: DFF<bool>,
     inflight: DFF<Bits<8>>,
     status_q: DFF<Bits<8>>,
     // replies
@@ -144,6 +148,8 @@ impl Bridge {
             beat_valid: Default::default(),
             beat_user: Default::default(),
             beat_last: Default::default(),
+            elem_last: Default::default(),
+            lane_last: Default::default(),
             inflight: Default::default(),
             status_q: Default::default(),
             t_state: Default::default(),
@@ -201,7 +207,8 @@ impl Logic for Bridge {
     fn update(&mut self) {
         dff_setup!(
             self, clock, p_state, got, elem, lane, first_beat, beat_data, beat_valid, beat_user,
-            beat_last, inflight, status_q, t_state, t_idx, txq_valid, txq_data, tready_q
+            beat_last, elem_last, lane_last, inflight, status_q, t_state, t_idx, txq_valid,
+            txq_data, tready_q
         );
         self.desc.clock.next = self.clock.val();
         self.desc.read_address.next = 0.into();
@@ -229,6 +236,8 @@ impl Logic for Bridge {
             if self.p_state.q.val() == self.p_cmd.val() {
                 self.elem.d.next = 0.into();
                 self.lane.d.next = 0.into();
+                self.elem_last.d.next = self.n_in.val() == 1;
+                self.lane_last.d.next = self.c_lanes.val() == 1;
                 if self.rx_byte.val() == self.c_seq.val() {
                     self.p_state.d.next = self.p_payload.val();
                     self.first_beat.d.next = true;
@@ -244,17 +253,20 @@ impl Logic for Bridge {
                 self.beat_data.d.next = self.beat_data.q.val() | self.placed.val();
                 self.elem.d.next = self.elem.q.val() + 1;
                 self.lane.d.next = self.lane.q.val() + 1;
-                if (self.elem.q.val() + 1) == self.n_in.val() {
+                self.elem_last.d.next = (self.elem.q.val() + 2) == self.n_in.val();
+                self.lane_last.d.next = (self.lane.q.val() + 2) == self.c_lanes.val();
+                if self.elem_last.q.val() {
                     self.beat_valid.d.next = true;
                     self.beat_last.d.next = true;
                     self.beat_user.d.next = self.first_beat.q.val();
                     self.lane.d.next = 0.into();
                     self.p_state.d.next = self.p_cmd.val();
-                } else if (self.lane.q.val() + 1) == self.c_lanes.val() {
+                } else if self.lane_last.q.val() {
                     self.beat_valid.d.next = true;
                     self.beat_last.d.next = false;
                     self.beat_user.d.next = self.first_beat.q.val();
                     self.lane.d.next = 0.into();
+                    self.lane_last.d.next = self.c_lanes.val() == 1;
                 }
             }
         }
