@@ -301,7 +301,7 @@ mod tests {
         let p = Preset::load("basicmotions-ice40").unwrap();
         assert_eq!(
             (p.config.name.as_str(), p.config.pe_count),
-            ("ice40-up5k-8pe", 8)
+            ("ice40-up5k-4pe", 4)
         );
         let p = Preset::load("japanesevowels-ecp5").unwrap();
         assert_eq!(
