@@ -342,68 +342,39 @@ fn target_and_board_errors() {
         "{e}"
     );
 
-    let a = synth(
-        &config,
-        &model,
-        &out,
-        &["--target", "ice40-up5k", "--board", "nexys"],
-    )
-    .failure();
-    assert!(
-        stderr(&a).contains("unknown board `nexys`"),
-        "{}",
-        stderr(&a)
-    );
-
-    let a = synth(
-        &config,
-        &model,
-        &out,
-        &["--target", "ice40-up5k", "--board", "ulx3s"],
-    )
-    .failure();
-    assert!(stderr(&a).contains("--target ecp5-85k"), "{}", stderr(&a));
-
-    let a = synth(
-        &config,
-        &model,
-        &out,
-        &["--target", "ecp5-85k", "--board", "icebreaker"],
-    )
-    .failure();
-    assert!(
-        stderr(&a).contains("carries a ice40-up5k") && stderr(&a).contains("--target ice40-up5k"),
-        "{}",
-        stderr(&a)
-    );
-
-    // The iCE40 PLL makes 16..=275 MHz; 12 MHz is refused before anything is written.
-    let a = synth(
-        &config,
-        &model,
-        &out,
-        &["--target", "ice40-up5k", "--board", "icebreaker"],
-    )
-    .failure();
-    assert!(stderr(&a).contains("16..=275 MHz"), "{}", stderr(&a));
-
-    // --baud belongs to --board; --layers to the random model made without --model.
-    let a = synth(
-        &config,
-        &model,
-        &out,
-        &["--target", "ice40-up5k", "--baud", "9600"],
-    )
-    .failure();
-    assert!(stderr(&a).contains("--board"), "{}", stderr(&a));
-    let a = synth(
-        &config,
-        &model,
-        &out,
-        &["--target", "ice40-up5k", "--layers", "4,3"],
-    )
-    .failure();
-    assert!(stderr(&a).contains("--layers"), "{}", stderr(&a));
+    // (arguments, what the error must say). The iCE40 PLL makes 16..=275 MHz: the 12 MHz
+    // config is refused with --board icebreaker before anything is written. --baud belongs to
+    // --board; --layers to the random model made without --model.
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--target", "ice40-up5k", "--board", "nexys"],
+            &["unknown board `nexys`"],
+        ),
+        (
+            &["--target", "ice40-up5k", "--board", "ulx3s"],
+            &["--target ecp5-85k"],
+        ),
+        (
+            &["--target", "ecp5-85k", "--board", "icebreaker"],
+            &["carries a ice40-up5k", "--target ice40-up5k"],
+        ),
+        (
+            &["--target", "ice40-up5k", "--board", "icebreaker"],
+            &["16..=275 MHz"],
+        ),
+        (&["--target", "ice40-up5k", "--baud", "9600"], &["--board"]),
+        (
+            &["--target", "ice40-up5k", "--layers", "4,3"],
+            &["--layers"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let a = synth(&config, &model, &out, args).failure();
+        let e = stderr(&a);
+        for n in *needles {
+            assert!(e.contains(n), "{args:?}: {e}");
+        }
+    }
 
     // Without --model the default random model (96-64-32-4) is too wide for tiny-2pe.
     let a = deltagen()
