@@ -122,6 +122,8 @@ pub struct DeltaTop {
     /// init_words - 2 - cnt during Init: `init_last` is its zero test.
     ileft: DFF<Bits<16>>,
     drain_last: DFF<bool>,
+    /// state == Run of a layer (not the read-out entry), as a flag: `issue` fans out widely.
+    scan_run: DFF<bool>,
     /// `sub` is at P/G - 1 (the chunk's last group), `ob` at P - 1 (the chunk's last bank).
     sub_last: DFF<bool>,
     ob_last: DFF<bool>,
@@ -266,6 +268,7 @@ impl DeltaTop {
             init_last: Default::default(),
             ileft: Default::default(),
             drain_last: Default::default(),
+            scan_run: Default::default(),
             sub_last: Default::default(),
             ob_last: Default::default(),
             m_valid: (0..META_STAGES).map(|_| Default::default()).collect(),
@@ -333,6 +336,7 @@ impl Logic for DeltaTop {
             init_last,
             ileft,
             drain_last,
+            scan_run,
             sub_last,
             ob_last,
             s1_sub,
@@ -458,10 +462,7 @@ impl Logic for DeltaTop {
         if self.lanes_left.val() >= self.n_lanes.val() {
             self.in_lanes.next = self.all_lanes.val();
         }
-        self.issue.next = (self.state.q.val() == SeqState::Run)
-            & !self.d_readout.read_data.val().any()
-            & self.k_more.q.val()
-            & self.adv.val();
+        self.issue.next = self.scan_run.q.val() & self.k_more.q.val() & self.adv.val();
         // Input frames wait whole in the input buffer; layer 0 reads its beats by group index
         // (the buffer's registered read is the scan's S1 stage, like a Y read).
         self.in_buf.clock.next = self.clock.val();
@@ -652,6 +653,7 @@ impl Logic for DeltaTop {
             }
             SeqState::Load => {
                 self.state.d.next = SeqState::Run;
+                self.scan_run.d.next = !self.d_readout.read_data.val().any();
                 self.first.d.next = true;
                 self.mac_set.d.next = self.layer.q.val().get_bit(0);
                 self.k.d.next = 0.into();
@@ -679,6 +681,7 @@ impl Logic for DeltaTop {
                 }
                 if self.decoder.done.val() {
                     self.state.d.next = SeqState::Drain;
+                    self.scan_run.d.next = false;
                     self.drain_last.d.next = false;
                 }
             }
