@@ -54,11 +54,7 @@ pub fn build_design(params: &HwParams, layers: &[LayerSpec]) -> Result<Design, H
     let g = params.g();
     let max_dsp = params.max_dsp as usize;
     let pe_dsp = p.min(max_dsp);
-    let rq_dsp = if max_dsp.saturating_sub(p) >= 2 * g {
-        2 * g
-    } else {
-        0
-    };
+    let rq_dsp = 2 * params.rq_lanes_on_dsp();
     let mults = p + 2 * g;
     let dsp = pe_dsp + rq_dsp;
     Ok(Design {

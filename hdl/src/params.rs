@@ -150,6 +150,12 @@ impl HwParams {
     pub fn g(&self) -> usize {
         self.nz_lanes as usize
     }
+    /// Requant lanes whose two 16x16 products go to DSP blocks: the PEs take the DSPs first,
+    /// then lanes 0, 1, ... as long as both of a lane's multipliers fit; the rest use LUTs.
+    pub fn rq_lanes_on_dsp(&self) -> usize {
+        self.g()
+            .min((self.max_dsp as usize).saturating_sub(self.p()) / 2)
+    }
     /// Largest RLE run R = 2^rle_run_bits - 1.
     pub fn max_run(&self) -> u64 {
         (1u64 << self.rle_run_bits) - 1

@@ -199,8 +199,7 @@ impl DeltaTop {
                 )
             })
             .collect();
-        // PEs take the DSP blocks first; the requant lanes only if all 2*G multipliers fit.
-        let rq_dsp = (params.max_dsp as usize).saturating_sub(p) >= 2 * g;
+        let rq_dsp = params.rq_lanes_on_dsp();
         let c8 = |v: usize| Constant::new((v as u64).into());
         Ok(Self {
             clock: Default::default(),
@@ -247,7 +246,7 @@ impl DeltaTop {
             rle: RleBuffer::new(geo.fifo_depth),
             decoder: Decoder::default(),
             pes,
-            rq: (0..g).map(|_| RequantLane::new(rq_dsp)).collect(),
+            rq: (0..g).map(|i| RequantLane::new(i < rq_dsp)).collect(),
             state: Default::default(),
             layer: Default::default(),
             cnt: Default::default(),
