@@ -55,6 +55,20 @@ fn stderr(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
 
+/// The blocks of one side (`core` or `wrapper`) add up to it, and core + wrapper to the
+/// flattened netlist, for every resource.
+fn add_up(r: &Value, blocks: &serde_json::Map<String, Value>, side: &str, wrapper_name: &str) {
+    for k in ["luts", "carries", "ffs", "brams", "dsps"] {
+        let sum: u64 = blocks.values().map(|v| res(v, k)).sum();
+        assert_eq!(sum, res(&r[side], k), "{k}: blocks vs {side}");
+        assert_eq!(
+            res(&r["core"], k) + res(&r["wrapper"], k),
+            res(&r["yosys_flat"], k),
+            "{k}: core + {wrapper_name} vs flattened"
+        );
+    }
+}
+
 fn res(v: &Value, key: &str) -> u64 {
     v[key]
         .as_u64()
@@ -164,15 +178,7 @@ fn ice40_flow_end_to_end() {
     ] {
         assert!(blocks.contains_key(b), "per_module lacks {b}: {blocks:?}");
     }
-    for k in ["luts", "carries", "ffs", "brams", "dsps"] {
-        let sum: u64 = blocks.values().map(|v| res(v, k)).sum();
-        assert_eq!(sum, res(&r["core"], k), "{k}: blocks vs core");
-        assert_eq!(
-            res(&r["core"], k) + res(&r["wrapper"], k),
-            res(&r["yosys_flat"], k),
-            "{k}: core + harness vs flattened"
-        );
-    }
+    add_up(&r, blocks, "core", "harness");
     assert_eq!(res(&r["per_pe"], "dsps"), 1);
     assert!(res(&r["per_pe"], "brams") > 0);
     // The harness holds shift registers only: flip-flops, hardly any logic, no memory.
@@ -283,15 +289,7 @@ fn icebreaker_bitstream() {
             "wrapper_per_module lacks {p}: {parts:?}"
         );
     }
-    for k in ["luts", "carries", "ffs", "brams", "dsps"] {
-        let sum: u64 = parts.values().map(|v| res(v, k)).sum();
-        assert_eq!(sum, res(&r["wrapper"], k), "{k}: parts vs wrapper");
-        assert_eq!(
-            res(&r["core"], k) + res(&r["wrapper"], k),
-            res(&r["yosys_flat"], k),
-            "{k}: core + board top vs flattened"
-        );
-    }
+    add_up(&r, parts, "wrapper", "board top");
     assert_eq!(res(&parts["bridge"], "brams"), 1);
     assert_eq!(res(&r["wrapper"], "dsps"), 0);
     assert_eq!(res(&r["core"], "dsps"), 2);
