@@ -21,12 +21,13 @@ pub const LOAD_CYCLES: u64 = 1;
 /// Drain after the decoder's `done`: the last MAC write (5 stages after issue) lands before the
 /// next layer's scan reads Y and before the PEs switch Y sets.
 pub const DRAIN_CYCLES: u64 = 2;
-/// Layer-0 groups: input-buffer read → encoder E0 (reference read) → E1 (delta, threshold) →
-/// E2 (delta and nonzero mask registered) → compactor queue → compactor register.
-pub const INPUT_FRONT_LATENCY: u64 = 5;
+/// Layer-0 groups: input-buffer read → encoder E0 (reference read) → E1 (reference word
+/// registered) → M (delta, threshold) → E2 (delta and nonzero mask registered) → compactor
+/// queue → compactor register.
+pub const INPUT_FRONT_LATENCY: u64 = 6;
 /// Hidden groups: Y read → BRAM out → PE scan register → requant (5 stages) → encoder E0 →
-/// E1 → E2 → queue → compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 11;
+/// E1 → M → E2 → queue → compactor.
+pub const HIDDEN_FRONT_LATENCY: u64 = 12;
 /// A word written into the RLE buffer in cycle t is in the decoder at t + 3 (pointer compare,
 /// the BRAM read, then the buffer's register queue).
 pub const WORD_TO_DECODER: u64 = 3;

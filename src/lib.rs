@@ -21,6 +21,7 @@ pub mod host;
 pub mod hw;
 pub mod io;
 pub mod model;
+pub mod outreg;
 pub mod random;
 pub mod sim;
 pub mod stats;

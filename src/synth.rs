@@ -1116,7 +1116,17 @@ pub struct SynthReport {
     pub bitstream: Option<String>,
     pub bitstream_seed: Option<u32>,
     pub bitstream_bytes: Option<u64>,
+    /// ECP5: block RAM read ports given their output register after synthesis, and the fabric
+    /// flip-flops that moved into them (counted in `ffs` above, which are Yosys' figures).
+    pub bram_output_registers: Option<BramOutregs>,
     pub files: BTreeMap<String, String>,
+}
+
+/// See [`crate::outreg`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BramOutregs {
+    pub ports: usize,
+    pub ffs_absorbed: usize,
 }
 
 /// Where the model comes from.
@@ -1364,6 +1374,30 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         r?;
     }
     seconds.insert("yosys".into(), t0.elapsed().as_secs_f64());
+
+    // ECP5: flip-flops right after a block RAM read move into its output register (see
+    // `outreg`); nextpnr places that netlist, the reports above describe Yosys' own.
+    let mut bram_output_registers = None;
+    let pnr_netlist = if family == Family::Ecp5 {
+        let path = synth_dir.join("netlist_pnr.json");
+        let mut n: Value = serde_json::from_str(
+            &std::fs::read_to_string(&netlist)
+                .with_context(|| format!("reading {}", netlist.display()))?,
+        )
+        .with_context(|| format!("{}: not a Yosys JSON netlist", netlist.display()))?;
+        let a = crate::outreg::absorb_bram_output_registers(&mut n, top)
+            .with_context(|| format!("{}: output-register pass", netlist.display()))?;
+        std::fs::write(&path, serde_json::to_string(&n)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        files.insert("netlist_pnr".into(), rel(&path, &out_abs));
+        bram_output_registers = Some(BramOutregs {
+            ports: a.ports,
+            ffs_absorbed: a.ffs,
+        });
+        path
+    } else {
+        netlist.clone()
+    };
     files.insert("yosys_log".into(), rel(&yosys_log, &out_abs));
     files.insert("yosys_script".into(), rel(&script_path, &out_abs));
 
@@ -1464,7 +1498,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
             // PLL; --freq (the PLL's output) covers any clock nextpnr does not derive.
             cmd.args(target.pnr_args)
                 .arg("--json")
-                .arg(from_rtl(&netlist, &out_abs))
+                .arg(from_rtl(&pnr_netlist, &out_abs))
                 .arg("--freq")
                 .arg(format!("{clock_mhz}"))
                 .arg("--seed")
@@ -1674,6 +1708,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         bitstream,
         bitstream_seed,
         bitstream_bytes,
+        bram_output_registers,
         files,
     };
     format::write_text(
@@ -1900,6 +1935,14 @@ fn markdown(r: &SynthReport) -> String {
     }
     md += &res_row(&format!("**{} `{}`**", r.top_kind, r.top), &r.wrapper);
     md += &res_row("**flattened design** (placed)", &r.yosys_flat);
+    if let Some(o) = r.bram_output_registers {
+        md += &format!(
+            "\nBlock RAM output registers: {} read ports use their output register, holding {} \
+             flip-flops of the RTL that Yosys left in the fabric (counted in the FF figures above; \
+             `synth/netlist_pnr.json` is the placed netlist).\n",
+            o.ports, o.ffs_absorbed
+        );
+    }
     if r.top_kind == "harness" {
         md += "\nWithout `--board` the core sits in a timing harness: its inputs come from a serial-in \
                shift register and its outputs leave through a parallel-in shift register (five pins), \

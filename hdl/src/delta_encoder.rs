@@ -1,10 +1,13 @@
 //! Delta encoder with its reference (delta state) memory: `nz_lanes` elements per cycle.
 //!
 //! Stage E0: a group of lanes arrives with the reference address; the reference words are read.
-//! Stage E1: d = x - r per lane, nz = lane valid and |d| > theta.
-//! Stage E2: d and nz registered (the compactor's input is a flip-flop, not the BRAM-to-compare
-//! path); where nz, r := x, written back when the group leaves E2. Consecutive groups use
-//! consecutive reference addresses, so the read of a group never meets a pending write.
+//! Stage E1: the reference words leave the BRAM into a register (`m_r`), so no logic hangs on
+//! the BRAM's clock-to-out; on ECP5 that register becomes the DP16KD's own output register
+//! (`outreg` pass of `deltagen synth`).
+//! Stage M: d = x - r per lane, nz = lane valid and |d| > theta.
+//! Stage E2: d and nz registered (the compactor's input is a flip-flop, not the compare path);
+//! where nz, r := x, written back when the group leaves E2. Consecutive groups use consecutive
+//! reference addresses, so the read of a group never meets a pending write.
 //! Everything advances only when `adv` is high (the compactor is ready), so a stall keeps the
 //! group and the BRAM output registers unchanged.
 //!
@@ -47,6 +50,13 @@ pub struct DeltaEncoder {
     e1_base: DFF<Bits<16>>,
     e1_last: DFF<bool>,
     e1_raddr: DFF<Bits<16>>,
+    m_valid: DFF<bool>,
+    m_x: Vec<DFF<Bits<8>>>,
+    m_r: Vec<DFF<Bits<8>>>,
+    m_lanes: DFF<Bits<8>>,
+    m_base: DFF<Bits<16>>,
+    m_last: DFF<bool>,
+    m_raddr: DFF<Bits<16>>,
     e2_valid: DFF<bool>,
     e2_d: Vec<DFF<Bits<9>>>,
     e2_x: Vec<DFF<Bits<8>>>,
@@ -93,6 +103,13 @@ impl DeltaEncoder {
             e1_base: Default::default(),
             e1_last: Default::default(),
             e1_raddr: Default::default(),
+            m_valid: Default::default(),
+            m_x: sigs(lanes),
+            m_r: sigs(lanes),
+            m_lanes: Default::default(),
+            m_base: Default::default(),
+            m_last: Default::default(),
+            m_raddr: Default::default(),
             e2_valid: Default::default(),
             e2_d: sigs(lanes),
             e2_x: sigs(lanes),
@@ -118,8 +135,8 @@ impl Logic for DeltaEncoder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, e1_valid, e1_lanes, e1_base, e1_last, e1_raddr, e2_valid, e2_nz, e2_base,
-            e2_last, e2_raddr
+            self, clock, e1_valid, e1_lanes, e1_base, e1_last, e1_raddr, m_valid, m_lanes, m_base,
+            m_last, m_raddr, e2_valid, e2_nz, e2_base, e2_last, e2_raddr
         );
         if self.adv.val() {
             self.e1_valid.d.next = self.in_valid.val();
@@ -127,10 +144,15 @@ impl Logic for DeltaEncoder {
             self.e1_base.d.next = self.in_base.val();
             self.e1_last.d.next = self.in_last.val();
             self.e1_raddr.d.next = self.in_raddr.val();
-            self.e2_valid.d.next = self.e1_valid.q.val();
-            self.e2_base.d.next = self.e1_base.q.val();
-            self.e2_last.d.next = self.e1_last.q.val();
-            self.e2_raddr.d.next = self.e1_raddr.q.val();
+            self.m_valid.d.next = self.e1_valid.q.val();
+            self.m_lanes.d.next = self.e1_lanes.q.val();
+            self.m_base.d.next = self.e1_base.q.val();
+            self.m_last.d.next = self.e1_last.q.val();
+            self.m_raddr.d.next = self.e1_raddr.q.val();
+            self.e2_valid.d.next = self.m_valid.q.val();
+            self.e2_base.d.next = self.m_base.q.val();
+            self.e2_last.d.next = self.m_last.q.val();
+            self.e2_raddr.d.next = self.m_raddr.q.val();
         }
         self.out_valid.next = self.e2_valid.q.val();
         self.out_base.next = self.e2_base.q.val();
@@ -150,10 +172,18 @@ impl Logic for DeltaEncoder {
             if self.adv.val() {
                 self.e1_x[i].d.next = self.in_x[i].val();
             }
-            self.lane[i].x.next = self.e1_x[i].q.val();
-            self.lane[i].r.next = self.rmem.read_data[i].val();
+            self.m_x[i].clock.next = self.clock.val();
+            self.m_r[i].clock.next = self.clock.val();
+            self.m_x[i].d.next = self.m_x[i].q.val();
+            self.m_r[i].d.next = self.m_r[i].q.val();
+            if self.adv.val() {
+                self.m_x[i].d.next = self.e1_x[i].q.val();
+                self.m_r[i].d.next = self.rmem.read_data[i].val();
+            }
+            self.lane[i].x.next = self.m_x[i].q.val();
+            self.lane[i].r.next = self.m_r[i].q.val();
             self.lane[i].theta.next = self.theta.val();
-            self.lane[i].valid.next = self.e1_lanes.q.val().get_bit(i);
+            self.lane[i].valid.next = self.m_lanes.q.val().get_bit(i);
             self.e2_d[i].clock.next = self.clock.val();
             self.e2_x[i].clock.next = self.clock.val();
             self.e2_r[i].clock.next = self.clock.val();
@@ -162,8 +192,8 @@ impl Logic for DeltaEncoder {
             self.e2_r[i].d.next = self.e2_r[i].q.val();
             if self.adv.val() {
                 self.e2_d[i].d.next = self.lane[i].d.val();
-                self.e2_x[i].d.next = self.e1_x[i].q.val();
-                self.e2_r[i].d.next = self.rmem.read_data[i].val();
+                self.e2_x[i].d.next = self.m_x[i].q.val();
+                self.e2_r[i].d.next = self.m_r[i].q.val();
             }
             self.out_d[i].next = self.e2_d[i].q.val();
             // Write-back: r := x where nonzero, the word read keeps the other bytes.
@@ -181,7 +211,7 @@ impl Logic for DeltaEncoder {
         self.nzacc[0].next = 0.into();
         for i in 0..self.lane.len() {
             self.nzbit[i].next = 0.into();
-            if self.lane[i].nz.val() & self.e1_valid.q.val() {
+            if self.lane[i].nz.val() & self.m_valid.q.val() {
                 self.nzbit[i].next = self.lane_bit[i].val();
             }
             self.nzacc[i + 1].next = self.nzacc[i].val() | self.nzbit[i].val();
@@ -238,9 +268,10 @@ mod tests {
         let mut addr = 0usize;
         let mut x: Vec<i8> = vec![0; lanes];
         let mut mask = 0u64;
-        // The group held in E1: (values, lane mask, address).
+        // The group held in E1 and in M: (values, lane mask, address).
         let mut e1: Option<Group> = None;
-        // The group in E2, whose outputs are visible, with the theta it was tested against in E1.
+        let mut m: Option<Group> = None;
+        // The group in E2, whose outputs are visible, with the theta it was tested against in M.
         let mut e2: Option<(Group, i32)> = None;
         let mut checked = 0;
         for step in 0..3000 {
@@ -274,7 +305,8 @@ mod tests {
             }
             sim.cycle().unwrap();
             if adv {
-                e2 = e1.take().map(|g| (g, theta));
+                e2 = m.take().map(|g| (g, theta));
+                m = e1.take();
                 e1 = Some((x.clone(), mask, addr));
                 // Next group: new values, next address (consecutive groups never share one).
                 addr = (addr + 1) % depth;
