@@ -4,6 +4,14 @@
 //! ROMs come from `$readmemh` files written by `deltagen generate`, so a new model needs no RTL
 //! change. The simulation model is read-first: a read and a write to the same address in one
 //! cycle return the old word, exactly like the Verilog below (both are non-blocking).
+//!
+//! A memory whose users never need the word of a same-cycle read/write collision (the PE's Y
+//! sets forward those writes, the encoder's groups never read an address being written) is
+//! marked `no_rw_check`. Yosys then maps it without the collision bypass (a saved write word, an
+//! address compare and a multiplexer on every read bit, which sat on the BRAM's critical
+//! clock-to-out path). To keep that promise checked, simulation returns the old word inverted on
+//! a collision (the Verilog does so outside `SYNTHESIS`), so any use of it breaks the
+//! bit-exact tests.
 
 use rust_hdl::prelude::*;
 
@@ -39,6 +47,8 @@ pub struct SyncRam<const W: usize> {
     _init_file: Option<String>,
     /// First address `init` and the file fill.
     _init_at: usize,
+    /// See the module doc.
+    _no_rw_check: bool,
 }
 
 /// The simulation image of a memory: `init`, zero-padded to `depth` words (at least one).
@@ -75,7 +85,14 @@ impl<const W: usize> SyncRam<W> {
             _mem: mem,
             _init_file: init_file,
             _init_at: at,
+            _no_rw_check: false,
         }
+    }
+    /// Collisions are never used (module doc): no bypass logic in synthesis, poisoned reads in
+    /// simulation.
+    pub fn no_rw_check(mut self) -> Self {
+        self._no_rw_check = true;
+        self
     }
     pub fn depth(&self) -> usize {
         self._mem.len()
@@ -90,7 +107,13 @@ impl<const W: usize> Logic for SyncRam<W> {
             let mask = (1usize << ab) - 1;
             if self.read_enable.val() {
                 let a = self.read_address.val().index() & mask;
-                let v = if a < depth { self._mem[a] } else { 0 };
+                let mut v = if a < depth { self._mem[a] } else { 0 };
+                if self._no_rw_check
+                    && self.write_enable.val()
+                    && self.write_address.val().index() & mask == a
+                {
+                    v = !v & ((1u64 << W) - 1);
+                }
                 self.read_data.next = Bits::<W>::from(v);
             }
             if self.write_enable.val() {
@@ -107,15 +130,32 @@ impl<const W: usize> Logic for SyncRam<W> {
     fn hdl(&self) -> Verilog {
         let depth = self._mem.len();
         let ab = addr_bits(depth);
-        Verilog::Custom(format!(
-            "reg [{w}:0] ram [0:{d}];\n{init}\
-always @(posedge clock) begin\n\
+        let a = ab - 1;
+        let read = if self._no_rw_check {
+            format!(
+                "`ifdef SYNTHESIS\n\
    if (read_enable) read_data <= ram[read_address[{a}:0]];\n\
+`else\n\
+   if (read_enable) read_data <= (write_enable && read_address[{a}:0] == write_address[{a}:0]) \
+? ~ram[read_address[{a}:0]] : ram[read_address[{a}:0]];\n\
+`endif\n"
+            )
+        } else {
+            format!("   if (read_enable) read_data <= ram[read_address[{a}:0]];\n")
+        };
+        Verilog::Custom(format!(
+            "{attr}reg [{w}:0] ram [0:{d}];\n{init}\
+always @(posedge clock) begin\n\
+{read}\
    if (write_enable) ram[write_address[{a}:0]] <= write_data;\n\
 end\n",
+            attr = if self._no_rw_check {
+                "(* no_rw_check *)\n"
+            } else {
+                ""
+            },
             w = W - 1,
             d = depth - 1,
-            a = ab - 1,
             init = verilog_init(&self._init_file, self._init_at),
         ))
     }
@@ -136,7 +176,8 @@ end\n",
 }
 
 /// [`SyncRam`] holding one byte per lane in each word: all lanes share the read and write
-/// addresses, `lanes` bytes are read and written together. One memory `8 * lanes` bits wide, so
+/// addresses, `lanes` bytes are read and written together. Always `no_rw_check` (module doc):
+/// its user, the delta encoder, never reads the address it writes. One memory `8 * lanes` bits wide, so
 /// the lanes of a group fill block RAM words instead of each lane taking a block RAM of its own.
 #[derive(LogicBlock)]
 pub struct SyncRamBytes {
@@ -174,7 +215,10 @@ impl Logic for SyncRamBytes {
             let mask = (1usize << addr_bits(depth)) - 1;
             if self.read_enable.val() {
                 let a = self.read_address.val().index() & mask;
-                let v = if a < depth { self._mem[a] } else { 0 };
+                let mut v = if a < depth { self._mem[a] } else { 0 };
+                if self.write_enable.val() && self.write_address.val().index() & mask == a {
+                    v = !v;
+                }
                 for (k, r) in self.read_data.iter_mut().enumerate() {
                     r.next = Bits::<8>::from((v >> (8 * k)) & 0xff);
                 }
@@ -208,7 +252,8 @@ impl Logic for SyncRamBytes {
         let reads: String = (0..lanes)
             .map(|k| {
                 format!(
-                    "   if (read_enable) read_data${k} <= ram[read_address[{a}:0]][{hi}:{lo}];\n",
+                    "   if (read_enable) read_data${k} <= ram[read_address[{a}:0]][{hi}:{lo}] ^ \
+{{8{{collide}}}};\n",
                     a = ab - 1,
                     hi = 8 * k + 7,
                     lo = 8 * k
@@ -216,7 +261,13 @@ impl Logic for SyncRamBytes {
             })
             .collect();
         Verilog::Custom(format!(
-            "reg [{w}:0] ram [0:{d}];\n\
+            "(* no_rw_check *)\nreg [{w}:0] ram [0:{d}];\n\
+wire collide;\n\
+`ifdef SYNTHESIS\n\
+assign collide = 1'b0;\n\
+`else\n\
+assign collide = write_enable && read_address[{a}:0] == write_address[{a}:0];\n\
+`endif\n\
 always @(posedge clock) begin\n\
 {reads}\
    if (write_enable) ram[write_address[{a}:0]] <= {{{word}}};\n\

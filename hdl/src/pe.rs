@@ -108,8 +108,12 @@ impl Pe {
             scan_data: Default::default(),
             mul: Mul16::new(true, dsp),
             wrom: SyncRom::new(weight_depth, weights, format!("{name}_w.hex")),
-            ya: SyncRam::new_at(2 * y0, y0, bias[0], Some(format!("{name}_bias_a.hex"))),
-            yb: SyncRam::new_at(2 * y0, y0, bias[1], Some(format!("{name}_bias_b.hex"))),
+            // A MAC read that meets a write of its address takes the forwarded word instead,
+            // and the bias copy reads the upper half while it writes the lower one.
+            ya: SyncRam::new_at(2 * y0, y0, bias[0], Some(format!("{name}_bias_a.hex")))
+                .no_rw_check(),
+            yb: SyncRam::new_at(2 * y0, y0, bias[1], Some(format!("{name}_bias_b.hex")))
+                .no_rw_check(),
             bias_base: Constant::new((y0 as u64).into()),
             b_valid: Default::default(),
             b_yaddr: Default::default(),
