@@ -59,7 +59,8 @@ impl RleBuffer {
             pop: Default::default(),
             rd_word: Default::default(),
             rd_nz: Default::default(),
-            words: SyncRam::new(depth, &[], None),
+            // Reads only where wr_ptr != rd_ptr, and writes go to wr_ptr: never the same word.
+            words: SyncRam::new(depth, &[], None).no_rw_check(),
             wr_ptr: Default::default(),
             rd_ptr: Default::default(),
             mask: Constant::new(((depth - 1) as u64).into()),
