@@ -974,17 +974,23 @@ impl Attribution {
     }
 }
 
-/// Cells of the flattened netlist by core block, and by part of the top around the core.
+/// A Yosys JSON netlist.
+fn read_netlist(netlist: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(netlist)
+        .with_context(|| format!("reading {}", netlist.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a Yosys JSON netlist", netlist.display()))
+}
+
+/// Cells of the flattened netlist (`v`, read from `netlist`) by core block, and by part of the
+/// top around the core.
 fn netlist_blocks(
+    v: &Value,
     netlist: &Path,
     top: &str,
     family: Family,
     attr: &Attribution,
 ) -> Result<(BTreeMap<String, Resources>, BTreeMap<String, Resources>)> {
-    let text = std::fs::read_to_string(netlist)
-        .with_context(|| format!("reading {}", netlist.display()))?;
-    let v: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a Yosys JSON netlist", netlist.display()))?;
     let cells = v["modules"][top]["cells"]
         .as_object()
         .ok_or_else(|| anyhow!("{}: no module {top}", netlist.display()))?;
@@ -1377,14 +1383,11 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
 
     // ECP5: flip-flops right after a block RAM read move into its output register (see
     // `outreg`); nextpnr places that netlist, the reports above describe Yosys' own.
+    let netlist_json = read_netlist(&netlist)?;
     let mut bram_output_registers = None;
     let pnr_netlist = if family == Family::Ecp5 {
         let path = synth_dir.join("netlist_pnr.json");
-        let mut n: Value = serde_json::from_str(
-            &std::fs::read_to_string(&netlist)
-                .with_context(|| format!("reading {}", netlist.display()))?,
-        )
-        .with_context(|| format!("{}: not a Yosys JSON netlist", netlist.display()))?;
+        let mut n = netlist_json.clone();
         let a = crate::outreg::absorb_bram_output_registers(&mut n, top)
             .with_context(|| format!("{}: output-register pass", netlist.display()))?;
         std::fs::write(&path, serde_json::to_string(&n)?)
@@ -1424,7 +1427,8 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
             "harness".into()
         },
     };
-    let (per_module, wrapper_per_module) = netlist_blocks(&netlist, top, family, &attr)?;
+    let (per_module, wrapper_per_module) =
+        netlist_blocks(&netlist_json, &netlist, top, family, &attr)?;
     if per_module.is_empty() {
         bail!(
             "{}: no cell of the core instance `{}` in {top}; the attribution by name broke",
