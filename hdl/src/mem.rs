@@ -32,6 +32,26 @@ fn verilog_init(init_file: &Option<String>, at: usize) -> String {
     }
 }
 
+/// `no_rw_check` memories (module doc): a `collide` wire that is high on a same-cycle
+/// read/write of one word in simulation and constant low for Yosys (`SYNTHESIS`), then the
+/// attribute, which must come right before the memory's `reg` declaration.
+fn collide_verilog(a: usize) -> String {
+    format!(
+        "wire collide;\n\
+`ifdef SYNTHESIS\n\
+assign collide = 1'b0;\n\
+`else\n\
+assign collide = write_enable && read_address[{a}:0] == write_address[{a}:0];\n\
+`endif\n\
+(* no_rw_check *)\n"
+    )
+}
+
+/// The simulation side of `collide`: a read of the word being written this cycle.
+fn collides(read: usize, write_enable: bool, write: usize, mask: usize) -> bool {
+    write_enable && write & mask == read
+}
+
 /// Simple dual-port RAM: one synchronous read port with read enable (the output register holds
 /// while `read_enable` is low, which lets a stalled pipeline keep its data), one write port.
 #[derive(LogicBlock)]
@@ -108,10 +128,8 @@ impl<const W: usize> Logic for SyncRam<W> {
             if self.read_enable.val() {
                 let a = self.read_address.val().index() & mask;
                 let mut v = if a < depth { self._mem[a] } else { 0 };
-                if self._no_rw_check
-                    && self.write_enable.val()
-                    && self.write_address.val().index() & mask == a
-                {
+                let we = self.write_enable.val();
+                if self._no_rw_check && collides(a, we, self.write_address.val().index(), mask) {
                     v = !v & ((1u64 << W) - 1);
                 }
                 self.read_data.next = Bits::<W>::from(v);
@@ -131,29 +149,17 @@ impl<const W: usize> Logic for SyncRam<W> {
         let depth = self._mem.len();
         let ab = addr_bits(depth);
         let a = ab - 1;
-        let read = if self._no_rw_check {
-            format!(
-                "`ifdef SYNTHESIS\n\
-   if (read_enable) read_data <= ram[read_address[{a}:0]];\n\
-`else\n\
-   if (read_enable) read_data <= (write_enable && read_address[{a}:0] == write_address[{a}:0]) \
-? ~ram[read_address[{a}:0]] : ram[read_address[{a}:0]];\n\
-`endif\n"
-            )
+        let (collide, poison) = if self._no_rw_check {
+            (collide_verilog(a), format!(" ^ {{{W}{{collide}}}}"))
         } else {
-            format!("   if (read_enable) read_data <= ram[read_address[{a}:0]];\n")
+            (String::new(), String::new())
         };
         Verilog::Custom(format!(
-            "{attr}reg [{w}:0] ram [0:{d}];\n{init}\
+            "{collide}reg [{w}:0] ram [0:{d}];\n{init}\
 always @(posedge clock) begin\n\
-{read}\
+   if (read_enable) read_data <= ram[read_address[{a}:0]]{poison};\n\
    if (write_enable) ram[write_address[{a}:0]] <= write_data;\n\
 end\n",
-            attr = if self._no_rw_check {
-                "(* no_rw_check *)\n"
-            } else {
-                ""
-            },
             w = W - 1,
             d = depth - 1,
             init = verilog_init(&self._init_file, self._init_at),
@@ -177,8 +183,9 @@ end\n",
 
 /// [`SyncRam`] holding one byte per lane in each word: all lanes share the read and write
 /// addresses, `lanes` bytes are read and written together. Always `no_rw_check` (module doc):
-/// its user, the delta encoder, never reads the address it writes. One memory `8 * lanes` bits wide, so
-/// the lanes of a group fill block RAM words instead of each lane taking a block RAM of its own.
+/// its user, the delta encoder, never reads the address it writes. One memory `8 * lanes` bits
+/// wide, so the lanes of a group fill block RAM words instead of each lane taking a block RAM of
+/// its own.
 #[derive(LogicBlock)]
 pub struct SyncRamBytes {
     pub clock: Signal<In, Clock>,
@@ -216,7 +223,12 @@ impl Logic for SyncRamBytes {
             if self.read_enable.val() {
                 let a = self.read_address.val().index() & mask;
                 let mut v = if a < depth { self._mem[a] } else { 0 };
-                if self.write_enable.val() && self.write_address.val().index() & mask == a {
+                if collides(
+                    a,
+                    self.write_enable.val(),
+                    self.write_address.val().index(),
+                    mask,
+                ) {
                     v = !v;
                 }
                 for (k, r) in self.read_data.iter_mut().enumerate() {
@@ -261,13 +273,7 @@ impl Logic for SyncRamBytes {
             })
             .collect();
         Verilog::Custom(format!(
-            "(* no_rw_check *)\nreg [{w}:0] ram [0:{d}];\n\
-wire collide;\n\
-`ifdef SYNTHESIS\n\
-assign collide = 1'b0;\n\
-`else\n\
-assign collide = write_enable && read_address[{a}:0] == write_address[{a}:0];\n\
-`endif\n\
+            "{collide}reg [{w}:0] ram [0:{d}];\n\
 always @(posedge clock) begin\n\
 {reads}\
    if (write_enable) ram[write_address[{a}:0]] <= {{{word}}};\n\
@@ -275,6 +281,7 @@ end\n",
             w = 8 * lanes - 1,
             d = depth - 1,
             a = ab - 1,
+            collide = collide_verilog(ab - 1),
         ))
     }
     fn timing(&self) -> Vec<TimingInfo> {
