@@ -28,9 +28,9 @@ pub const INPUT_FRONT_LATENCY: u64 = 6;
 /// Hidden groups: Y read → BRAM out → PE scan register → requant (5 stages) → encoder E0 →
 /// E1 → M → E2 → queue → compactor.
 pub const HIDDEN_FRONT_LATENCY: u64 = 12;
-/// A word written into the RLE buffer in cycle t is in the decoder at t + 3 (pointer compare,
-/// the BRAM read, then the buffer's register queue).
-pub const WORD_TO_DECODER: u64 = 3;
+/// A word written into the RLE buffer in cycle t is in the decoder at t + 4 (pointer compare,
+/// the BRAM read, its output register, then the buffer's register queue).
+pub const WORD_TO_DECODER: u64 = 4;
 /// Run ends this many cycles after the decoder takes the terminator (registered `done`, seen by
 /// the sequencer one cycle later).
 pub const DONE_LATENCY: u64 = 2;
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn empty_vector_costs_groups_plus_terminator() {
         // 3 groups reach the compactor at 2, 3, 4 (front latency 2); terminator written at 5,
-        // decoded at 8, Run ends 2 cycles later.
+        // decoded WORD_TO_DECODER later, Run ends 2 cycles after that.
         let r = layer_run(&[false; 5], 2, 3, 255, 4, 2);
         assert_eq!(r.nonzero_words, 0);
         assert_eq!(r.zero_words, 1);
@@ -294,8 +294,8 @@ mod tests {
         // One nonzero per group of one lane, chunks 10: the decoder is the bottleneck.
         let r = layer_run(&[true; 4], 1, 4, 255, 10, 2);
         assert_eq!(r.nonzero_words, 4);
-        // Front latency 2: first word decoded at 2 + 3 = 5, four words of 10 cycles,
-        // terminator at 45.
-        assert_eq!(r.run_cycles, 45 + DONE_LATENCY);
+        // Front latency 2: first word decoded at 2 + WORD_TO_DECODER, four words of 10 cycles,
+        // then the terminator.
+        assert_eq!(r.run_cycles, 2 + WORD_TO_DECODER + 40 + DONE_LATENCY);
     }
 }

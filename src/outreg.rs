@@ -199,6 +199,316 @@ pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Ab
     Ok(done)
 }
 
+/// What the DSP pass changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DspAbsorbed {
+    /// Multipliers that took at least one register.
+    pub mults: usize,
+    /// Input registers (A or B) switched on.
+    pub input_regs: usize,
+    /// Output registers switched on.
+    pub output_regs: usize,
+    /// Fabric flip-flops removed (an input flip-flop that also drives other logic stays: the
+    /// multiplier then holds a copy of it).
+    pub ffs: usize,
+}
+
+/// A TRELLIS_FF that a DSP register can replace: rising edge, no set/reset, power-up zero.
+/// Returns (clock, clock enable or "1").
+fn plain_ff(f: &Value) -> Option<(Value, Value)> {
+    let ok = f["type"] == "TRELLIS_FF"
+        && param(f, "CLKMUX") == "CLK"
+        && param(f, "REGSET") == "RESET"
+        && (conn(f, "LSR").is_none_or(|l| l == "0") || param(f, "LSRMUX") == "0");
+    if !ok {
+        return None;
+    }
+    let ce = match param(f, "CEMUX") {
+        "1" => Value::String("1".into()),
+        "CE" => conn(f, "CE")?,
+        _ => return None,
+    };
+    Some((conn(f, "CLK")?, ce))
+}
+
+/// ECP5 multiplier registers, recovered after synthesis.
+///
+/// Yosys 0.70 maps a product to a MULT18X18D with every register off (`REG_*_CLK = "NONE"`),
+/// leaving the RTL's input and output flip-flops in the fabric; nextpnr then times the
+/// multiplier as one combinational path of ~4 ns between them plus the routing to and from the
+/// block. This pass moves them in:
+/// - input A (B): when every non-constant A (B) pin is driven by a plain flip-flop (see
+///   `plain_ff`) and those share a clock and an enable, the register takes their D nets; a
+///   flip-flop left without other loads goes.
+/// - output: when every used P pin drives exactly one plain flip-flop's D, with a shared clock
+///   and enable, the register takes their place and the flip-flops go.
+///
+/// All the registers of one multiplier must share the clock (`CLK0`); up to four enables go on
+/// `CE0..CE3`; `RST0` is tied low. A register with enable `ce` loads on the clock edges where
+/// `ce` is high, as the flip-flops did, so the netlist's cycle behaviour is unchanged.
+pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbed> {
+    let module = netlist["modules"]
+        .get_mut(top)
+        .ok_or_else(|| anyhow!("no module {top} in the netlist"))?;
+    let cells = module["cells"]
+        .as_object()
+        .ok_or_else(|| anyhow!("module {top} has no cells"))?;
+    let mut port_bits: std::collections::HashSet<String> = Default::default();
+    for p in module["ports"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(_, p)| p)
+    {
+        for b in p["bits"].as_array().into_iter().flatten() {
+            port_bits.insert(bit_str(b));
+        }
+    }
+    // Drivers (output pins) and sinks (other pins) of every net bit.
+    let mut drivers: HashMap<String, String> = HashMap::new();
+    let mut sinks: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (name, c) in cells {
+        let dirs = &c["port_directions"];
+        for (pin, bits) in c["connections"].as_object().into_iter().flatten() {
+            for b in bits.as_array().into_iter().flatten() {
+                if dirs[pin] == "output" {
+                    drivers.insert(bit_str(b), name.clone());
+                } else {
+                    sinks
+                        .entry(bit_str(b))
+                        .or_default()
+                        .push((name.clone(), pin.clone()));
+                }
+            }
+        }
+    }
+
+    struct Reg {
+        /// INPUTA, INPUTB or OUTPUT.
+        name: &'static str,
+        enable: Value,
+        /// (pin, its new net)
+        rewires: Vec<(String, Value)>,
+        /// Flip-flops to remove once nothing else reads them.
+        ffs: Vec<String>,
+    }
+    struct Plan {
+        dsp: String,
+        clk: Value,
+        regs: Vec<Reg>,
+    }
+    let numbered = |c: &Value, prefix: &str| -> Vec<String> {
+        let mut pins: Vec<String> = c["connections"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(p, _)| p.clone())
+            .filter(|p| {
+                p.strip_prefix(prefix)
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
+            .collect();
+        pins.sort();
+        pins
+    };
+    let mut plans = Vec::new();
+    let mut names: Vec<&String> = cells.keys().collect();
+    names.sort();
+    for name in names {
+        let c = &cells[name];
+        if c["type"] != "MULT18X18D" {
+            continue;
+        }
+        let off = |p: &str| matches!(param(c, p), "" | "NONE");
+        if !(off("REG_INPUTA_CLK") && off("REG_INPUTB_CLK") && off("REG_OUTPUT_CLK")) {
+            continue;
+        }
+        let mut clk: Option<Value> = None;
+        let mut regs = Vec::new();
+        for (reg, prefix) in [("INPUTA", "A"), ("INPUTB", "B")] {
+            let mut group: Option<(Value, Value)> = None;
+            let mut rewires = Vec::new();
+            let mut ffs = Vec::new();
+            let mut ok = true;
+            for pin in numbered(c, prefix) {
+                let Some(bit) = conn(c, &pin) else {
+                    ok = false;
+                    break;
+                };
+                if bit.is_string() {
+                    continue; // constant
+                }
+                let Some(ff) = drivers.get(&bit_str(&bit)) else {
+                    ok = false;
+                    break;
+                };
+                let f = &cells[ff];
+                let (Some(cc), Some(d)) = (plain_ff(f), conn(f, "DI")) else {
+                    ok = false;
+                    break;
+                };
+                // A flip-flop after another multiplier may become that one's output register.
+                if drivers
+                    .get(&bit_str(&d))
+                    .is_some_and(|dr| cells[dr]["type"] == "MULT18X18D")
+                {
+                    ok = false;
+                    break;
+                }
+                if group.get_or_insert_with(|| cc.clone()) != &cc {
+                    ok = false;
+                    break;
+                }
+                rewires.push((pin, d));
+                ffs.push(ff.clone());
+            }
+            let Some((gclk, ce)) = group.filter(|_| ok && !rewires.is_empty()) else {
+                continue;
+            };
+            if clk.get_or_insert_with(|| gclk.clone()) != &gclk {
+                continue;
+            }
+            regs.push(Reg {
+                name: reg,
+                enable: ce,
+                rewires,
+                ffs,
+            });
+        }
+        // Output: each used P bit into exactly one flip-flop D.
+        let mut group: Option<(Value, Value)> = None;
+        let mut rewires = Vec::new();
+        let mut ffs = Vec::new();
+        let mut ok = true;
+        for pin in numbered(c, "P") {
+            let Some(bit) = conn(c, &pin) else {
+                ok = false;
+                break;
+            };
+            let key = bit_str(&bit);
+            let Some(s) = sinks.get(&key) else {
+                continue; // unused product bit
+            };
+            let ([(ff, ffpin)], false) = (s.as_slice(), port_bits.contains(&key)) else {
+                ok = false;
+                break;
+            };
+            let f = &cells[ff];
+            let (true, Some(cc), Some(q)) = (ffpin == "DI", plain_ff(f), conn(f, "Q")) else {
+                ok = false;
+                break;
+            };
+            if group.get_or_insert_with(|| cc.clone()) != &cc {
+                ok = false;
+                break;
+            }
+            rewires.push((pin, q));
+            ffs.push(ff.clone());
+        }
+        if let Some((gclk, ce)) = group.filter(|_| ok && !rewires.is_empty()) {
+            if clk.get_or_insert_with(|| gclk.clone()) == &gclk {
+                regs.push(Reg {
+                    name: "OUTPUT",
+                    enable: ce,
+                    rewires,
+                    ffs,
+                });
+            }
+        }
+        if let (Some(clk), false) = (clk, regs.is_empty()) {
+            plans.push(Plan {
+                dsp: name.clone(),
+                clk,
+                regs,
+            });
+        }
+    }
+
+    let cells = module["cells"]
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("module {top} has no cells"))?;
+    let mut done = DspAbsorbed::default();
+    let mut candidates: std::collections::BTreeSet<String> = Default::default();
+    for p in plans {
+        let d = cells
+            .get_mut(&p.dsp)
+            .ok_or_else(|| anyhow!("cell {} vanished", p.dsp))?;
+        let mut enables: Vec<Value> = Vec::new();
+        for Reg {
+            name: reg,
+            enable: ce,
+            rewires,
+            ffs,
+        } in p.regs
+        {
+            let k = match enables.iter().position(|e| *e == ce) {
+                Some(k) => k,
+                None if enables.len() < 4 => {
+                    enables.push(ce);
+                    enables.len() - 1
+                }
+                None => continue,
+            };
+            d["parameters"][format!("REG_{reg}_CLK")] = Value::String("CLK0".into());
+            d["parameters"][format!("REG_{reg}_CE")] = Value::String(format!("CE{k}"));
+            d["parameters"][format!("REG_{reg}_RST")] = Value::String("RST0".into());
+            for (pin, net) in rewires {
+                d["connections"][pin] = Value::Array(vec![net]);
+            }
+            if reg == "OUTPUT" {
+                done.output_regs += 1;
+            } else {
+                done.input_regs += 1;
+            }
+            candidates.extend(ffs);
+        }
+        let pins = [("CLK0", p.clk), ("RST0", Value::String("0".into()))];
+        for (pin, net) in pins
+            .into_iter()
+            .chain(enables.into_iter().enumerate().map(|(k, e)| {
+                // CE pins are indexed by position.
+                (["CE0", "CE1", "CE2", "CE3"][k], e)
+            }))
+        {
+            d["connections"][pin] = Value::Array(vec![net]);
+            d["port_directions"][pin] = Value::String("input".into());
+        }
+        done.mults += 1;
+    }
+    // Remove the flip-flops nothing reads any more (an output flip-flop's Q net is now driven by
+    // the multiplier, so it must go even though its Q has loads).
+    let mut still_read: std::collections::HashSet<String> = Default::default();
+    for (name, c) in cells.iter() {
+        if c["type"] == "TRELLIS_FF" && candidates.contains(name) {
+            continue;
+        }
+        let dirs = &c["port_directions"];
+        for (pin, bits) in c["connections"].as_object().into_iter().flatten() {
+            if dirs[pin] != "output" {
+                for b in bits.as_array().into_iter().flatten() {
+                    still_read.insert(bit_str(b));
+                }
+            }
+        }
+    }
+    let dsp_driven: std::collections::HashSet<String> = cells
+        .values()
+        .filter(|c| c["type"] == "MULT18X18D")
+        .flat_map(|c| c["connections"].as_object().into_iter().flatten())
+        .filter(|(p, _)| p.starts_with('P'))
+        .flat_map(|(_, b)| b.as_array().into_iter().flatten().map(bit_str))
+        .collect();
+    for ff in candidates {
+        let Some(f) = cells.get(&ff) else { continue };
+        let q = conn(f, "Q").map(|q| bit_str(&q)).unwrap_or_default();
+        if dsp_driven.contains(&q) || (!still_read.contains(&q) && !port_bits.contains(&q)) {
+            cells.remove(&ff);
+            done.ffs += 1;
+        }
+    }
+    Ok(done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +592,109 @@ mod tests {
                 n["modules"]["top"]["cells"]["ram"]["parameters"]["REGMODE_A"],
                 "NOREG"
             );
+        }
+    }
+
+    /// A multiplier between flip-flops: a0/a1 (enable 5) on A, b0 (no enable) on B, p0/p1
+    /// into flip-flops (enable 6); a1's Q also feeds a LUT, so it stays as a copy.
+    fn dsp_netlist() -> Value {
+        json!({"modules": {"top": {
+            "ports": {"o": {"direction": "output", "bits": [20]}},
+            "cells": {
+                "mul": {"type": "MULT18X18D", "parameters": {},
+                    "port_directions": {"A0": "input", "A1": "input", "A2": "input", "B0": "input",
+                        "P0": "output", "P1": "output", "P2": "output"},
+                    "connections": {"A0": [40], "A1": [41], "A2": ["0"], "B0": [42],
+                        "P0": [50], "P1": [51], "P2": [52]}},
+                "a0": ff(30, 40, Some(5), 2),
+                "a1": ff(31, 41, Some(5), 2),
+                "b0": ff(32, 42, None, 2),
+                "p0": ff(50, 60, Some(6), 2),
+                "p1": ff(51, 61, Some(6), 2),
+                "lut": {"type": "LUT4", "parameters": {},
+                    "port_directions": {"A": "input", "B": "input", "C": "input", "Z": "output"},
+                    "connections": {"A": [41], "B": [60], "C": [61], "Z": [20]}}
+            }
+        }}})
+    }
+
+    #[test]
+    fn multiplier_takes_its_input_and_output_registers() {
+        let mut n = dsp_netlist();
+        let d = absorb_dsp_registers(&mut n, "top").unwrap();
+        assert_eq!(
+            d,
+            DspAbsorbed {
+                mults: 1,
+                input_regs: 2,
+                output_regs: 1,
+                ffs: 4
+            }
+        );
+        let cells = &n["modules"]["top"]["cells"];
+        let m = &cells["mul"];
+        for reg in ["INPUTA", "INPUTB", "OUTPUT"] {
+            assert_eq!(m["parameters"][format!("REG_{reg}_CLK")], "CLK0", "{reg}");
+        }
+        // Enables in order of appearance: A's (5), B's (constant 1), the output's (6).
+        assert_eq!(m["parameters"]["REG_INPUTA_CE"], "CE0");
+        assert_eq!(m["parameters"]["REG_INPUTB_CE"], "CE1");
+        assert_eq!(m["parameters"]["REG_OUTPUT_CE"], "CE2");
+        assert_eq!(m["connections"]["CE0"], json!([5]));
+        assert_eq!(m["connections"]["CE1"], json!(["1"]));
+        assert_eq!(m["connections"]["CE2"], json!([6]));
+        assert_eq!(m["connections"]["CLK0"], json!([2]));
+        assert_eq!(m["connections"]["RST0"], json!(["0"]));
+        assert_eq!(m["port_directions"]["CE2"], "input");
+        // Inputs take the flip-flops' D nets, the constant stays; outputs drive their Q nets.
+        assert_eq!(m["connections"]["A0"], json!([30]));
+        assert_eq!(m["connections"]["A1"], json!([31]));
+        assert_eq!(m["connections"]["A2"], json!(["0"]));
+        assert_eq!(m["connections"]["B0"], json!([32]));
+        assert_eq!(m["connections"]["P0"], json!([60]));
+        assert_eq!(m["connections"]["P1"], json!([61]));
+        // a1 still feeds the LUT; the others are gone.
+        assert!(cells.get("a1").is_some());
+        for gone in ["a0", "b0", "p0", "p1"] {
+            assert!(cells.get(gone).is_none(), "{gone}");
+        }
+    }
+
+    #[test]
+    fn multiplier_registers_need_one_clock_one_enable_and_plain_flip_flops() {
+        // (edit, input A absorbed, output absorbed)
+        type Edit = fn(&mut Value);
+        let cases: [(Edit, bool, bool); 4] = [
+            (|c| c["a1"]["connections"]["CE"] = json!([7]), false, true),
+            (
+                |c| c["p1"]["parameters"]["REGSET"] = json!("SET"),
+                true,
+                false,
+            ),
+            // A product bit that also feeds logic keeps the output register off.
+            (|c| c["lut"]["connections"]["B"] = json!([50]), true, false),
+            // An output flip-flop on another clock: the output register would need CLK1.
+            (
+                |c| {
+                    c["p0"]["connections"]["CLK"] = json!([3]);
+                    c["p1"]["connections"]["CLK"] = json!([3]);
+                },
+                true,
+                false,
+            ),
+        ];
+        for (k, (edit, a, p)) in cases.into_iter().enumerate() {
+            let mut n = dsp_netlist();
+            edit(&mut n["modules"]["top"]["cells"]);
+            absorb_dsp_registers(&mut n, "top").unwrap();
+            let m = &n["modules"]["top"]["cells"]["mul"];
+            let on = |r: &str| m["parameters"][format!("REG_{r}_CLK")] == "CLK0";
+            assert_eq!((on("INPUTA"), on("OUTPUT")), (a, p), "case {k}");
+            assert!(on("INPUTB"), "case {k}");
+            if !p {
+                assert!(n["modules"]["top"]["cells"].get("p0").is_some(), "case {k}");
+                assert_eq!(m["connections"]["P0"], json!([50]), "case {k}");
+            }
         }
     }
 }

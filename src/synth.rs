@@ -1125,6 +1125,9 @@ pub struct SynthReport {
     /// ECP5: block RAM read ports given their output register after synthesis, and the fabric
     /// flip-flops that moved into them (counted in `ffs` above, which are Yosys' figures).
     pub bram_output_registers: Option<BramOutregs>,
+    /// ECP5: multiplier input/output registers switched on after synthesis, and the fabric
+    /// flip-flops that moved into them (counted in `ffs` above).
+    pub dsp_registers: Option<DspRegs>,
     pub files: BTreeMap<String, String>,
 }
 
@@ -1132,6 +1135,15 @@ pub struct SynthReport {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct BramOutregs {
     pub ports: usize,
+    pub ffs_absorbed: usize,
+}
+
+/// See [`crate::outreg::absorb_dsp_registers`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DspRegs {
+    pub mults: usize,
+    pub input_regs: usize,
+    pub output_regs: usize,
     pub ffs_absorbed: usize,
 }
 
@@ -1385,11 +1397,20 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     // `outreg`); nextpnr places that netlist, the reports above describe Yosys' own.
     let netlist_json = read_netlist(&netlist)?;
     let mut bram_output_registers = None;
+    let mut dsp_registers = None;
     let pnr_netlist = if family == Family::Ecp5 {
         let path = synth_dir.join("netlist_pnr.json");
         let mut n = netlist_json.clone();
         let a = crate::outreg::absorb_bram_output_registers(&mut n, top)
             .with_context(|| format!("{}: output-register pass", netlist.display()))?;
+        let d = crate::outreg::absorb_dsp_registers(&mut n, top)
+            .with_context(|| format!("{}: multiplier-register pass", netlist.display()))?;
+        dsp_registers = Some(DspRegs {
+            mults: d.mults,
+            input_regs: d.input_regs,
+            output_regs: d.output_regs,
+            ffs_absorbed: d.ffs,
+        });
         std::fs::write(&path, serde_json::to_string(&n)?)
             .with_context(|| format!("writing {}", path.display()))?;
         files.insert("netlist_pnr".into(), rel(&path, &out_abs));
@@ -1713,6 +1734,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         bitstream_seed,
         bitstream_bytes,
         bram_output_registers,
+        dsp_registers,
         files,
     };
     format::write_text(
@@ -1945,6 +1967,13 @@ fn markdown(r: &SynthReport) -> String {
              flip-flops of the RTL that Yosys left in the fabric (counted in the FF figures above; \
              `synth/netlist_pnr.json` is the placed netlist).\n",
             o.ports, o.ffs_absorbed
+        );
+    }
+    if let Some(d) = r.dsp_registers {
+        md += &format!(
+            "\nMultiplier registers: {} of the multipliers took {} input and {} output registers \
+             after synthesis, holding {} flip-flops of the RTL (counted in the FF figures above).\n",
+            d.mults, d.input_regs, d.output_regs, d.ffs_absorbed
         );
     }
     if r.top_kind == "harness" {

@@ -6,8 +6,10 @@
 //! B: weight word out of the BRAM, registered (the BRAM clock-to-out does not feed the multiplier).
 //! C: weight and delta sign-extended into the multiplier's input registers; Y read issued.
 //! D: w*d (a 16x16 DSP block, or LUTs beyond max_dsp) into a registered product; Y word out of
-//!    the BRAM, registered.
-//! E: y + w*d written back. Two forwarding registers cover the two writes a read in C can miss.
+//!    the BRAM, registered in its own set's register (`ya_r`, `yb_r`: nothing between a Y RAM
+//!    and its register, so on ECP5 `deltagen synth` moves it into the RAM's output register).
+//! E: the MAC set's register (or a forwarded word) + w*d written back. Two forwarding registers
+//!    cover the two writes a read in C can miss.
 //!
 //! Layers alternate between Y set A (even layers) and B (odd layers): the MAC owns the set of the
 //! layer it works on, the scan port reads the other one (the previous layer's accumulators) at
@@ -39,7 +41,8 @@ pub struct Pe {
     pub init_valid: Signal<In, bool>,
     pub init_addr: Signal<In, Bits<16>>,
     /// Read port on the set the MAC does not own; data two cycles after the address (the
-    /// BRAM's, then a register after the set select). Both advance only with `scan_enable`.
+    /// BRAM's, then the set's register, then the set select). Both advance only with
+    /// `scan_enable`.
     pub scan_addr: Signal<In, Bits<16>>,
     pub scan_enable: Signal<In, bool>,
     pub scan_data: Signal<Out, Bits<32>>,
@@ -63,7 +66,10 @@ pub struct Pe {
     e_valid: DFF<bool>,
     e_yaddr: DFF<Bits<16>>,
     e_prod: DFF<Bits<32>>,
-    e_y: DFF<Bits<32>>,
+    /// Y words out of the RAMs. Enabled every cycle for the MAC's set, with `scan_enable` for
+    /// the scanned one, and for the bias copy.
+    ya_r: DFF<Bits<32>>,
+    yb_r: DFF<Bits<32>>,
     /// The op in E reads the word the op one (two) ahead writes: compared in D, so E is only a
     /// 3:1 mux and the add.
     e_hit1: DFF<bool>,
@@ -74,11 +80,11 @@ pub struct Pe {
     f2_data: DFF<Bits<32>>,
     init_q: DFF<bool>,
     init_qaddr: DFF<Bits<16>>,
+    init_q2: DFF<bool>,
+    init_qaddr2: DFF<Bits<16>>,
     w16: Signal<Local, Bits<16>>,
     d16: Signal<Local, Bits<16>>,
     y_eff: Signal<Local, Bits<32>>,
-    scan_q: Signal<Local, Bits<32>>,
-    scan_r: DFF<Bits<32>>,
     sum: Signal<Local, Bits<32>>,
 }
 
@@ -129,7 +135,8 @@ impl Pe {
             e_valid: Default::default(),
             e_yaddr: Default::default(),
             e_prod: Default::default(),
-            e_y: Default::default(),
+            ya_r: Default::default(),
+            yb_r: Default::default(),
             e_hit1: Default::default(),
             e_hit2: Default::default(),
             f1_valid: Default::default(),
@@ -138,11 +145,11 @@ impl Pe {
             f2_data: Default::default(),
             init_q: Default::default(),
             init_qaddr: Default::default(),
+            init_q2: Default::default(),
+            init_qaddr2: Default::default(),
             w16: Default::default(),
             d16: Default::default(),
             y_eff: Default::default(),
-            scan_q: Default::default(),
-            scan_r: Default::default(),
             sum: Default::default(),
         }
     }
@@ -152,9 +159,34 @@ impl Logic for Pe {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, b_valid, b_yaddr, b_delta, c_valid, c_yaddr, c_delta, c_w, d_valid,
-            d_yaddr, d_w, d_d, e_valid, e_yaddr, e_prod, e_y, e_hit1, e_hit2, f1_valid, f1_addr,
-            f1_data, f2_data, init_q, init_qaddr, scan_r
+            self,
+            clock,
+            b_valid,
+            b_yaddr,
+            b_delta,
+            c_valid,
+            c_yaddr,
+            c_delta,
+            c_w,
+            d_valid,
+            d_yaddr,
+            d_w,
+            d_d,
+            e_valid,
+            e_yaddr,
+            e_prod,
+            ya_r,
+            yb_r,
+            e_hit1,
+            e_hit2,
+            f1_valid,
+            f1_addr,
+            f1_data,
+            f2_data,
+            init_q,
+            init_qaddr,
+            init_q2,
+            init_qaddr2
         );
         self.wrom.clock.next = self.clock.val();
         self.ya.clock.next = self.clock.val();
@@ -193,21 +225,21 @@ impl Logic for Pe {
         self.ya.read_enable.next = self.scan_enable.val();
         self.yb.read_address.next = self.c_yaddr.q.val();
         self.yb.read_enable.next = true;
-        self.e_y.d.next = self.yb.read_data.val();
-        self.scan_q.next = self.ya.read_data.val();
+        self.scan_data.next = self.ya_r.q.val();
         if !self.mac_set.val() {
             self.ya.read_address.next = self.c_yaddr.q.val();
             self.ya.read_enable.next = true;
             self.yb.read_address.next = self.scan_addr.val();
             self.yb.read_enable.next = self.scan_enable.val();
-            self.e_y.d.next = self.ya.read_data.val();
-            self.scan_q.next = self.yb.read_data.val();
+            self.scan_data.next = self.yb_r.q.val();
         }
-        if self.scan_enable.val() {
-            self.scan_r.d.next = self.scan_q.val();
+        // Each register takes only its RAM's word (one enable per register).
+        if !self.mac_set.val() | self.scan_enable.val() | self.init_q.q.val() {
+            self.ya_r.d.next = self.ya.read_data.val();
         }
-        self.scan_data.next = self.scan_r.q.val();
-        // D: register the Y word
+        if self.mac_set.val() | self.scan_enable.val() | self.init_q.q.val() {
+            self.yb_r.d.next = self.yb.read_data.val();
+        }
         self.e_valid.d.next = self.d_valid.q.val();
         self.e_yaddr.d.next = self.d_yaddr.q.val();
         self.e_prod.d.next = self.mul.p.val();
@@ -216,7 +248,10 @@ impl Logic for Pe {
         // reaches E.)
         self.e_hit1.d.next = self.e_valid.q.val() & (self.e_yaddr.q.val() == self.d_yaddr.q.val());
         self.e_hit2.d.next = self.f1_valid.q.val() & (self.f1_addr.q.val() == self.d_yaddr.q.val());
-        self.y_eff.next = self.e_y.q.val();
+        self.y_eff.next = self.yb_r.q.val();
+        if !self.mac_set.val() {
+            self.y_eff.next = self.ya_r.q.val();
+        }
         if self.e_hit2.q.val() {
             self.y_eff.next = self.f2_data.q.val();
         }
@@ -229,7 +264,7 @@ impl Logic for Pe {
         self.f1_data.d.next = self.sum.val();
         self.f2_data.d.next = self.f1_data.q.val();
         // Bias copy at sequence start: bias word Y0 + a read (the read port is idle then),
-        // written to word a one cycle later.
+        // written to word a two cycles later (from the set's register).
         if self.init_valid.val() {
             self.ya.read_address.next = self.init_addr.val() | self.bias_base.val();
             self.ya.read_enable.next = true;
@@ -238,18 +273,20 @@ impl Logic for Pe {
         }
         self.init_q.d.next = self.init_valid.val();
         self.init_qaddr.d.next = self.init_addr.val();
+        self.init_q2.d.next = self.init_q.q.val();
+        self.init_qaddr2.d.next = self.init_qaddr.q.val();
         self.ya.write_address.next = self.e_yaddr.q.val();
         self.ya.write_data.next = self.sum.val();
         self.ya.write_enable.next = self.e_valid.q.val() & !self.mac_set.val();
         self.yb.write_address.next = self.e_yaddr.q.val();
         self.yb.write_data.next = self.sum.val();
         self.yb.write_enable.next = self.e_valid.q.val() & self.mac_set.val();
-        if self.init_q.q.val() {
-            self.ya.write_address.next = self.init_qaddr.q.val();
-            self.ya.write_data.next = self.ya.read_data.val();
+        if self.init_q2.q.val() {
+            self.ya.write_address.next = self.init_qaddr2.q.val();
+            self.ya.write_data.next = self.ya_r.q.val();
             self.ya.write_enable.next = true;
-            self.yb.write_address.next = self.init_qaddr.q.val();
-            self.yb.write_data.next = self.yb.read_data.val();
+            self.yb.write_address.next = self.init_qaddr2.q.val();
+            self.yb.write_data.next = self.yb_r.q.val();
             self.yb.write_enable.next = true;
         }
     }

@@ -29,6 +29,10 @@ pub struct RequantLane {
     mul_hi: Mul16P,
     mul_lo: Mul16P,
     q1_y: DFF<Bits<32>>,
+    /// M sampled with y: the multipliers' inputs are then all flip-flops (on ECP5 `deltagen
+    /// synth` moves them into the MULT18X18D). M is a layer constant, set long before the
+    /// layer's first y.
+    q1_m: DFF<Bits<16>>,
     q2_hi: DFF<Bits<32>>,
     q2_lo: DFF<Bits<32>>,
     qm_zero: DFF<bool>,
@@ -65,6 +69,7 @@ impl RequantLane {
             mul_hi: Mul16P::new(dsp),
             mul_lo: Mul16P::new(dsp),
             q1_y: Default::default(),
+            q1_m: Default::default(),
             q2_hi: Default::default(),
             q2_lo: Default::default(),
             qm_zero: Default::default(),
@@ -88,23 +93,24 @@ impl Logic for RequantLane {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, q1_y, q2_hi, q2_lo, qm_zero, qm_hgt, qm_heq, qm_lge, q2_zero, q2_sat,
-            q3_sum, q3_zero, q3_sat, q3_z
+            self, clock, q1_y, q1_m, q2_hi, q2_lo, qm_zero, qm_hgt, qm_heq, qm_lge, q2_zero,
+            q2_sat, q3_sum, q3_zero, q3_sat, q3_z
         );
         self.mul_hi.clock.next = self.clock.val();
         self.mul_lo.clock.next = self.clock.val();
         self.mul_hi.enable.next = self.adv.val();
         self.mul_lo.enable.next = self.adv.val();
         self.mul_hi.a.next = self.q1_y.q.val().get_bits::<16>(16);
-        self.mul_hi.b.next = self.multiplier.val();
+        self.mul_hi.b.next = self.q1_m.q.val();
         self.mul_lo.a.next = self.q1_y.q.val().get_bits::<16>(0);
-        self.mul_lo.b.next = self.multiplier.val();
+        self.mul_lo.b.next = self.q1_m.q.val();
         self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
             + bit_cast::<48, 32>(self.q2_lo.q.val())
             + self.round.val();
         self.shifted.next = self.q3_sum.q.val() >> self.shift.val();
         if self.adv.val() {
             self.q1_y.d.next = self.y.val();
+            self.q1_m.d.next = self.multiplier.val();
             self.q2_hi.d.next = self.mul_hi.p.val();
             self.q2_lo.d.next = self.mul_lo.p.val();
             self.qm_zero.d.next = self.q1_y.q.val().get_bit(31) | !self.q1_y.q.val().any();

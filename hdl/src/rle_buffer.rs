@@ -5,12 +5,14 @@
 //! vector (at most max_in words plus the terminator), so the writer never waits; words of the
 //! next vector only start after the decoder has taken the terminator of this one.
 //!
-//! The decoder sees the words through a three-entry queue of registers (first-word
+//! The decoder sees the words through a four-entry queue of registers (first-word
 //! fall-through, head always in `e0`), so its decisions start from flip-flops rather than from
-//! the BRAM's clock-to-out. The BRAM is read ahead whenever the queue plus the read in flight
-//! hold fewer than three words; that keeps one word per cycle flowing without looking at this
-//! cycle's `pop`. A word written in cycle t is at the head in t + 3 at the earliest
-//! (`cycles::WORD_TO_DECODER`).
+//! the BRAM's clock-to-out. A read word is registered once (`a_word`, which `deltagen synth`
+//! moves into the ECP5 block RAM's output register) before its nonzero test and the queue
+//! insert, so no logic follows the BRAM's clock-to-out either. The BRAM is read ahead whenever
+//! the queue plus the two reads in flight hold fewer than four words; that keeps one word per
+//! cycle flowing without looking at this cycle's `pop`. A word written in cycle t is at the
+//! head in t + 4 at the earliest (`cycles::WORD_TO_DECODER`).
 
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
@@ -34,17 +36,23 @@ pub struct RleBuffer {
     e0: DFF<Bits<18>>,
     e1: DFF<Bits<18>>,
     e2: DFF<Bits<18>>,
+    e3: DFF<Bits<18>>,
     n0: DFF<bool>,
     n1: DFF<bool>,
     n2: DFF<bool>,
+    n3: DFF<bool>,
+    /// The word read two cycles ago (the BRAM word, registered).
+    a_word: DFF<Bits<18>>,
     arrive_nz: Signal<Local, bool>,
-    /// Words in the queue (0..=3), a BRAM read in flight, the head valid (cnt != 0).
-    cnt: DFF<Bits<2>>,
-    flight: DFF<bool>,
+    /// Words in the queue (0..=4); a read issued one (f1) and two (f2) cycles ago, i.e. its
+    /// word in the BRAM output (in `a_word`); the head valid (cnt != 0).
+    cnt: DFF<Bits<3>>,
+    f1: DFF<bool>,
+    f2: DFF<bool>,
     head: DFF<bool>,
     fetch: Signal<Local, bool>,
-    pos: Signal<Local, Bits<2>>,
-    cnt_next: Signal<Local, Bits<2>>,
+    pos: Signal<Local, Bits<3>>,
+    cnt_next: Signal<Local, Bits<3>>,
 }
 
 impl RleBuffer {
@@ -67,12 +75,16 @@ impl RleBuffer {
             e0: Default::default(),
             e1: Default::default(),
             e2: Default::default(),
+            e3: Default::default(),
             n0: Default::default(),
             n1: Default::default(),
             n2: Default::default(),
+            n3: Default::default(),
+            a_word: Default::default(),
             arrive_nz: Default::default(),
             cnt: Default::default(),
-            flight: Default::default(),
+            f1: Default::default(),
+            f2: Default::default(),
             head: Default::default(),
             fetch: Default::default(),
             pos: Default::default(),
@@ -84,7 +96,9 @@ impl RleBuffer {
 impl Logic for RleBuffer {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wr_ptr, rd_ptr, e0, e1, e2, n0, n1, n2, cnt, flight, head);
+        dff_setup!(
+            self, clock, wr_ptr, rd_ptr, e0, e1, e2, e3, n0, n1, n2, n3, a_word, cnt, f1, f2, head
+        );
         self.words.clock.next = self.clock.val();
         self.words.write_address.next = self.wr_ptr.q.val();
         self.words.write_data.next = self.wr_word.val();
@@ -92,44 +106,53 @@ impl Logic for RleBuffer {
         if self.wr_valid.val() {
             self.wr_ptr.d.next = (self.wr_ptr.q.val() + 1) & self.mask.val();
         }
-        // Read ahead while queue + in-flight < 3 (registers only: no path from `pop`).
+        // Read ahead while queue + in flight < 4 (registers only: no path from `pop`).
         self.fetch.next = (self.wr_ptr.q.val() != self.rd_ptr.q.val())
-            & (self.cnt.q.val() != 3)
-            & !((self.cnt.q.val() == 2) & self.flight.q.val());
+            & (self.cnt.q.val() != 4)
+            & !((self.cnt.q.val() == 3) & (self.f1.q.val() | self.f2.q.val()))
+            & !((self.cnt.q.val() == 2) & self.f1.q.val() & self.f2.q.val());
         self.words.read_address.next = self.rd_ptr.q.val();
         self.words.read_enable.next = self.fetch.val();
         if self.fetch.val() {
             self.rd_ptr.d.next = (self.rd_ptr.q.val() + 1) & self.mask.val();
         }
-        self.flight.d.next = self.fetch.val();
-        // Shift queue: a pop moves e1, e2 forward; the word arriving from the BRAM lands
+        self.f1.d.next = self.fetch.val();
+        self.f2.d.next = self.f1.q.val();
+        self.a_word.d.next = self.words.read_data.val();
+        // Shift queue: a pop moves e1..e3 forward; the word arriving from `a_word` lands
         // behind the words that stay.
         self.pos.next = self.cnt.q.val();
         if self.pop.val() {
             self.e0.d.next = self.e1.q.val();
             self.e1.d.next = self.e2.q.val();
+            self.e2.d.next = self.e3.q.val();
             self.n0.d.next = self.n1.q.val();
             self.n1.d.next = self.n2.q.val();
+            self.n2.d.next = self.n3.q.val();
             self.pos.next = self.cnt.q.val() - 1;
         }
         // Word layout {last, value[9], run[8]}: value bits 8..17.
-        self.arrive_nz.next = self.words.read_data.val().get_bits::<9>(8).any();
-        if self.flight.q.val() {
+        self.arrive_nz.next = self.a_word.q.val().get_bits::<9>(8).any();
+        if self.f2.q.val() {
             if self.pos.val() == 0 {
-                self.e0.d.next = self.words.read_data.val();
+                self.e0.d.next = self.a_word.q.val();
                 self.n0.d.next = self.arrive_nz.val();
             }
             if self.pos.val() == 1 {
-                self.e1.d.next = self.words.read_data.val();
+                self.e1.d.next = self.a_word.q.val();
                 self.n1.d.next = self.arrive_nz.val();
             }
             if self.pos.val() == 2 {
-                self.e2.d.next = self.words.read_data.val();
+                self.e2.d.next = self.a_word.q.val();
                 self.n2.d.next = self.arrive_nz.val();
+            }
+            if self.pos.val() == 3 {
+                self.e3.d.next = self.a_word.q.val();
+                self.n3.d.next = self.arrive_nz.val();
             }
         }
         self.cnt_next.next = self.pos.val();
-        if self.flight.q.val() {
+        if self.f2.q.val() {
             self.cnt_next.next = self.pos.val() + 1;
         }
         self.cnt.d.next = self.cnt_next.val();
