@@ -18,19 +18,20 @@ use crate::model::Model;
 pub const IDLE_CYCLES: u64 = 1;
 /// Load: descriptor ROM read for the next layer.
 pub const LOAD_CYCLES: u64 = 1;
-/// Drain after the decoder's `done`: the last MAC write (5 stages after issue) lands before the
+/// Drain after the decoder's `done`: the last MAC write (6 stages after issue) lands before the
 /// next layer's scan reads Y and before the PEs switch Y sets.
-pub const DRAIN_CYCLES: u64 = 2;
-/// Layer-0 groups: input-buffer read → encoder E0 (reference read) → E1 (reference word
-/// registered) → M (delta, threshold) → E2 (delta and nonzero mask registered) → compactor
-/// queue → compactor register.
-pub const INPUT_FRONT_LATENCY: u64 = 6;
-/// Hidden groups: Y read → BRAM out → PE scan register → requant (5 stages) → encoder E0 →
+pub const DRAIN_CYCLES: u64 = 3;
+/// Layer-0 groups: input-buffer read → its output register → encoder E0 (reference read) → E1
+/// (reference word registered) → M (delta, threshold) → E2 (delta and nonzero mask registered)
+/// → compactor queue → compactor register.
+pub const INPUT_FRONT_LATENCY: u64 = 7;
+/// Hidden groups: Y read → BRAM out → PE scan register → requant (6 stages) → encoder E0 →
 /// E1 → M → E2 → queue → compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 12;
-/// A word written into the RLE buffer in cycle t is in the decoder at t + 4 (pointer compare,
-/// the BRAM read, its output register, then the buffer's register queue).
-pub const WORD_TO_DECODER: u64 = 4;
+pub const HIDDEN_FRONT_LATENCY: u64 = 13;
+/// A word the compactor writes into the RLE buffer in cycle t is in the decoder at t + 5 (write
+/// register, pointer compare, the BRAM read, its output register, then the buffer's register
+/// queue).
+pub const WORD_TO_DECODER: u64 = 5;
 /// Run ends this many cycles after the decoder takes the terminator (registered `done`, seen by
 /// the sequencer one cycle later).
 pub const DONE_LATENCY: u64 = 2;

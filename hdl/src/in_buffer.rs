@@ -71,7 +71,9 @@ impl InBuffer {
             rd_data: Default::default(),
             consume: Default::default(),
             tlast_error: Default::default(),
-            slots: SyncRam::new(2 * slot_beats, &[], None),
+            // Writes go to a slot that is not full; the words read while the read slot is
+            // full (the only ones used: layer-0 groups start when it is) are never written then.
+            slots: SyncRam::new(2 * slot_beats, &[], None).no_rw_check(),
             wr_slot: Default::default(),
             wr_beat: Default::default(),
             rd_slot: Default::default(),

@@ -130,7 +130,7 @@ impl<const W: usize> Logic for SyncRam<W> {
                 let mut v = if a < depth { self._mem[a] } else { 0 };
                 let we = self.write_enable.val();
                 if self._no_rw_check && collides(a, we, self.write_address.val().index(), mask) {
-                    v = !v & ((1u64 << W) - 1);
+                    v = !v & (u64::MAX >> (64 - W));
                 }
                 self.read_data.next = Bits::<W>::from(v);
             }

@@ -3,6 +3,11 @@
 //! The sequencer starts a frame only when the FIFO has room for all its logits (`room`), so the
 //! read-out never waits on the host: a frame's compute cycles do not depend on `m_axis_tready`,
 //! and the host drains the logits while the next frame runs.
+//!
+//! The output is two registers deep: the BRAM's read register (`r_valid`: it holds a word not
+//! yet moved on) and the output register (`out_valid`, `o_data`), which takes the word when it
+//! is empty or its word is taken. Nothing but that register reads the BRAM, so on ECP5 `deltagen
+//! synth` moves it into the DP16KD's output register and the stream starts from flip-flops.
 
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
@@ -26,6 +31,9 @@ pub struct OutFifo {
     wr_ptr: DFF<Bits<16>>,
     rd_ptr: DFF<Bits<16>>,
     out_valid: DFF<bool>,
+    o_data: DFF<Bits<33>>,
+    r_valid: DFF<bool>,
+    mv: Signal<Local, bool>,
     word: Signal<Local, Bits<33>>,
     /// Words in the RAM (wr_ptr - rd_ptr, kept as a register) and depth - need.
     occ: DFF<Bits<16>>,
@@ -54,10 +62,15 @@ impl OutFifo {
             m_axis_tready: Default::default(),
             m_axis_tdata: Default::default(),
             m_axis_tlast: Default::default(),
-            words: SyncRam::new(depth, &[], None),
+            // A read needs a word in the RAM and a write needs room: never the same word (the
+            // sequencer starts a frame only when all its logits fit).
+            words: SyncRam::new(depth, &[], None).no_rw_check(),
             wr_ptr: Default::default(),
             rd_ptr: Default::default(),
             out_valid: Default::default(),
+            o_data: Default::default(),
+            r_valid: Default::default(),
+            mv: Default::default(),
             word: Default::default(),
             occ: Default::default(),
             lim: Default::default(),
@@ -74,7 +87,7 @@ impl OutFifo {
 impl Logic for OutFifo {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wr_ptr, rd_ptr, out_valid, occ, lim, room_q, ne);
+        dff_setup!(self, clock, wr_ptr, rd_ptr, out_valid, o_data, r_valid, occ, lim, room_q, ne);
         self.words.clock.next = self.clock.val();
         self.word.next = bit_cast::<33, 32>(self.wr_data.val());
         if self.wr_last.val() {
@@ -94,9 +107,11 @@ impl Logic for OutFifo {
             self.room_q.d.next = self.occ.q.val() < self.lim.q.val();
         }
         self.room.next = self.room_q.q.val();
-        // First-word fall-through: the BRAM's output register is the output stage; it reads
-        // the next word when empty or when its word is taken, and holds otherwise.
-        self.pop.next = self.ne.q.val() & (!self.out_valid.q.val() | self.m_axis_tready.val());
+        // First-word fall-through: the read register's word moves to the output register when
+        // that is empty or its word is taken; the BRAM reads the next word when its read
+        // register is empty or moving, and holds otherwise.
+        self.mv.next = self.r_valid.q.val() & (!self.out_valid.q.val() | self.m_axis_tready.val());
+        self.pop.next = self.ne.q.val() & (!self.r_valid.q.val() | self.mv.val());
         self.words.read_address.next = self.rd_ptr.q.val() & self.mask.val();
         self.words.read_enable.next = self.pop.val();
         if self.pop.val() {
@@ -113,13 +128,19 @@ impl Logic for OutFifo {
         }
         if self.pop.val() {
             self.rd_ptr.d.next = self.rd_ptr.q.val() + 1;
+            self.r_valid.d.next = true;
+        } else if self.mv.val() {
+            self.r_valid.d.next = false;
+        }
+        if self.mv.val() {
+            self.o_data.d.next = self.words.read_data.val();
             self.out_valid.d.next = true;
         } else if self.m_axis_tready.val() {
             self.out_valid.d.next = false;
         }
         self.m_axis_tvalid.next = self.out_valid.q.val();
-        self.m_axis_tdata.next = self.words.read_data.val().get_bits::<32>(0);
-        self.m_axis_tlast.next = self.words.read_data.val().get_bit(32);
+        self.m_axis_tdata.next = self.o_data.q.val().get_bits::<32>(0);
+        self.m_axis_tlast.next = self.o_data.q.val().get_bit(32);
     }
 }
 

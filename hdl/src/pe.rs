@@ -1,15 +1,16 @@
 //! Processing element: one weight bank, two accumulator (Y) sets, a registered multiplier and a
 //! pipelined read-modify-write with forwarding.
 //!
-//! Pipeline (one MAC op per cycle, issue-to-write latency 5):
+//! Pipeline (one MAC op per cycle, issue-to-write latency 6):
 //! A: op registers (from the decoder), weight ROM read issued.
 //! B: weight word out of the BRAM, registered (the BRAM clock-to-out does not feed the multiplier).
 //! C: weight and delta sign-extended into the multiplier's input registers; Y read issued.
 //! D: w*d (a 16x16 DSP block, or LUTs beyond max_dsp) into a registered product; Y word out of
 //!    the BRAM, registered in its own set's register (`ya_r`, `yb_r`: nothing between a Y RAM
 //!    and its register, so on ECP5 `deltagen synth` moves it into the RAM's output register).
-//! E: the MAC set's register (or a forwarded word) + w*d written back. Two forwarding registers
-//!    cover the two writes a read in C can miss.
+//! E: the MAC set's register (or a forwarded word) + w*d, registered (`f1_data`).
+//! F: `f1_data` written back. Three forwarding registers cover the three writes a read in C can
+//!    miss (the one in its own cycle, whose word `no_rw_check` leaves undefined, and the next two).
 //!
 //! Layers alternate between Y set A (even layers) and B (odd layers): the MAC owns the set of the
 //! layer it works on, the scan port reads the other one (the previous layer's accumulators) at
@@ -26,7 +27,7 @@ use crate::mul16::Mul16;
 use rust_hdl::prelude::*;
 
 /// Cycles from an op in stage A to its Y write being visible to a read.
-pub const MAC_LATENCY: u64 = 5;
+pub const MAC_LATENCY: u64 = 6;
 
 #[derive(LogicBlock)]
 pub struct Pe {
@@ -74,10 +75,14 @@ pub struct Pe {
     /// 3:1 mux and the add.
     e_hit1: DFF<bool>,
     e_hit2: DFF<bool>,
+    e_hit3: DFF<bool>,
     f1_valid: DFF<bool>,
     f1_addr: DFF<Bits<16>>,
     f1_data: DFF<Bits<32>>,
+    f2_valid: DFF<bool>,
+    f2_addr: DFF<Bits<16>>,
     f2_data: DFF<Bits<32>>,
+    f3_data: DFF<Bits<32>>,
     init_q: DFF<bool>,
     init_qaddr: DFF<Bits<16>>,
     init_q2: DFF<bool>,
@@ -139,10 +144,14 @@ impl Pe {
             yb_r: Default::default(),
             e_hit1: Default::default(),
             e_hit2: Default::default(),
+            e_hit3: Default::default(),
             f1_valid: Default::default(),
             f1_addr: Default::default(),
             f1_data: Default::default(),
+            f2_valid: Default::default(),
+            f2_addr: Default::default(),
             f2_data: Default::default(),
+            f3_data: Default::default(),
             init_q: Default::default(),
             init_qaddr: Default::default(),
             init_q2: Default::default(),
@@ -179,10 +188,14 @@ impl Logic for Pe {
             yb_r,
             e_hit1,
             e_hit2,
+            e_hit3,
             f1_valid,
             f1_addr,
             f1_data,
+            f2_valid,
+            f2_addr,
             f2_data,
+            f3_data,
             init_q,
             init_qaddr,
             init_q2,
@@ -243,14 +256,17 @@ impl Logic for Pe {
         self.e_valid.d.next = self.d_valid.q.val();
         self.e_yaddr.d.next = self.d_yaddr.q.val();
         self.e_prod.d.next = self.mul.p.val();
-        // E: forward the two most recent writes, add, write back
-        // (In D, the op now in E becomes f1 and the one in f1 becomes f2 by the time this op
-        // reaches E.)
+        // E: forward the three most recent writes and add; F writes back.
+        // (In D, the ops now in E, f1, f2 are in f1, f2, f3 by the time this op reaches E.)
         self.e_hit1.d.next = self.e_valid.q.val() & (self.e_yaddr.q.val() == self.d_yaddr.q.val());
         self.e_hit2.d.next = self.f1_valid.q.val() & (self.f1_addr.q.val() == self.d_yaddr.q.val());
+        self.e_hit3.d.next = self.f2_valid.q.val() & (self.f2_addr.q.val() == self.d_yaddr.q.val());
         self.y_eff.next = self.yb_r.q.val();
         if !self.mac_set.val() {
             self.y_eff.next = self.ya_r.q.val();
+        }
+        if self.e_hit3.q.val() {
+            self.y_eff.next = self.f3_data.q.val();
         }
         if self.e_hit2.q.val() {
             self.y_eff.next = self.f2_data.q.val();
@@ -262,7 +278,10 @@ impl Logic for Pe {
         self.f1_valid.d.next = self.e_valid.q.val();
         self.f1_addr.d.next = self.e_yaddr.q.val();
         self.f1_data.d.next = self.sum.val();
+        self.f2_valid.d.next = self.f1_valid.q.val();
+        self.f2_addr.d.next = self.f1_addr.q.val();
         self.f2_data.d.next = self.f1_data.q.val();
+        self.f3_data.d.next = self.f2_data.q.val();
         // Bias copy at sequence start: bias word Y0 + a read (the read port is idle then),
         // written to word a two cycles later (from the set's register).
         if self.init_valid.val() {
@@ -275,12 +294,12 @@ impl Logic for Pe {
         self.init_qaddr.d.next = self.init_addr.val();
         self.init_q2.d.next = self.init_q.q.val();
         self.init_qaddr2.d.next = self.init_qaddr.q.val();
-        self.ya.write_address.next = self.e_yaddr.q.val();
-        self.ya.write_data.next = self.sum.val();
-        self.ya.write_enable.next = self.e_valid.q.val() & !self.mac_set.val();
-        self.yb.write_address.next = self.e_yaddr.q.val();
-        self.yb.write_data.next = self.sum.val();
-        self.yb.write_enable.next = self.e_valid.q.val() & self.mac_set.val();
+        self.ya.write_address.next = self.f1_addr.q.val();
+        self.ya.write_data.next = self.f1_data.q.val();
+        self.ya.write_enable.next = self.f1_valid.q.val() & !self.mac_set.val();
+        self.yb.write_address.next = self.f1_addr.q.val();
+        self.yb.write_data.next = self.f1_data.q.val();
+        self.yb.write_enable.next = self.f1_valid.q.val() & self.mac_set.val();
         if self.init_q2.q.val() {
             self.ya.write_address.next = self.init_qaddr2.q.val();
             self.ya.write_data.next = self.ya_r.q.val();

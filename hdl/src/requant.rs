@@ -3,15 +3,17 @@
 //!
 //! y <= 0 gives 0 and y >= ysat (the smallest y that reaches zmax, precomputed per layer) gives
 //! zmax, so only 0 < y < ysat < 2^31 is multiplied: as two 16x16 products (y_hi*M, y_lo*M)
-//! summed into 48 bits. Five registered stages, all held while `adv` is low: Q1 input, M partial
-//! products (inside the multipliers), Q2 products, Q3 rounded sum, Q4 shift and clamp; the tau
-//! test is on Q4's output. No stage holds more than two chained adds or the 48-bit shifter.
+//! summed into 48 bits. Six registered stages, all held while `adv` is low: Q0 input (next to
+//! the bank multiplexer that feeds it), Q1 the multipliers' inputs (on ECP5 inside the
+//! MULT18X18D), M partial products (inside the multipliers), Q2 products, Q3 rounded sum, Q4
+//! shift and clamp; the tau test is on Q4's output. No stage holds more than two chained adds
+//! or the 48-bit shifter.
 
 use crate::mul16p::Mul16P;
 use rust_hdl::prelude::*;
 
 /// Cycles from `y` to `z`.
-pub const REQUANT_LATENCY: u64 = 5;
+pub const REQUANT_LATENCY: u64 = 6;
 
 #[derive(LogicBlock)]
 pub struct RequantLane {
@@ -28,6 +30,7 @@ pub struct RequantLane {
     pub z: Signal<Out, Bits<8>>,
     mul_hi: Mul16P,
     mul_lo: Mul16P,
+    q0_y: DFF<Bits<32>>,
     q1_y: DFF<Bits<32>>,
     /// M sampled with y: the multipliers' inputs are then all flip-flops (on ECP5 `deltagen
     /// synth` moves them into the MULT18X18D). M is a layer constant, set long before the
@@ -68,6 +71,7 @@ impl RequantLane {
             z: Default::default(),
             mul_hi: Mul16P::new(dsp),
             mul_lo: Mul16P::new(dsp),
+            q0_y: Default::default(),
             q1_y: Default::default(),
             q1_m: Default::default(),
             q2_hi: Default::default(),
@@ -93,7 +97,7 @@ impl Logic for RequantLane {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, q1_y, q1_m, q2_hi, q2_lo, qm_zero, qm_hgt, qm_heq, qm_lge, q2_zero,
+            self, clock, q0_y, q1_y, q1_m, q2_hi, q2_lo, qm_zero, qm_hgt, qm_heq, qm_lge, q2_zero,
             q2_sat, q3_sum, q3_zero, q3_sat, q3_z
         );
         self.mul_hi.clock.next = self.clock.val();
@@ -109,7 +113,8 @@ impl Logic for RequantLane {
             + self.round.val();
         self.shifted.next = self.q3_sum.q.val() >> self.shift.val();
         if self.adv.val() {
-            self.q1_y.d.next = self.y.val();
+            self.q0_y.d.next = self.y.val();
+            self.q1_y.d.next = self.q0_y.q.val();
             self.q1_m.d.next = self.multiplier.val();
             self.q2_hi.d.next = self.mul_hi.p.val();
             self.q2_lo.d.next = self.mul_lo.p.val();

@@ -1,7 +1,8 @@
 //! RLE word buffer between the compactor and the decoder.
 //!
-//! A circular buffer in one BRAM: the compactor writes the current vector's words while the
-//! decoder already reads them, so encoding overlaps the PE array's work. Its depth holds a whole
+//! A circular buffer in one BRAM: the compactor writes the current vector's words (through a
+//! register, so its word logic does not run into the BRAM's data pins) while the decoder
+//! already reads them, so encoding overlaps the PE array's work. Its depth holds a whole
 //! vector (at most max_in words plus the terminator), so the writer never waits; words of the
 //! next vector only start after the decoder has taken the terminator of this one.
 //!
@@ -11,8 +12,8 @@
 //! moves into the ECP5 block RAM's output register) before its nonzero test and the queue
 //! insert, so no logic follows the BRAM's clock-to-out either. The BRAM is read ahead whenever
 //! the queue plus the two reads in flight hold fewer than four words; that keeps one word per
-//! cycle flowing without looking at this cycle's `pop`. A word written in cycle t is at the
-//! head in t + 4 at the earliest (`cycles::WORD_TO_DECODER`).
+//! cycle flowing without looking at this cycle's `pop`. A word presented in cycle t is at the
+//! head in t + 5 at the earliest (`cycles::WORD_TO_DECODER`).
 
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
@@ -30,6 +31,9 @@ pub struct RleBuffer {
     /// The head word's value is nonzero (decoded when the word enters the queue).
     pub rd_nz: Signal<Out, bool>,
     words: SyncRam<18>,
+    /// The compactor's word, registered before the BRAM write.
+    w_valid: DFF<bool>,
+    w_word: DFF<Bits<18>>,
     wr_ptr: DFF<Bits<16>>,
     rd_ptr: DFF<Bits<16>>,
     mask: Constant<Bits<16>>,
@@ -69,6 +73,8 @@ impl RleBuffer {
             rd_nz: Default::default(),
             // Reads only where wr_ptr != rd_ptr, and writes go to wr_ptr: never the same word.
             words: SyncRam::new(depth, &[], None).no_rw_check(),
+            w_valid: Default::default(),
+            w_word: Default::default(),
             wr_ptr: Default::default(),
             rd_ptr: Default::default(),
             mask: Constant::new(((depth - 1) as u64).into()),
@@ -97,13 +103,16 @@ impl Logic for RleBuffer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, wr_ptr, rd_ptr, e0, e1, e2, e3, n0, n1, n2, n3, a_word, cnt, f1, f2, head
+            self, clock, w_valid, w_word, wr_ptr, rd_ptr, e0, e1, e2, e3, n0, n1, n2, n3, a_word,
+            cnt, f1, f2, head
         );
         self.words.clock.next = self.clock.val();
         self.words.write_address.next = self.wr_ptr.q.val();
-        self.words.write_data.next = self.wr_word.val();
-        self.words.write_enable.next = self.wr_valid.val();
-        if self.wr_valid.val() {
+        self.w_valid.d.next = self.wr_valid.val();
+        self.w_word.d.next = self.wr_word.val();
+        self.words.write_data.next = self.w_word.q.val();
+        self.words.write_enable.next = self.w_valid.q.val();
+        if self.w_valid.q.val() {
             self.wr_ptr.d.next = (self.wr_ptr.q.val() + 1) & self.mask.val();
         }
         // Read ahead while queue + in flight < 4 (registers only: no path from `pop`).

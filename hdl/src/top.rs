@@ -39,9 +39,9 @@ pub enum SeqState {
 /// requant stage.
 const META_STAGES: usize = 2 + REQUANT_LATENCY as usize;
 
-/// Cycles the Drain state lasts (the literal 2 in `update`): the last MAC write lands before the
+/// Cycles the Drain state lasts (the flags `drain_mid`, `drain_last` in `update`): the last MAC write lands before the
 /// next layer reads Y and before the PEs switch Y sets.
-pub const DRAIN_CYCLES: u64 = 2;
+pub const DRAIN_CYCLES: u64 = 3;
 
 #[derive(LogicBlock)]
 pub struct DeltaTop {
@@ -118,9 +118,12 @@ pub struct DeltaTop {
     k_last: DFF<bool>,
     kr: DFF<Bits<16>>,
     ll: DFF<Bits<16>>,
+    /// ll >= G, kept as a flag: the lane mask is then a function of it and ll's low 3 bits.
+    ll_full: DFF<bool>,
     init_last: DFF<bool>,
     /// init_words - 2 - cnt during Init: `init_last` is its zero test.
     ileft: DFF<Bits<16>>,
+    drain_mid: DFF<bool>,
     drain_last: DFF<bool>,
     /// state == Run of a layer (not the read-out entry), as a flag: `issue` fans out widely.
     scan_run: DFF<bool>,
@@ -136,6 +139,9 @@ pub struct DeltaTop {
     m_lanes: Vec<DFF<Bits<8>>>,
     s1_sub: DFF<Bits<8>>,
     s2_sub: DFF<Bits<8>>,
+    /// The input buffer's beat, registered (nothing between the BRAM and this register: on
+    /// ECP5 the DP16KD's output register); layer-0 groups meet it at metadata stage 1.
+    in_q: DFF<Bits<64>>,
     // read-out
     o_valid: DFF<bool>,
     o_last: DFF<bool>,
@@ -165,6 +171,8 @@ pub struct DeltaTop {
     lane_id: Vec<Constant<Bits<8>>>,
     n_lanes: Constant<Bits<16>>,
     all_lanes: Constant<Bits<8>>,
+    /// 2G: ll >= 2G before an issue means ll >= G after it.
+    two_lanes: Constant<Bits<16>>,
     n_sub: Constant<Bits<8>>,
     n_pe: Constant<Bits<8>>,
 }
@@ -264,8 +272,10 @@ impl DeltaTop {
             k_last: Default::default(),
             kr: Default::default(),
             ll: Default::default(),
+            ll_full: Default::default(),
             init_last: Default::default(),
             ileft: Default::default(),
+            drain_mid: Default::default(),
             drain_last: Default::default(),
             scan_run: Default::default(),
             sub_last: Default::default(),
@@ -277,6 +287,7 @@ impl DeltaTop {
             m_lanes: (0..META_STAGES).map(|_| Default::default()).collect(),
             s1_sub: Default::default(),
             s2_sub: Default::default(),
+            in_q: Default::default(),
             p_valid: Default::default(),
             p_last: Default::default(),
             p_bank: Default::default(),
@@ -303,6 +314,7 @@ impl DeltaTop {
             lane_id: (0..g).map(c8).collect(),
             n_lanes: Constant::new((g as u64).into()),
             all_lanes: Constant::new(((1u64 << g) - 1).into()),
+            two_lanes: Constant::new((2 * g as u64).into()),
             n_sub: c8(p / g),
             n_pe: c8(p),
         })
@@ -332,14 +344,17 @@ impl Logic for DeltaTop {
             k_last,
             kr,
             ll,
+            ll_full,
             init_last,
             ileft,
+            drain_mid,
             drain_last,
             scan_run,
             sub_last,
             ob_last,
             s1_sub,
             s2_sub,
+            in_q,
             p_valid,
             p_last,
             p_bank,
@@ -455,10 +470,10 @@ impl Logic for DeltaTop {
 
         // Group issue (front end): group k covers elements k*G .. k*G+G-1 of the layer input.
         self.grp_last.next = self.k_last.q.val();
-        // Lanes holding an element: the low min(G, in - base) lanes.
-        self.lanes_left.next = self.ll.q.val();
+        // Lanes holding an element: the low min(G, in - base) lanes (below G, ll < 8).
+        self.lanes_left.next = self.ll.q.val() & 7;
         self.in_lanes.next = (bits::<8>(1) << self.lanes_left.val()) - 1;
-        if self.lanes_left.val() >= self.n_lanes.val() {
+        if self.ll_full.q.val() {
             self.in_lanes.next = self.all_lanes.val();
         }
         self.issue.next = self.scan_run.q.val() & self.k_more.q.val() & self.adv.val();
@@ -499,6 +514,7 @@ impl Logic for DeltaTop {
             self.m_lanes[0].d.next = self.in_lanes.val();
             self.s1_sub.d.next = self.sub.q.val();
             self.s2_sub.d.next = self.s1_sub.q.val();
+            self.in_q.d.next = self.in_buf.rd_data.val();
             for j in 1..self.m_valid.len() {
                 self.m_valid[j].d.next = self.m_valid[j - 1].q.val();
                 self.m_base[j].d.next = self.m_base[j - 1].q.val();
@@ -507,9 +523,9 @@ impl Logic for DeltaTop {
                 self.m_lanes[j].d.next = self.m_lanes[j - 1].q.val();
             }
         }
-        // Layer-0 groups leave the scan pipeline after S1 (they need no requant).
+        // Layer-0 groups leave the scan pipeline after S2 (they need no requant).
         if self.adv.val() & (self.layer.q.val() == 0) {
-            self.m_valid[1].d.next = false;
+            self.m_valid[2].d.next = false;
         }
         if self.issue.val() {
             self.k.d.next = self.k.q.val() + 1;
@@ -518,6 +534,7 @@ impl Logic for DeltaTop {
             self.k_more.d.next = self.kleft.q.val() != 1;
             self.k_last.d.next = self.kleft.q.val() == 2;
             self.ll.d.next = self.ll.q.val() - self.n_lanes.val();
+            self.ll_full.d.next = self.ll.q.val() >= self.two_lanes.val();
             self.kbase.d.next = self.kbase.q.val() + self.n_lanes.val();
             self.sub.d.next = self.sub.q.val() + 1;
             self.sub_last.d.next = (self.sub.q.val() + 2) == self.n_sub.val();
@@ -549,7 +566,7 @@ impl Logic for DeltaTop {
             self.mon_pack.lane[i].next = self.rq[i].z.val();
             self.encoder.in_x[i].next = self.rq[i].z.val();
             if self.layer.q.val() == 0 {
-                self.encoder.in_x[i].next = self.in_buf.rd_data.val().get_bits::<8>(8 * i);
+                self.encoder.in_x[i].next = self.in_q.q.val().get_bits::<8>(8 * i);
             }
         }
         // The last metadata stage lines up with the requant output (loop-relative index).
@@ -568,11 +585,11 @@ impl Logic for DeltaTop {
         self.mon_lanes.next = self.encoder.in_lanes.val();
         self.mon_z.next = self.mon_pack.word.val();
         if self.layer.q.val() == 0 {
-            self.encoder.in_valid.next = self.m_valid[0].q.val();
-            self.encoder.in_base.next = self.m_base[0].q.val();
-            self.encoder.in_last.next = self.m_last[0].q.val();
-            self.encoder.in_lanes.next = self.m_lanes[0].q.val();
-            self.encoder.in_raddr.next = self.m_k[0].q.val();
+            self.encoder.in_valid.next = self.m_valid[1].q.val();
+            self.encoder.in_base.next = self.m_base[1].q.val();
+            self.encoder.in_last.next = self.m_last[1].q.val();
+            self.encoder.in_lanes.next = self.m_lanes[1].q.val();
+            self.encoder.in_raddr.next = self.m_k[1].q.val();
         }
 
         // PEs.
@@ -667,6 +684,7 @@ impl Logic for DeltaTop {
                 self.k_more.d.next = self.d_groups.read_data.val().any();
                 self.k_last.d.next = self.d_groups.read_data.val() == 1;
                 self.ll.d.next = self.d_in_dim.read_data.val();
+                self.ll_full.d.next = self.d_in_dim.read_data.val() >= self.n_lanes.val();
                 self.oleft.d.next = self.d_in_dim.read_data.val();
                 self.o_more.d.next = self.d_in_dim.read_data.val().any();
                 self.o_one.d.next = self.d_in_dim.read_data.val() == 1;
@@ -681,12 +699,15 @@ impl Logic for DeltaTop {
                 if self.decoder.done.val() {
                     self.state.d.next = SeqState::Drain;
                     self.scan_run.d.next = false;
+                    self.drain_mid.d.next = false;
                     self.drain_last.d.next = false;
                 }
             }
             SeqState::Drain => {
-                // DRAIN_CYCLES = 2: the first cycle sets the flag, the second leaves.
-                self.drain_last.d.next = true;
+                // DRAIN_CYCLES = 3: the first cycle sets drain_mid, the second drain_last, the
+                // third leaves.
+                self.drain_mid.d.next = true;
+                self.drain_last.d.next = self.drain_mid.q.val();
                 if self.drain_last.q.val() {
                     self.state.d.next = SeqState::Load;
                     self.layer.d.next = self.layer.q.val() + 1;
