@@ -14,7 +14,7 @@
 //! so the pair behaves as the RTL's two registers: read word when `CE`, output register when
 //! `OCE` (Lattice TN1264, sysMEM output register). Everything else is left alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{anyhow, Result};
 use serde_json::Value;
@@ -47,35 +47,42 @@ fn conn(cell: &Value, port: &str) -> Option<Value> {
         .and_then(|a| (a.len() == 1).then(|| a[0].clone()))
 }
 
-/// Applies the pass to the module `top` of a Yosys JSON netlist (flattened, ECP5 cells).
-pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Absorbed> {
-    let module = netlist["modules"]
-        .get_mut(top)
-        .ok_or_else(|| anyhow!("no module {top} in the netlist"))?;
-    // Sinks of every net bit: cell input pins, plus the module's output ports (a bit that leaves
-    // the module is never rewired).
-    let mut sinks: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    if let Some(ports) = module["ports"].as_object() {
-        for (name, p) in ports {
+/// Who drives and who reads every net bit of a module.
+struct Nets {
+    /// Bit → the cell whose output pin drives it.
+    drivers: HashMap<String, String>,
+    /// Bit → (cell, input pin) reading it, and ("$port", name) for a module output port (a bit
+    /// that leaves the module is never rewired).
+    sinks: HashMap<String, Vec<(String, String)>>,
+    /// Bits of any module port.
+    port_bits: HashSet<String>,
+}
+
+fn nets(module: &Value) -> Nets {
+    let mut n = Nets {
+        drivers: HashMap::new(),
+        sinks: HashMap::new(),
+        port_bits: HashSet::new(),
+    };
+    for (name, p) in module["ports"].as_object().into_iter().flatten() {
+        for b in p["bits"].as_array().into_iter().flatten() {
+            n.port_bits.insert(bit_str(b));
             if p["direction"] != "input" {
-                for b in p["bits"].as_array().into_iter().flatten() {
-                    sinks
-                        .entry(bit_str(b))
-                        .or_default()
-                        .push(("$port".into(), name.clone()));
-                }
+                n.sinks
+                    .entry(bit_str(b))
+                    .or_default()
+                    .push(("$port".into(), name.clone()));
             }
         }
     }
-    let cells = module["cells"]
-        .as_object()
-        .ok_or_else(|| anyhow!("module {top} has no cells"))?;
-    for (name, c) in cells {
+    for (name, c) in module["cells"].as_object().into_iter().flatten() {
         let dirs = &c["port_directions"];
         for (pin, bits) in c["connections"].as_object().into_iter().flatten() {
-            if dirs[pin] != "output" {
-                for b in bits.as_array().into_iter().flatten() {
-                    sinks
+            for b in bits.as_array().into_iter().flatten() {
+                if dirs[pin] == "output" {
+                    n.drivers.insert(bit_str(b), name.clone());
+                } else {
+                    n.sinks
                         .entry(bit_str(b))
                         .or_default()
                         .push((name.clone(), pin.clone()));
@@ -83,6 +90,18 @@ pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Ab
             }
         }
     }
+    n
+}
+
+/// Applies the pass to the module `top` of a Yosys JSON netlist (flattened, ECP5 cells).
+pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Absorbed> {
+    let module = netlist["modules"]
+        .get_mut(top)
+        .ok_or_else(|| anyhow!("no module {top} in the netlist"))?;
+    let Nets { sinks, .. } = nets(module);
+    let cells = module["cells"]
+        .as_object()
+        .ok_or_else(|| anyhow!("module {top} has no cells"))?;
 
     // Plan first (read-only), then edit.
     struct Plan {
@@ -137,24 +156,11 @@ pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Ab
                 let [(ff, ffpin)] = s.as_slice() else {
                     continue 'port;
                 };
-                let f = &cells[ff];
-                let ok = ff != "$port"
-                    && f["type"] == "TRELLIS_FF"
-                    && ffpin == "DI"
-                    && conn(f, "CLK").as_ref() == Some(&clk)
-                    && param(f, "CLKMUX") == "CLK"
-                    && param(f, "REGSET") == "RESET"
-                    && (conn(f, "LSR").is_none_or(|l| l == "0") || param(f, "LSRMUX") == "0");
-                if !ok {
+                let Some(f) = cells.get(ff).filter(|_| ffpin == "DI") else {
+                    continue 'port; // a module port or another cell's pin
+                };
+                let Some((_, ce)) = plain_ff(f).filter(|(c, _)| *c == clk) else {
                     continue 'port;
-                }
-                let ce = match param(f, "CEMUX") {
-                    "1" => Value::String("1".into()),
-                    "CE" => match conn(f, "CE") {
-                        Some(ce) => ce,
-                        None => continue 'port,
-                    },
-                    _ => continue 'port,
                 };
                 match &oce {
                     None => oce = Some(ce),
@@ -253,35 +259,11 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
     let cells = module["cells"]
         .as_object()
         .ok_or_else(|| anyhow!("module {top} has no cells"))?;
-    let mut port_bits: std::collections::HashSet<String> = Default::default();
-    for p in module["ports"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(_, p)| p)
-    {
-        for b in p["bits"].as_array().into_iter().flatten() {
-            port_bits.insert(bit_str(b));
-        }
-    }
-    // Drivers (output pins) and sinks (other pins) of every net bit.
-    let mut drivers: HashMap<String, String> = HashMap::new();
-    let mut sinks: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for (name, c) in cells {
-        let dirs = &c["port_directions"];
-        for (pin, bits) in c["connections"].as_object().into_iter().flatten() {
-            for b in bits.as_array().into_iter().flatten() {
-                if dirs[pin] == "output" {
-                    drivers.insert(bit_str(b), name.clone());
-                } else {
-                    sinks
-                        .entry(bit_str(b))
-                        .or_default()
-                        .push((name.clone(), pin.clone()));
-                }
-            }
-        }
-    }
+    let Nets {
+        drivers,
+        sinks,
+        port_bits,
+    } = nets(module);
 
     struct Reg {
         /// INPUTA, INPUTB or OUTPUT.
@@ -385,16 +367,18 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
                 ok = false;
                 break;
             };
-            let key = bit_str(&bit);
-            let Some(s) = sinks.get(&key) else {
+            let Some(s) = sinks.get(&bit_str(&bit)) else {
                 continue; // unused product bit
             };
-            let ([(ff, ffpin)], false) = (s.as_slice(), port_bits.contains(&key)) else {
+            let [(ff, ffpin)] = s.as_slice() else {
                 ok = false;
                 break;
             };
-            let f = &cells[ff];
-            let (true, Some(cc), Some(q)) = (ffpin == "DI", plain_ff(f), conn(f, "Q")) else {
+            let (Some(f), true) = (cells.get(ff), ffpin == "DI") else {
+                ok = false; // a module port or another cell's pin
+                break;
+            };
+            let (Some(cc), Some(q)) = (plain_ff(f), conn(f, "Q")) else {
                 ok = false;
                 break;
             };
@@ -477,7 +461,7 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
     }
     // Remove the flip-flops nothing reads any more (an output flip-flop's Q net is now driven by
     // the multiplier, so it must go even though its Q has loads).
-    let mut still_read: std::collections::HashSet<String> = Default::default();
+    let mut still_read: HashSet<String> = Default::default();
     for (name, c) in cells.iter() {
         if c["type"] == "TRELLIS_FF" && candidates.contains(name) {
             continue;
@@ -491,7 +475,7 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
             }
         }
     }
-    let dsp_driven: std::collections::HashSet<String> = cells
+    let dsp_driven: HashSet<String> = cells
         .values()
         .filter(|c| c["type"] == "MULT18X18D")
         .flat_map(|c| c["connections"].as_object().into_iter().flatten())
@@ -696,5 +680,23 @@ mod tests {
                 assert_eq!(m["connections"]["P0"], json!([50]), "case {k}");
             }
         }
+    }
+
+    /// A read bit or a product bit that leaves the module is never rewired (and is no panic).
+    #[test]
+    fn bits_on_module_ports_stay() {
+        let mut n = netlist();
+        n["modules"]["top"]["ports"]["o"]["bits"] = json!([10]);
+        absorb_bram_output_registers(&mut n, "top").unwrap();
+        assert_eq!(
+            n["modules"]["top"]["cells"]["ram"]["parameters"]["REGMODE_A"],
+            "NOREG"
+        );
+        let mut n = dsp_netlist();
+        n["modules"]["top"]["ports"]["o"]["bits"] = json!([51]);
+        absorb_dsp_registers(&mut n, "top").unwrap();
+        let m = &n["modules"]["top"]["cells"]["mul"];
+        assert!(m["parameters"].get("REG_OUTPUT_CLK").is_none());
+        assert_eq!(m["connections"]["P1"], json!([51]));
     }
 }
