@@ -93,15 +93,40 @@ fn nets(module: &Value) -> Nets {
     n
 }
 
-/// Applies the pass to the module `top` of a Yosys JSON netlist (flattened, ECP5 cells).
-pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Absorbed> {
+/// The module `top` of a Yosys JSON netlist and its cells.
+fn module_of<'a>(netlist: &'a mut Value, top: &str) -> Result<&'a mut Value> {
     let module = netlist["modules"]
         .get_mut(top)
         .ok_or_else(|| anyhow!("no module {top} in the netlist"))?;
-    let Nets { sinks, .. } = nets(module);
-    let cells = module["cells"]
+    if !module["cells"].is_object() {
+        return Err(anyhow!("module {top} has no cells"));
+    }
+    Ok(module)
+}
+
+fn cells_mut(module: &mut Value) -> &mut serde_json::Map<String, Value> {
+    module["cells"]
+        .as_object_mut()
+        .expect("module_of checked the cells")
+}
+
+/// Cells of one type in name order (the passes' edits do not depend on the map's order).
+fn cells_of_type<'a>(module: &'a Value, ty: &str) -> Vec<(&'a String, &'a Value)> {
+    let mut v: Vec<(&String, &Value)> = module["cells"]
         .as_object()
-        .ok_or_else(|| anyhow!("module {top} has no cells"))?;
+        .into_iter()
+        .flatten()
+        .filter(|(_, c)| c["type"] == ty)
+        .collect();
+    v.sort_by_key(|(n, _)| *n);
+    v
+}
+
+/// Applies the pass to the module `top` of a Yosys JSON netlist (flattened, ECP5 cells).
+pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Absorbed> {
+    let module = module_of(netlist, top)?;
+    let Nets { sinks, .. } = nets(module);
+    let cells = &module["cells"];
 
     // Plan first (read-only), then edit.
     struct Plan {
@@ -112,13 +137,7 @@ pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Ab
         moves: Vec<(String, String, Value)>,
     }
     let mut plans = Vec::new();
-    let mut names: Vec<&String> = cells.keys().collect();
-    names.sort();
-    for name in names {
-        let c = &cells[name];
-        if c["type"] != "DP16KD" {
-            continue;
-        }
+    for (name, c) in cells_of_type(module, "DP16KD") {
         'port: for port in ['A', 'B'] {
             if param(c, &format!("REGMODE_{port}")) != "NOREG" {
                 continue;
@@ -183,9 +202,7 @@ pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Ab
         }
     }
 
-    let cells = module["cells"]
-        .as_object_mut()
-        .ok_or_else(|| anyhow!("module {top} has no cells"))?;
+    let cells = cells_mut(module);
     let mut done = Absorbed::default();
     for p in plans {
         for (_, ff, _) in &p.moves {
@@ -237,6 +254,66 @@ fn plain_ff(f: &Value) -> Option<(Value, Value)> {
     Some((conn(f, "CLK")?, ce))
 }
 
+/// A multiplier register to switch on.
+struct Reg {
+    /// INPUTA, INPUTB or OUTPUT.
+    name: &'static str,
+    enable: Value,
+    /// (pin, its new net)
+    rewires: Vec<(String, Value)>,
+    /// Flip-flops to remove once nothing else reads them.
+    ffs: Vec<String>,
+}
+
+/// Plain flip-flops on a group of pins that share one clock and one enable.
+struct FfGroup {
+    clk: Value,
+    enable: Value,
+    rewires: Vec<(String, Value)>,
+    ffs: Vec<String>,
+}
+
+impl FfGroup {
+    fn into_reg(self, name: &'static str) -> Reg {
+        Reg {
+            name,
+            enable: self.enable,
+            rewires: self.rewires,
+            ffs: self.ffs,
+        }
+    }
+}
+
+/// The flip-flops of `pins`: `find(pin)` names the pin's flip-flop and the pin's new net, or
+/// says the pin needs none (`Some(None)`) or that the group cannot be a register (`None`).
+/// Every flip-flop must be plain (`plain_ff`) and all must share the clock and the enable.
+fn ff_group(
+    cells: &Value,
+    pins: Vec<String>,
+    mut find: impl FnMut(&str) -> Option<Option<(String, Value)>>,
+) -> Option<FfGroup> {
+    let mut shared: Option<(Value, Value)> = None;
+    let (mut rewires, mut ffs) = (Vec::new(), Vec::new());
+    for pin in pins {
+        let Some((ff, net)) = find(&pin)? else {
+            continue;
+        };
+        let cc = plain_ff(&cells[&ff])?;
+        if *shared.get_or_insert_with(|| cc.clone()) != cc {
+            return None;
+        }
+        rewires.push((pin, net));
+        ffs.push(ff);
+    }
+    let (clk, enable) = shared?;
+    Some(FfGroup {
+        clk,
+        enable,
+        rewires,
+        ffs,
+    })
+}
+
 /// ECP5 multiplier registers, recovered after synthesis.
 ///
 /// Yosys 0.70 maps a product to a MULT18X18D with every register off (`REG_*_CLK = "NONE"`),
@@ -253,27 +330,14 @@ fn plain_ff(f: &Value) -> Option<(Value, Value)> {
 /// `CE0..CE3`; `RST0` is tied low. A register with enable `ce` loads on the clock edges where
 /// `ce` is high, as the flip-flops did, so the netlist's cycle behaviour is unchanged.
 pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbed> {
-    let module = netlist["modules"]
-        .get_mut(top)
-        .ok_or_else(|| anyhow!("no module {top} in the netlist"))?;
-    let cells = module["cells"]
-        .as_object()
-        .ok_or_else(|| anyhow!("module {top} has no cells"))?;
+    let module = module_of(netlist, top)?;
+    let cells = &module["cells"];
     let Nets {
         drivers,
         sinks,
         port_bits,
     } = nets(module);
 
-    struct Reg {
-        /// INPUTA, INPUTB or OUTPUT.
-        name: &'static str,
-        enable: Value,
-        /// (pin, its new net)
-        rewires: Vec<(String, Value)>,
-        /// Flip-flops to remove once nothing else reads them.
-        ffs: Vec<String>,
-    }
     struct Plan {
         dsp: String,
         clk: Value,
@@ -294,110 +358,47 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
         pins
     };
     let mut plans = Vec::new();
-    let mut names: Vec<&String> = cells.keys().collect();
-    names.sort();
-    for name in names {
-        let c = &cells[name];
-        if c["type"] != "MULT18X18D" {
-            continue;
-        }
+    for (name, c) in cells_of_type(module, "MULT18X18D") {
         let off = |p: &str| matches!(param(c, p), "" | "NONE");
         if !(off("REG_INPUTA_CLK") && off("REG_INPUTB_CLK") && off("REG_OUTPUT_CLK")) {
             continue;
         }
         let mut clk: Option<Value> = None;
         let mut regs = Vec::new();
+        // Inputs: the flip-flop driving each non-constant pin; the pin takes its D net.
         for (reg, prefix) in [("INPUTA", "A"), ("INPUTB", "B")] {
-            let mut group: Option<(Value, Value)> = None;
-            let mut rewires = Vec::new();
-            let mut ffs = Vec::new();
-            let mut ok = true;
-            for pin in numbered(c, prefix) {
-                let Some(bit) = conn(c, &pin) else {
-                    ok = false;
-                    break;
-                };
+            let group = ff_group(cells, numbered(c, prefix), |pin| {
+                let bit = conn(c, pin)?;
                 if bit.is_string() {
-                    continue; // constant
+                    return Some(None); // constant
                 }
-                let Some(ff) = drivers.get(&bit_str(&bit)) else {
-                    ok = false;
-                    break;
-                };
-                let f = &cells[ff];
-                let (Some(cc), Some(d)) = (plain_ff(f), conn(f, "DI")) else {
-                    ok = false;
-                    break;
-                };
+                let ff = drivers.get(&bit_str(&bit))?;
+                let d = conn(&cells[ff], "DI")?;
                 // A flip-flop after another multiplier may become that one's output register.
-                if drivers
+                let after_mult = drivers
                     .get(&bit_str(&d))
-                    .is_some_and(|dr| cells[dr]["type"] == "MULT18X18D")
-                {
-                    ok = false;
-                    break;
-                }
-                if group.get_or_insert_with(|| cc.clone()) != &cc {
-                    ok = false;
-                    break;
-                }
-                rewires.push((pin, d));
-                ffs.push(ff.clone());
-            }
-            let Some((gclk, ce)) = group.filter(|_| ok && !rewires.is_empty()) else {
-                continue;
-            };
-            if clk.get_or_insert_with(|| gclk.clone()) != &gclk {
-                continue;
-            }
-            regs.push(Reg {
-                name: reg,
-                enable: ce,
-                rewires,
-                ffs,
+                    .is_some_and(|dr| cells[dr]["type"] == "MULT18X18D");
+                (!after_mult).then(|| Some((ff.clone(), d)))
             });
+            if let Some(g) = group.filter(|g| *clk.get_or_insert_with(|| g.clk.clone()) == g.clk) {
+                regs.push(g.into_reg(reg));
+            }
         }
-        // Output: each used P bit into exactly one flip-flop D.
-        let mut group: Option<(Value, Value)> = None;
-        let mut rewires = Vec::new();
-        let mut ffs = Vec::new();
-        let mut ok = true;
-        for pin in numbered(c, "P") {
-            let Some(bit) = conn(c, &pin) else {
-                ok = false;
-                break;
-            };
+        // Output: each used product bit into exactly one flip-flop's D; the pin takes its Q net.
+        let group = ff_group(cells, numbered(c, "P"), |pin| {
+            let bit = conn(c, pin)?;
             let Some(s) = sinks.get(&bit_str(&bit)) else {
-                continue; // unused product bit
+                return Some(None); // unused product bit
             };
             let [(ff, ffpin)] = s.as_slice() else {
-                ok = false;
-                break;
+                return None;
             };
-            let (Some(f), true) = (cells.get(ff), ffpin == "DI") else {
-                ok = false; // a module port or another cell's pin
-                break;
-            };
-            let (Some(cc), Some(q)) = (plain_ff(f), conn(f, "Q")) else {
-                ok = false;
-                break;
-            };
-            if group.get_or_insert_with(|| cc.clone()) != &cc {
-                ok = false;
-                break;
-            }
-            rewires.push((pin, q));
-            ffs.push(ff.clone());
-        }
-        if let Some((gclk, ce)) = group.filter(|_| ok && !rewires.is_empty()) {
-            if clk.get_or_insert_with(|| gclk.clone()) == &gclk {
-                regs.push(Reg {
-                    name: "OUTPUT",
-                    enable: ce,
-                    rewires,
-                    ffs,
-                });
-            }
+            // Not a module port or another cell's pin.
+            let f = cells.get(ff).filter(|_| ffpin == "DI")?;
+            Some(Some((ff.clone(), conn(f, "Q")?)))
+        });
+        if let Some(g) = group.filter(|g| *clk.get_or_insert_with(|| g.clk.clone()) == g.clk) {
+            regs.push(g.into_reg("OUTPUT"));
         }
         if let (Some(clk), false) = (clk, regs.is_empty()) {
             plans.push(Plan {
@@ -408,9 +409,7 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
         }
     }
 
-    let cells = module["cells"]
-        .as_object_mut()
-        .ok_or_else(|| anyhow!("module {top} has no cells"))?;
+    let cells = cells_mut(module);
     let mut done = DspAbsorbed::default();
     let mut candidates: std::collections::BTreeSet<String> = Default::default();
     for p in plans {
