@@ -14,17 +14,19 @@
 //! so the pair behaves as the RTL's two registers: read word when `CE`, output register when
 //! `OCE` (Lattice TN1264, sysMEM output register). Everything else is left alone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{anyhow, Result};
+use serde::Serialize;
 use serde_json::Value;
 
-/// What the pass changed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What the pass changed (synth.json's `bram_output_registers`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Absorbed {
     /// Read ports switched to `REGMODE = "OUTREG"`.
     pub ports: usize,
     /// Fabric flip-flops removed (now inside those ports).
+    #[serde(rename = "ffs_absorbed")]
     pub ffs: usize,
 }
 
@@ -54,19 +56,15 @@ struct Nets {
     /// Bit → (cell, input pin) reading it, and ("$port", name) for a module output port (a bit
     /// that leaves the module is never rewired).
     sinks: HashMap<String, Vec<(String, String)>>,
-    /// Bits of any module port.
-    port_bits: HashSet<String>,
 }
 
 fn nets(module: &Value) -> Nets {
     let mut n = Nets {
         drivers: HashMap::new(),
         sinks: HashMap::new(),
-        port_bits: HashSet::new(),
     };
     for (name, p) in module["ports"].as_object().into_iter().flatten() {
         for b in p["bits"].as_array().into_iter().flatten() {
-            n.port_bits.insert(bit_str(b));
             if p["direction"] != "input" {
                 n.sinks
                     .entry(bit_str(b))
@@ -222,8 +220,8 @@ pub fn absorb_bram_output_registers(netlist: &mut Value, top: &str) -> Result<Ab
     Ok(done)
 }
 
-/// What the DSP pass changed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What the DSP pass changed (synth.json's `dsp_registers`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DspAbsorbed {
     /// Multipliers that took at least one register.
     pub mults: usize,
@@ -233,6 +231,7 @@ pub struct DspAbsorbed {
     pub output_regs: usize,
     /// Fabric flip-flops removed (an input flip-flop that also drives other logic stays: the
     /// multiplier then holds a copy of it).
+    #[serde(rename = "ffs_absorbed")]
     pub ffs: usize,
 }
 
@@ -332,11 +331,7 @@ fn ff_group(
 pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbed> {
     let module = module_of(netlist, top)?;
     let cells = &module["cells"];
-    let Nets {
-        drivers,
-        sinks,
-        port_bits,
-    } = nets(module);
+    let Nets { drivers, sinks } = nets(module);
 
     struct Plan {
         dsp: String,
@@ -411,7 +406,10 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
 
     let cells = cells_mut(module);
     let mut done = DspAbsorbed::default();
-    let mut candidates: std::collections::BTreeSet<String> = Default::default();
+    // Output flip-flops go (their Q nets are now driven by the multiplier); input flip-flops
+    // go once nothing but flip-flops that go themselves reads them.
+    let mut replaced: BTreeSet<String> = BTreeSet::new();
+    let mut candidates: BTreeSet<String> = BTreeSet::new();
     for p in plans {
         let d = cells
             .get_mut(&p.dsp)
@@ -440,10 +438,11 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
             }
             if reg == "OUTPUT" {
                 done.output_regs += 1;
+                replaced.extend(ffs);
             } else {
                 done.input_regs += 1;
+                candidates.extend(ffs);
             }
-            candidates.extend(ffs);
         }
         let pins = [("CLK0", p.clk), ("RST0", Value::String("0".into()))];
         for (pin, net) in pins
@@ -458,34 +457,23 @@ pub fn absorb_dsp_registers(netlist: &mut Value, top: &str) -> Result<DspAbsorbe
         }
         done.mults += 1;
     }
-    // Remove the flip-flops nothing reads any more (an output flip-flop's Q net is now driven by
-    // the multiplier, so it must go even though its Q has loads).
-    let mut still_read: HashSet<String> = Default::default();
-    for (name, c) in cells.iter() {
-        if c["type"] == "TRELLIS_FF" && candidates.contains(name) {
-            continue;
-        }
-        let dirs = &c["port_directions"];
-        for (pin, bits) in c["connections"].as_object().into_iter().flatten() {
-            if dirs[pin] != "output" {
-                for b in bits.as_array().into_iter().flatten() {
-                    still_read.insert(bit_str(b));
-                }
-            }
-        }
-    }
-    let dsp_driven: HashSet<String> = cells
-        .values()
-        .filter(|c| c["type"] == "MULT18X18D")
-        .flat_map(|c| c["connections"].as_object().into_iter().flatten())
-        .filter(|(p, _)| p.starts_with('P'))
-        .flat_map(|(_, b)| b.as_array().into_iter().flatten().map(bit_str))
+    let after = nets(module);
+    let unread = |ff: &String| {
+        let q = conn(&module["cells"][ff], "Q").map(|q| bit_str(&q));
+        q.and_then(|q| after.sinks.get(&q)).is_none_or(|s| {
+            s.iter()
+                .all(|(c, _)| candidates.contains(c) || replaced.contains(c))
+        })
+    };
+    let gone: Vec<String> = candidates
+        .iter()
+        .filter(|ff| !replaced.contains(*ff) && unread(ff))
+        .chain(&replaced)
+        .cloned()
         .collect();
-    for ff in candidates {
-        let Some(f) = cells.get(&ff) else { continue };
-        let q = conn(f, "Q").map(|q| bit_str(&q)).unwrap_or_default();
-        if dsp_driven.contains(&q) || (!still_read.contains(&q) && !port_bits.contains(&q)) {
-            cells.remove(&ff);
+    let cells = cells_mut(module);
+    for ff in gone {
+        if cells.remove(&ff).is_some() {
             done.ffs += 1;
         }
     }

@@ -1124,27 +1124,11 @@ pub struct SynthReport {
     pub bitstream_bytes: Option<u64>,
     /// ECP5: block RAM read ports given their output register after synthesis, and the fabric
     /// flip-flops that moved into them (counted in `ffs` above, which are Yosys' figures).
-    pub bram_output_registers: Option<BramOutregs>,
+    pub bram_output_registers: Option<crate::outreg::Absorbed>,
     /// ECP5: multiplier input/output registers switched on after synthesis, and the fabric
     /// flip-flops that moved into them (counted in `ffs` above).
-    pub dsp_registers: Option<DspRegs>,
+    pub dsp_registers: Option<crate::outreg::DspAbsorbed>,
     pub files: BTreeMap<String, String>,
-}
-
-/// See [`crate::outreg`].
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct BramOutregs {
-    pub ports: usize,
-    pub ffs_absorbed: usize,
-}
-
-/// See [`crate::outreg::absorb_dsp_registers`].
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct DspRegs {
-    pub mults: usize,
-    pub input_regs: usize,
-    pub output_regs: usize,
-    pub ffs_absorbed: usize,
 }
 
 /// Where the model comes from.
@@ -1401,23 +1385,17 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     let pnr_netlist = if family == Family::Ecp5 {
         let path = synth_dir.join("netlist_pnr.json");
         let mut n = netlist_json.clone();
-        let a = crate::outreg::absorb_bram_output_registers(&mut n, top)
-            .with_context(|| format!("{}: output-register pass", netlist.display()))?;
-        let d = crate::outreg::absorb_dsp_registers(&mut n, top)
-            .with_context(|| format!("{}: multiplier-register pass", netlist.display()))?;
-        dsp_registers = Some(DspRegs {
-            mults: d.mults,
-            input_regs: d.input_regs,
-            output_regs: d.output_regs,
-            ffs_absorbed: d.ffs,
-        });
+        bram_output_registers = Some(
+            crate::outreg::absorb_bram_output_registers(&mut n, top)
+                .with_context(|| format!("{}: output-register pass", netlist.display()))?,
+        );
+        dsp_registers = Some(
+            crate::outreg::absorb_dsp_registers(&mut n, top)
+                .with_context(|| format!("{}: multiplier-register pass", netlist.display()))?,
+        );
         std::fs::write(&path, serde_json::to_string(&n)?)
             .with_context(|| format!("writing {}", path.display()))?;
         files.insert("netlist_pnr".into(), rel(&path, &out_abs));
-        bram_output_registers = Some(BramOutregs {
-            ports: a.ports,
-            ffs_absorbed: a.ffs,
-        });
         path
     } else {
         netlist.clone()
@@ -1966,14 +1944,14 @@ fn markdown(r: &SynthReport) -> String {
             "\nBlock RAM output registers: {} read ports use their output register, holding {} \
              flip-flops of the RTL that Yosys left in the fabric (counted in the FF figures above; \
              `synth/netlist_pnr.json` is the placed netlist).\n",
-            o.ports, o.ffs_absorbed
+            o.ports, o.ffs
         );
     }
     if let Some(d) = r.dsp_registers {
         md += &format!(
             "\nMultiplier registers: {} of the multipliers took {} input and {} output registers \
              after synthesis, holding {} flip-flops of the RTL (counted in the FF figures above).\n",
-            d.mults, d.input_regs, d.output_regs, d.ffs_absorbed
+            d.mults, d.input_regs, d.output_regs, d.ffs
         );
     }
     if r.top_kind == "harness" {
