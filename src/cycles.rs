@@ -18,16 +18,16 @@ use crate::model::Model;
 pub const IDLE_CYCLES: u64 = 1;
 /// Load: descriptor ROM read for the next layer.
 pub const LOAD_CYCLES: u64 = 1;
-/// Drain after the decoder's `done`: the last MAC write (6 stages after issue) lands before the
+/// Drain after the decoder's `done`: the last MAC write (7 stages after issue) lands before the
 /// next layer's scan reads Y and before the PEs switch Y sets.
-pub const DRAIN_CYCLES: u64 = 3;
+pub const DRAIN_CYCLES: u64 = 4;
 /// Layer-0 groups: input-buffer read → its output register → encoder E0 (reference read) → E1
 /// (reference word registered) → M (delta, threshold) → E2 (delta and nonzero mask registered)
 /// → compactor queue → compactor register.
 pub const INPUT_FRONT_LATENCY: u64 = 7;
-/// Hidden groups: Y read → BRAM out → PE scan register → requant (6 stages) → encoder E0 →
+/// Hidden groups: Y read → BRAM out → PE scan register → requant (7 stages) → encoder E0 →
 /// E1 → M → E2 → queue → compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 13;
+pub const HIDDEN_FRONT_LATENCY: u64 = 14;
 /// A word the compactor writes into the RLE buffer in cycle t is in the decoder at t + 5 (write
 /// register, pointer compare, the BRAM read, its output register, then the buffer's register
 /// queue).
@@ -38,8 +38,8 @@ pub const DONE_LATENCY: u64 = 2;
 /// Read-out: Load of the read-out descriptor plus the Run cycle that dispatches to Out.
 pub const READOUT_OVERHEAD: u64 = 2;
 /// Out: one logit per cycle plus the registered read of the first one, the PE's scan register
-/// and the register after the bank multiplexer.
-pub const OUT_LATENCY: u64 = 3;
+/// and the registers after the two levels of the bank multiplexer.
+pub const OUT_LATENCY: u64 = 4;
 
 /// Encoder groups of layer `l`'s input vector: ceil(in / lanes) for the input layer; for hidden
 /// layers the scan reads one Y chunk of P values per P/lanes groups, so ceil(in / P) · P/lanes.

@@ -19,6 +19,7 @@ pub fn hw_params(cfg: &AccelConfig) -> HwParams {
         max_layers: cfg.max_layers,
         weight_bank_depth: cfg.weight_bank_depth,
         max_dsp: cfg.max_dsp,
+        lut_mul_pairs: !cfg.target.starts_with("ice40"),
     }
 }
 

@@ -68,7 +68,8 @@ pub struct Compactor {
     /// L + 2^15, where L = p + R and p is the position after the last word relative to lane 0
     /// of the held (or next) group: lane i's run is i - p, and it must split when i > L.
     lim: DFF<Bits<16>>,
-    /// Bit i: L < i (lane i's word must split), kept registered so the split test is a gate.
+    /// Bit i: L < i (lane i's word must split), kept registered so the split test is a gate. An
+    /// upper set of lanes: if lane i is in it, so is every lane above.
     lt: DFF<Bits<8>>,
     flush: DFF<bool>,
     max_run: Constant<Bits<16>>,
@@ -103,6 +104,8 @@ pub struct Compactor {
     wfl: Signal<Local, Bits<16>>,
     wflt: Signal<Local, Bits<8>>,
     split: Signal<Local, bool>,
+    /// More than one lane left in the held group.
+    multi: Signal<Local, bool>,
     has: Signal<Local, bool>,
     finishing: Signal<Local, bool>,
     run_out: Signal<Local, Bits<8>>,
@@ -185,6 +188,7 @@ impl Compactor {
             wfl: Default::default(),
             wflt: Default::default(),
             split: Default::default(),
+            multi: Default::default(),
             has: Default::default(),
             finishing: Default::default(),
             run_out: Default::default(),
@@ -241,11 +245,22 @@ impl Logic for Compactor {
         for i in self.h_d.len()..(self.h_d.len() + 1) {
             self.low.next = self.lowacc[i].val();
         }
-        self.split.next = (self.low.val() & self.lt.q.val()).any();
+        // `lt` is an upper set of lanes (L < i holds from some lane up), so the lowest lane is
+        // in it exactly when no lane below it is: the split test does not wait for the lane
+        // choice, and neither does `finishing` (one lane left and no split), which gates the
+        // queue and every register of the held group.
+        self.split.next =
+            self.h_mask.q.val().any() & !(self.h_mask.q.val() & !self.lt.q.val()).any();
         self.has.next = self.h_valid.q.val() & self.h_mask.q.val().any();
+        // Two lanes or more: some lane has a lane below it (a LUT function, not a subtract).
+        self.multi.next = false;
+        for i in 0..self.h_d.len() {
+            if self.h_mask.q.val().get_bit(i) & (self.h_mask.q.val() & self.below[i].val()).any() {
+                self.multi.next = true;
+            }
+        }
         self.finishing.next = self.h_valid.q.val()
-            & (!self.h_mask.q.val().any()
-                | ((self.h_mask.q.val() == self.low.val()) & !self.split.val()));
+            & (!self.h_mask.q.val().any() | (!self.multi.val() & !self.split.val()));
         // H takes the queue head when it is empty or finishing this cycle.
         self.take.next = !self.h_valid.q.val() | self.finishing.val();
         self.pop.next = self.take.val() & self.q_count.q.val().any();

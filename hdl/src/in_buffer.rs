@@ -38,14 +38,15 @@ pub struct InBuffer {
     seq0: DFF<bool>,
     seq1: DFF<bool>,
     /// The next beat written is the frame's last (a flag: no adder and compare on the stream
-    /// handshake's path), against beats - 1 kept in a register.
+    /// handshake's path), against beats - 1 and beats - 2 kept in registers: the three possible
+    /// next beats (same, + 1, 0) are compared in parallel, then one is picked.
     at_last: DFF<bool>,
     beats_m1: DFF<Bits<16>>,
+    beats_m2: DFF<Bits<16>>,
     /// `beats` has been stable for two cycles (after reset the descriptor ROM needs one to
     /// read it, `beats_m1` and `at_last` one more each): only then beats are taken.
     armed1: DFF<bool>,
     armed: DFF<bool>,
-    next_beat: Signal<Local, Bits<16>>,
     hs: Signal<Local, bool>,
     wr_full: Signal<Local, bool>,
     last_beat: Signal<Local, bool>,
@@ -83,9 +84,9 @@ impl InBuffer {
             seq1: Default::default(),
             at_last: Default::default(),
             beats_m1: Default::default(),
+            beats_m2: Default::default(),
             armed1: Default::default(),
             armed: Default::default(),
-            next_beat: Default::default(),
             hs: Default::default(),
             wr_full: Default::default(),
             last_beat: Default::default(),
@@ -99,7 +100,7 @@ impl Logic for InBuffer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, wr_slot, wr_beat, rd_slot, full0, full1, seq0, seq1, at_last, beats_m1,
-            armed1, armed
+            beats_m2, armed1, armed
         );
         self.slots.clock.next = self.clock.val();
         // Write side: beats fill the write slot; its last beat marks the slot full.
@@ -110,6 +111,7 @@ impl Logic for InBuffer {
         self.armed1.d.next = self.beats.val().any();
         self.armed.d.next = self.armed1.q.val() & self.beats.val().any();
         self.beats_m1.d.next = self.beats.val() - 1;
+        self.beats_m2.d.next = self.beats.val() - 2;
         self.s_axis_tready.next = !self.wr_full.val() & self.armed.q.val();
         self.hs.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
         self.last_beat.next = self.at_last.q.val();
@@ -120,14 +122,13 @@ impl Logic for InBuffer {
         self.slots.write_data.next = self.s_axis_tdata.val();
         self.slots.write_enable.next = self.hs.val();
         self.tlast_error.next = self.hs.val() & (self.s_axis_tlast.val() != self.last_beat.val());
-        self.next_beat.next = self.wr_beat.q.val();
+        self.at_last.d.next = self.wr_beat.q.val() == self.beats_m1.q.val();
         if self.hs.val() {
-            self.next_beat.next = self.wr_beat.q.val() + 1;
+            self.at_last.d.next = self.wr_beat.q.val() == self.beats_m2.q.val();
             if self.last_beat.val() {
-                self.next_beat.next = 0.into();
+                self.at_last.d.next = !self.beats_m1.q.val().any();
             }
         }
-        self.at_last.d.next = self.next_beat.val() == self.beats_m1.q.val();
         if self.hs.val() {
             self.wr_beat.d.next = self.wr_beat.q.val() + 1;
             if !self.wr_beat.q.val().any() {

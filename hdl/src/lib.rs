@@ -9,6 +9,7 @@ pub mod delta_encoder;
 pub mod drive;
 pub mod harness;
 pub mod in_buffer;
+pub mod keep_reg;
 pub mod lane_pack;
 pub mod mem;
 

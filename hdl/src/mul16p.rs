@@ -1,12 +1,14 @@
-//! Two-stage unsigned 16x16 multiplier for the requant lanes: four registered partial sums (four
-//! shifted rows each), then their sum on the output (registered by the caller). In LUTs no carry
-//! chain is longer than two adds per stage; on a DSP block the product is registered once.
+//! Three-stage unsigned 16x16 multiplier for the requant lanes. In LUTs: registered partial sums
+//! of the shifted rows (eight of two rows each, one LUT level before the carry chain; or four of
+//! four rows each, half the registers), then two registered sums of them, then their sum on the
+//! output (registered by the caller). On a DSP block the product is registered in the block and
+//! once more in the fabric.
 //! `enable` holds the internal register (the requant pipeline stalls with the front end).
 
 use rust_hdl::prelude::*;
 
 /// Cycles from the inputs to `p` (then registered by the caller).
-pub const MUL16P_LATENCY: u64 = 1;
+pub const MUL16P_LATENCY: u64 = 2;
 
 #[derive(LogicBlock)]
 pub struct Mul16P {
@@ -14,14 +16,17 @@ pub struct Mul16P {
     pub enable: Signal<In, bool>,
     pub a: Signal<In, Bits<16>>,
     pub b: Signal<In, Bits<16>>,
-    /// a*b of the inputs one enabled edge earlier.
+    /// a*b of the inputs two enabled edges earlier.
     pub p: Signal<Out, Bits<32>>,
     _dsp: bool,
+    _pairs: bool,
     _part: [u64; 4],
+    _sum: u64,
 }
 
 impl Mul16P {
-    pub fn new(dsp: bool) -> Self {
+    /// `dsp`: on a DSP block; else in LUTs, with rows added in `pairs` (else in fours) first.
+    pub fn new(dsp: bool, pairs: bool) -> Self {
         Self {
             clock: Default::default(),
             enable: Default::default(),
@@ -29,7 +34,9 @@ impl Mul16P {
             b: Default::default(),
             p: Default::default(),
             _dsp: dsp,
+            _pairs: pairs,
             _part: [0; 4],
+            _sum: 0,
         }
     }
 }
@@ -37,13 +44,13 @@ impl Mul16P {
 impl Logic for Mul16P {
     fn update(&mut self) {
         if self.clock.pos_edge() && self.enable.val() {
+            self._sum = self._part.iter().sum();
             let (a, b) = (self.a.val().to_u64(), self.b.val().to_u64());
             for (k, part) in self._part.iter_mut().enumerate() {
                 *part = (a * ((b >> (4 * k)) & 0xf)) << (4 * k);
             }
         }
-        let sum: u64 = self._part.iter().sum();
-        self.p.next = Bits::<32>::from(sum & 0xffff_ffff);
+        self.p.next = Bits::<32>::from(self._sum & 0xffff_ffff);
     }
     fn connect(&mut self) {
         self.p.connect();
@@ -51,32 +58,53 @@ impl Logic for Mul16P {
     fn hdl(&self) -> Verilog {
         if self._dsp {
             return Verilog::Custom(
-                "reg [31:0] pr;\n\
-always @(posedge clock) if (enable) pr <= a * b;\n\
-always @(*) p = pr;\n"
+                "reg [31:0] pr, pr2;\n\
+always @(posedge clock) if (enable) begin pr <= a * b; pr2 <= pr; end\n\
+always @(*) p = pr2;\n"
                     .into(),
             );
         }
         let mut rows = String::new();
-        for k in 0..4 {
-            let terms: Vec<String> = (0..4)
+        // k partial sums of `per` rows each, then two sums of half of them.
+        let (n, per) = if self._pairs { (8, 2) } else { (4, 4) };
+        for k in 0..n {
+            let terms: Vec<String> = (0..per)
                 .map(|j| {
-                    let i = 4 * k + j;
+                    let i = per * k + j;
                     format!("(b[{i}] ? (ax << {i}) : 32'h0)")
                 })
                 .collect();
             rows.push_str(&format!("   t{k} = {};\n", terms.join(" + ")));
         }
+        let regs = |p: &str| {
+            (0..n)
+                .map(|k| format!("{p}{k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let half = |lo: usize| {
+            (lo..lo + n / 2)
+                .map(|k| format!("s{k}"))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        let loads: String = (0..n).map(|k| format!(" s{k} <= t{k};")).collect();
         Verilog::Custom(format!(
-            "// shift-add multiplier in LUTs, two stages (no DSP block)\n\
+            "// shift-add multiplier in LUTs, three stages (no DSP block)\n\
 wire [31:0] ax = {{16'h0, a}};\n\
-reg [31:0] t0, t1, t2, t3;\n\
-reg [31:0] s0, s1, s2, s3;\n\
+reg [31:0] {t};\n\
+reg [31:0] {s};\n\
+reg [31:0] v0, v1;\n\
 always @(*) begin\n{rows}end\n\
 always @(posedge clock) if (enable) begin\n\
-   s0 <= t0; s1 <= t1; s2 <= t2; s3 <= t3;\n\
+  {loads}\n\
+   v0 <= {h0}; v1 <= {h1};\n\
 end\n\
-always @(*) p = (s0 + s1) + (s2 + s3);\n"
+always @(*) p = v0 + v1;\n",
+            t = regs("t"),
+            s = regs("s"),
+            h0 = half(0),
+            h1 = half(n / 2),
         ))
     }
     fn timing(&self) -> Vec<TimingInfo> {
@@ -94,7 +122,8 @@ mod tests {
     use super::*;
     use crate::harness::ClockedSim;
 
-    /// The Verilog of both forms in Icarus against the simulation model, through the register.
+    /// The Verilog of all three forms in Icarus against the simulation model, through the
+    /// registers.
     #[test]
     fn mul16p_verilog_matches_model_in_icarus() {
         let vectors: Vec<(u64, u64)> = (0..40u64)
@@ -105,8 +134,8 @@ mod tests {
                 )
             })
             .collect();
-        for dsp in [false, true] {
-            let mut m = Mul16P::new(dsp);
+        for (dsp, pairs) in [(false, false), (false, true), (true, false)] {
+            let mut m = Mul16P::new(dsp, pairs);
             m.connect_all();
             let dut = generate_verilog(&m);
             let mut tb = String::from(
@@ -120,16 +149,29 @@ top dut(.clock(clock), .enable(enable), .a(a), .b(b), .p(p));\ninitial begin\n",
             }
             tb.push_str("$finish;\nend\nendmodule\n");
             let got = crate::tools::icarus_hex_lines(&dut, &tb).unwrap();
-            assert_eq!(got.len(), vectors.len(), "{got:?}");
-            let mut sim =
-                ClockedSim::new(Mul16P::new(dsp), |u, c| u.clock.next = Clock::from(c)).unwrap();
+            // The first MUL16P_LATENCY - 1 samples are still undefined (x) and not listed.
+            let lat = MUL16P_LATENCY as usize;
+            assert_eq!(got.len(), vectors.len() + 1 - lat, "{got:?}");
+            let mut sim = ClockedSim::new(Mul16P::new(dsp, pairs), |u, c| {
+                u.clock.next = Clock::from(c)
+            })
+            .unwrap();
             sim.uut.enable.next = true;
-            for ((a, b), g) in vectors.iter().zip(&got) {
+            // p follows the inputs MUL16P_LATENCY edges later.
+            for (i, (a, b)) in vectors.iter().enumerate() {
                 sim.uut.a.next = (*a).into();
                 sim.uut.b.next = (*b).into();
                 sim.cycle().unwrap();
-                assert_eq!(sim.uut.p.val().to_u64(), a * b);
-                assert_eq!(*g, a * b, "icarus a {a:x} b {b:x} dsp {dsp}");
+                if i + 1 >= lat {
+                    let (ea, eb) = vectors[i + 1 - lat];
+                    assert_eq!(sim.uut.p.val().to_u64(), ea * eb);
+                    let g = got[i + 1 - lat];
+                    assert_eq!(
+                        g,
+                        ea * eb,
+                        "icarus a {ea:x} b {eb:x} dsp {dsp} pairs {pairs}"
+                    );
+                }
             }
         }
     }

@@ -33,6 +33,10 @@ pub struct HwParams {
     pub max_layers: u32,
     pub weight_bank_depth: u32,
     pub max_dsp: u32,
+    /// LUT multipliers add their shifted rows in pairs in the first stage (one LUT level before
+    /// the carry chain: for fabrics where routing dominates, ECP5) rather than in fours (fewer
+    /// registers: on iCE40 every flip-flop takes a logic cell). Same latency either way.
+    pub lut_mul_pairs: bool,
 }
 
 /// One fully-connected layer in plain integers.

@@ -1,16 +1,22 @@
 //! Processing element: one weight bank, two accumulator (Y) sets, a registered multiplier and a
 //! pipelined read-modify-write with forwarding.
 //!
-//! Pipeline (one MAC op per cycle, issue-to-write latency 6):
+//! Pipeline (one MAC op per cycle, issue-to-write latency 7):
 //! A: op registers (from the decoder), weight ROM read issued.
 //! B: weight word out of the BRAM, registered (the BRAM clock-to-out does not feed the multiplier).
 //! C: weight and delta sign-extended into the multiplier's input registers; Y read issued.
 //! D: w*d (a 16x16 DSP block, or LUTs beyond max_dsp) into a registered product; Y word out of
 //!    the BRAM, registered in its own set's register (`ya_r`, `yb_r`: nothing between a Y RAM
 //!    and its register, so on ECP5 `deltagen synth` moves it into the RAM's output register).
-//! E: the MAC set's register (or a forwarded word) + w*d, registered (`f1_data`).
-//! F: `f1_data` written back. Three forwarding registers cover the three writes a read in C can
-//!    miss (the one in its own cycle, whose word `no_rw_check` leaves undefined, and the next two).
+//! E1: the MAC set's register or a forwarded word, registered (`y_eff_r`), and the product
+//!    copied into a fabric register (`e2_prod`): the Y RAMs and the multipliers sit in their
+//!    own rows of the device, so neither drives the adder across the chip.
+//! E2: `y_eff_r` (or the sum just written to `f1_data`, when the op one ahead hit the same
+//!    word) + w*d, registered (`f1_data`).
+//! F: `f1_data` written back. A read in C misses the writes of the four ops ahead (the one in
+//!    its own cycle, whose word `no_rw_check` leaves undefined, and the next three): the three
+//!    forwarding registers cover the ops two to four ahead in E1, `f1_data` the op one ahead in
+//!    E2.
 //!
 //! Layers alternate between Y set A (even layers) and B (odd layers): the MAC owns the set of the
 //! layer it works on, the scan port reads the other one (the previous layer's accumulators) at
@@ -27,7 +33,7 @@ use crate::mul16::Mul16;
 use rust_hdl::prelude::*;
 
 /// Cycles from an op in stage A to its Y write being visible to a read.
-pub const MAC_LATENCY: u64 = 6;
+pub const MAC_LATENCY: u64 = 7;
 
 #[derive(LogicBlock)]
 pub struct Pe {
@@ -53,6 +59,8 @@ pub struct Pe {
     yb: SyncRam<32>,
     /// Y0: the bias words' base address in each Y RAM.
     bias_base: Constant<Bits<16>>,
+    /// The Y RAMs' address bits (2 Y0 words).
+    y_mask: Constant<Bits<16>>,
     b_valid: DFF<bool>,
     b_yaddr: DFF<Bits<16>>,
     b_delta: DFF<Bits<9>>,
@@ -71,11 +79,17 @@ pub struct Pe {
     /// the scanned one, and for the bias copy.
     ya_r: DFF<Bits<32>>,
     yb_r: DFF<Bits<32>>,
-    /// The op in E reads the word the op one (two) ahead writes: compared in D, so E is only a
-    /// 3:1 mux and the add.
+    /// The op in E1 reads the word the op one (two, three, four) ahead writes: compared in D,
+    /// so E1 is only the select and E2 a 2:1 mux and the add.
     e_hit1: DFF<bool>,
     e_hit2: DFF<bool>,
     e_hit3: DFF<bool>,
+    e_hit4: DFF<bool>,
+    e2_valid: DFF<bool>,
+    e2_yaddr: DFF<Bits<16>>,
+    e2_prod: DFF<Bits<32>>,
+    e2_hit1: DFF<bool>,
+    y_eff_r: DFF<Bits<32>>,
     f1_valid: DFF<bool>,
     f1_addr: DFF<Bits<16>>,
     f1_data: DFF<Bits<32>>,
@@ -90,6 +104,7 @@ pub struct Pe {
     w16: Signal<Local, Bits<16>>,
     d16: Signal<Local, Bits<16>>,
     y_eff: Signal<Local, Bits<32>>,
+    y_add: Signal<Local, Bits<32>>,
     sum: Signal<Local, Bits<32>>,
 }
 
@@ -126,6 +141,7 @@ impl Pe {
             yb: SyncRam::new_at(2 * y0, y0, bias[1], Some(format!("{name}_bias_b.hex")))
                 .no_rw_check(),
             bias_base: Constant::new((y0 as u64).into()),
+            y_mask: Constant::new(((2 * y0 - 1) as u64).into()),
             b_valid: Default::default(),
             b_yaddr: Default::default(),
             b_delta: Default::default(),
@@ -145,6 +161,12 @@ impl Pe {
             e_hit1: Default::default(),
             e_hit2: Default::default(),
             e_hit3: Default::default(),
+            e_hit4: Default::default(),
+            e2_valid: Default::default(),
+            e2_yaddr: Default::default(),
+            e2_prod: Default::default(),
+            e2_hit1: Default::default(),
+            y_eff_r: Default::default(),
             f1_valid: Default::default(),
             f1_addr: Default::default(),
             f1_data: Default::default(),
@@ -159,6 +181,7 @@ impl Pe {
             w16: Default::default(),
             d16: Default::default(),
             y_eff: Default::default(),
+            y_add: Default::default(),
             sum: Default::default(),
         }
     }
@@ -189,6 +212,12 @@ impl Logic for Pe {
             e_hit1,
             e_hit2,
             e_hit3,
+            e_hit4,
+            e2_valid,
+            e2_yaddr,
+            e2_prod,
+            e2_hit1,
+            y_eff_r,
             f1_valid,
             f1_addr,
             f1_data,
@@ -256,27 +285,49 @@ impl Logic for Pe {
         self.e_valid.d.next = self.d_valid.q.val();
         self.e_yaddr.d.next = self.d_yaddr.q.val();
         self.e_prod.d.next = self.mul.p.val();
-        // E: forward the three most recent writes and add; F writes back.
-        // (In D, the ops now in E, f1, f2 are in f1, f2, f3 by the time this op reaches E.)
-        self.e_hit1.d.next = self.e_valid.q.val() & (self.e_yaddr.q.val() == self.d_yaddr.q.val());
-        self.e_hit2.d.next = self.f1_valid.q.val() & (self.f1_addr.q.val() == self.d_yaddr.q.val());
-        self.e_hit3.d.next = self.f2_valid.q.val() & (self.f2_addr.q.val() == self.d_yaddr.q.val());
+        // E1: select the Y word (forwarding the ops two to four ahead); E2: add; F writes back.
+        // (In D, the ops now in E1, E2, f1, f2 are in E2, f1, f2, f3 by the time this op
+        // reaches E1.)
+        // Only the RAM's address bits are compared: addresses the RAM cannot tell apart are one
+        // word, and the compares stay two LUT levels deep.
+        self.e_hit1.d.next = self.e_valid.q.val()
+            & ((self.e_yaddr.q.val() & self.y_mask.val())
+                == (self.d_yaddr.q.val() & self.y_mask.val()));
+        self.e_hit2.d.next = self.e2_valid.q.val()
+            & ((self.e2_yaddr.q.val() & self.y_mask.val())
+                == (self.d_yaddr.q.val() & self.y_mask.val()));
+        self.e_hit3.d.next = self.f1_valid.q.val()
+            & ((self.f1_addr.q.val() & self.y_mask.val())
+                == (self.d_yaddr.q.val() & self.y_mask.val()));
+        self.e_hit4.d.next = self.f2_valid.q.val()
+            & ((self.f2_addr.q.val() & self.y_mask.val())
+                == (self.d_yaddr.q.val() & self.y_mask.val()));
         self.y_eff.next = self.yb_r.q.val();
         if !self.mac_set.val() {
             self.y_eff.next = self.ya_r.q.val();
         }
-        if self.e_hit3.q.val() {
+        if self.e_hit4.q.val() {
             self.y_eff.next = self.f3_data.q.val();
         }
-        if self.e_hit2.q.val() {
+        if self.e_hit3.q.val() {
             self.y_eff.next = self.f2_data.q.val();
         }
-        if self.e_hit1.q.val() {
+        if self.e_hit2.q.val() {
             self.y_eff.next = self.f1_data.q.val();
         }
-        self.sum.next = self.y_eff.val() + self.e_prod.q.val();
-        self.f1_valid.d.next = self.e_valid.q.val();
-        self.f1_addr.d.next = self.e_yaddr.q.val();
+        self.y_eff_r.d.next = self.y_eff.val();
+        self.e2_prod.d.next = self.e_prod.q.val();
+        self.e2_valid.d.next = self.e_valid.q.val();
+        self.e2_yaddr.d.next = self.e_yaddr.q.val();
+        self.e2_hit1.d.next = self.e_hit1.q.val();
+        // E2: the op one ahead has just written its sum to f1_data.
+        self.y_add.next = self.y_eff_r.q.val();
+        if self.e2_hit1.q.val() {
+            self.y_add.next = self.f1_data.q.val();
+        }
+        self.sum.next = self.y_add.val() + self.e2_prod.q.val();
+        self.f1_valid.d.next = self.e2_valid.q.val();
+        self.f1_addr.d.next = self.e2_yaddr.q.val();
         self.f1_data.d.next = self.sum.val();
         self.f2_valid.d.next = self.f1_valid.q.val();
         self.f2_addr.d.next = self.f1_addr.q.val();

@@ -3,17 +3,19 @@
 //!
 //! y <= 0 gives 0 and y >= ysat (the smallest y that reaches zmax, precomputed per layer) gives
 //! zmax, so only 0 < y < ysat < 2^31 is multiplied: as two 16x16 products (y_hi*M, y_lo*M)
-//! summed into 48 bits. Six registered stages, all held while `adv` is low: Q0 input (next to
+//! summed into 48 bits. Seven registered stages, all held while `adv` is low: Q0 input (next to
 //! the bank multiplexer that feeds it), Q1 the multipliers' inputs (on ECP5 inside the
-//! MULT18X18D), M partial products (inside the multipliers), Q2 products, Q3 rounded sum, Q4
-//! shift and clamp; the tau test is on Q4's output. No stage holds more than two chained adds
+//! MULT18X18D), M1 and M2 inside the multipliers (partial sums in LUTs; the block's product
+//! register and a fabric copy on a DSP), Q2 products, Q3 rounded sum, Q4 shift and clamp; the
+//! tau test is on Q4's output. No stage holds more than two chained adds
 //! or the 48-bit shifter.
 
+use crate::keep_reg::KeepReg;
 use crate::mul16p::Mul16P;
 use rust_hdl::prelude::*;
 
 /// Cycles from `y` to `z`.
-pub const REQUANT_LATENCY: u64 = 6;
+pub const REQUANT_LATENCY: u64 = 7;
 
 #[derive(LogicBlock)]
 pub struct RequantLane {
@@ -34,8 +36,9 @@ pub struct RequantLane {
     q1_y: DFF<Bits<32>>,
     /// M sampled with y: the multipliers' inputs are then all flip-flops (on ECP5 `deltagen
     /// synth` moves them into the MULT18X18D). M is a layer constant, set long before the
-    /// layer's first y.
-    q1_m: DFF<Bits<16>>,
+    /// layer's first y. Every lane keeps its own copy (Yosys would merge them into one
+    /// register that drives the LUT multipliers of lanes all over the device).
+    q1_m: KeepReg<16>,
     q2_hi: DFF<Bits<32>>,
     q2_lo: DFF<Bits<32>>,
     qm_zero: DFF<bool>,
@@ -44,6 +47,9 @@ pub struct RequantLane {
     qm_hgt: DFF<bool>,
     qm_heq: DFF<bool>,
     qm_lge: DFF<bool>,
+    /// The flags one multiplier stage later (M2).
+    qn_zero: DFF<bool>,
+    qn_sat: DFF<bool>,
     q2_zero: DFF<bool>,
     q2_sat: DFF<bool>,
     q3_sum: DFF<Bits<48>>,
@@ -56,8 +62,8 @@ pub struct RequantLane {
 }
 
 impl RequantLane {
-    /// `dsp`: the two multipliers on DSP blocks (else LUTs).
-    pub fn new(dsp: bool) -> Self {
+    /// `dsp`: the two multipliers on DSP blocks (else LUTs, `pairs`: see `Mul16P::new`).
+    pub fn new(dsp: bool, pairs: bool) -> Self {
         Self {
             clock: Default::default(),
             adv: Default::default(),
@@ -69,8 +75,8 @@ impl RequantLane {
             tau: Default::default(),
             zmax: Default::default(),
             z: Default::default(),
-            mul_hi: Mul16P::new(dsp),
-            mul_lo: Mul16P::new(dsp),
+            mul_hi: Mul16P::new(dsp, pairs),
+            mul_lo: Mul16P::new(dsp, pairs),
             q0_y: Default::default(),
             q1_y: Default::default(),
             q1_m: Default::default(),
@@ -80,6 +86,8 @@ impl RequantLane {
             qm_hgt: Default::default(),
             qm_heq: Default::default(),
             qm_lge: Default::default(),
+            qn_zero: Default::default(),
+            qn_sat: Default::default(),
             q2_zero: Default::default(),
             q2_sat: Default::default(),
             q3_sum: Default::default(),
@@ -97,14 +105,17 @@ impl Logic for RequantLane {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, q0_y, q1_y, q1_m, q2_hi, q2_lo, qm_zero, qm_hgt, qm_heq, qm_lge, q2_zero,
-            q2_sat, q3_sum, q3_zero, q3_sat, q3_z
+            self, clock, q0_y, q1_y, q2_hi, q2_lo, qm_zero, qm_hgt, qm_heq, qm_lge, qn_zero,
+            qn_sat, q2_zero, q2_sat, q3_sum, q3_zero, q3_sat, q3_z
         );
         self.mul_hi.clock.next = self.clock.val();
         self.mul_lo.clock.next = self.clock.val();
         self.mul_hi.enable.next = self.adv.val();
         self.mul_lo.enable.next = self.adv.val();
         self.mul_hi.a.next = self.q1_y.q.val().get_bits::<16>(16);
+        self.q1_m.clock.next = self.clock.val();
+        self.q1_m.enable.next = self.adv.val();
+        self.q1_m.d.next = self.multiplier.val();
         self.mul_hi.b.next = self.q1_m.q.val();
         self.mul_lo.a.next = self.q1_y.q.val().get_bits::<16>(0);
         self.mul_lo.b.next = self.q1_m.q.val();
@@ -115,7 +126,6 @@ impl Logic for RequantLane {
         if self.adv.val() {
             self.q0_y.d.next = self.y.val();
             self.q1_y.d.next = self.q0_y.q.val();
-            self.q1_m.d.next = self.multiplier.val();
             self.q2_hi.d.next = self.mul_hi.p.val();
             self.q2_lo.d.next = self.mul_lo.p.val();
             self.qm_zero.d.next = self.q1_y.q.val().get_bit(31) | !self.q1_y.q.val().any();
@@ -125,8 +135,10 @@ impl Logic for RequantLane {
                 self.q1_y.q.val().get_bits::<16>(16) == self.ysat.val().get_bits::<16>(16);
             self.qm_lge.d.next =
                 self.q1_y.q.val().get_bits::<16>(0) >= self.ysat.val().get_bits::<16>(0);
-            self.q2_zero.d.next = self.qm_zero.q.val();
-            self.q2_sat.d.next = self.qm_hgt.q.val() | (self.qm_heq.q.val() & self.qm_lge.q.val());
+            self.qn_zero.d.next = self.qm_zero.q.val();
+            self.qn_sat.d.next = self.qm_hgt.q.val() | (self.qm_heq.q.val() & self.qm_lge.q.val());
+            self.q2_zero.d.next = self.qn_zero.q.val();
+            self.q2_sat.d.next = self.qn_sat.q.val();
             self.q3_sum.d.next = self.sum.val();
             self.q3_zero.d.next = self.q2_zero.q.val();
             self.q3_sat.d.next = self.q2_sat.q.val();
@@ -157,7 +169,7 @@ mod tests {
     #[test]
     fn requant_yosys_validate() {
         for dsp in [false, true] {
-            let mut uut = RequantLane::new(dsp);
+            let mut uut = RequantLane::new(dsp, true);
             uut.connect_all();
             yosys_validate("deltagen_hdl_requant", &generate_verilog(&uut)).unwrap();
         }
@@ -168,7 +180,7 @@ mod tests {
     #[test]
     fn requant_matches_golden() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        let mut sim = ClockedSim::new(RequantLane::new(false), |u, c| {
+        let mut sim = ClockedSim::new(RequantLane::new(false, true), |u, c| {
             u.clock.next = Clock::from(c)
         })
         .unwrap();

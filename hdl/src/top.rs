@@ -39,9 +39,13 @@ pub enum SeqState {
 /// requant stage.
 const META_STAGES: usize = 2 + REQUANT_LATENCY as usize;
 
-/// Cycles the Drain state lasts (the flags `drain_mid`, `drain_last` in `update`): the last MAC write lands before the
-/// next layer reads Y and before the PEs switch Y sets.
-pub const DRAIN_CYCLES: u64 = 3;
+/// Cycles the Drain state lasts (the flags `drain_a`, `drain_b`, `drain_last` in `update`): the
+/// last MAC write lands before the next layer reads Y and before the PEs switch Y sets.
+pub const DRAIN_CYCLES: u64 = 4;
+
+/// PEs per group in the first level of the read-out multiplexer (a power of two: the bank
+/// number's low bits pick the PE in its group, the others the group).
+const LOGIT_GROUP: usize = 4;
 
 #[derive(LogicBlock)]
 pub struct DeltaTop {
@@ -123,7 +127,8 @@ pub struct DeltaTop {
     init_last: DFF<bool>,
     /// init_words - 2 - cnt during Init: `init_last` is its zero test.
     ileft: DFF<Bits<16>>,
-    drain_mid: DFF<bool>,
+    drain_a: DFF<bool>,
+    drain_b: DFF<bool>,
     drain_last: DFF<bool>,
     /// state == Run of a layer (not the read-out entry), as a flag: `issue` fans out widely.
     scan_run: DFF<bool>,
@@ -138,7 +143,10 @@ pub struct DeltaTop {
     m_k: Vec<DFF<Bits<16>>>,
     m_lanes: Vec<DFF<Bits<8>>>,
     s1_sub: DFF<Bits<8>>,
-    s2_sub: DFF<Bits<8>>,
+    /// s2_hot[k]: the chunk read two cycles earlier is sub-chunk k (decoded a stage early, so
+    /// the requant lanes' bank multiplexer selects on a flip-flop).
+    s2_hot: Vec<DFF<bool>>,
+    sub_id: Vec<Constant<Bits<8>>>,
     /// The input buffer's beat, registered (nothing between the BRAM and this register: on
     /// ECP5 the DP16KD's output register); layer-0 groups meet it at metadata stage 1.
     in_q: DFF<Bits<64>>,
@@ -154,7 +162,13 @@ pub struct DeltaTop {
     o_more: DFF<bool>,
     o_one: DFF<bool>,
     ob: DFF<Bits<8>>,
-    // read-out, after the bank multiplexer (so a BRAM read and a P:1 mux end in a register)
+    // ... after the first level of the bank multiplexer: one word per group of 4 PEs (PEs sit
+    // all over the device, so a P:1 multiplexer in one cycle is a cross-chip path)
+    l1_logit: Vec<DFF<Bits<32>>>,
+    q_valid: DFF<bool>,
+    q_last: DFF<bool>,
+    q_bank: DFF<Bits<8>>,
+    // read-out, after the second level of the bank multiplexer
     w_valid: DFF<bool>,
     w_last: DFF<bool>,
     w_logit: DFF<Bits<32>>,
@@ -167,7 +181,12 @@ pub struct DeltaTop {
     rom_addr: Signal<Local, Bits<4>>,
     bank_lane: Vec<Constant<Bits<8>>>,
     bank_sub: Vec<Constant<Bits<8>>>,
-    bank_num: Vec<Constant<Bits<8>>>,
+    /// PE b's group of 4 in the read-out multiplexer and its place in it.
+    bank_grp: Vec<Constant<Bits<8>>>,
+    bank_lo: Vec<Constant<Bits<8>>>,
+    grp_id: Vec<Constant<Bits<8>>>,
+    grp_base: Vec<Constant<Bits<8>>>,
+    lo_mask: Constant<Bits<8>>,
     lane_id: Vec<Constant<Bits<8>>>,
     n_lanes: Constant<Bits<16>>,
     all_lanes: Constant<Bits<8>>,
@@ -254,7 +273,9 @@ impl DeltaTop {
             rle: RleBuffer::new(geo.fifo_depth),
             decoder: Decoder::default(),
             pes,
-            rq: (0..g).map(|i| RequantLane::new(i < rq_dsp)).collect(),
+            rq: (0..g)
+                .map(|i| RequantLane::new(i < rq_dsp, params.lut_mul_pairs))
+                .collect(),
             state: Default::default(),
             layer: Default::default(),
             cnt: Default::default(),
@@ -275,7 +296,8 @@ impl DeltaTop {
             ll_full: Default::default(),
             init_last: Default::default(),
             ileft: Default::default(),
-            drain_mid: Default::default(),
+            drain_a: Default::default(),
+            drain_b: Default::default(),
             drain_last: Default::default(),
             scan_run: Default::default(),
             sub_last: Default::default(),
@@ -286,7 +308,8 @@ impl DeltaTop {
             m_k: (0..META_STAGES).map(|_| Default::default()).collect(),
             m_lanes: (0..META_STAGES).map(|_| Default::default()).collect(),
             s1_sub: Default::default(),
-            s2_sub: Default::default(),
+            s2_hot: (0..p / g).map(|_| Default::default()).collect(),
+            sub_id: (0..p / g).map(c8).collect(),
             in_q: Default::default(),
             p_valid: Default::default(),
             p_last: Default::default(),
@@ -298,6 +321,12 @@ impl DeltaTop {
             o_more: Default::default(),
             o_one: Default::default(),
             ob: Default::default(),
+            l1_logit: (0..p.div_ceil(LOGIT_GROUP))
+                .map(|_| Default::default())
+                .collect(),
+            q_valid: Default::default(),
+            q_last: Default::default(),
+            q_bank: Default::default(),
             w_valid: Default::default(),
             w_last: Default::default(),
             w_logit: Default::default(),
@@ -310,7 +339,13 @@ impl DeltaTop {
             rom_addr: Default::default(),
             bank_lane: (0..p).map(|b| c8(b % g)).collect(),
             bank_sub: (0..p).map(|b| c8(b / g)).collect(),
-            bank_num: (0..p).map(c8).collect(),
+            bank_grp: (0..p).map(|b| c8(b / LOGIT_GROUP)).collect(),
+            bank_lo: (0..p).map(|b| c8(b % LOGIT_GROUP)).collect(),
+            grp_id: (0..p.div_ceil(LOGIT_GROUP)).map(c8).collect(),
+            grp_base: (0..p.div_ceil(LOGIT_GROUP))
+                .map(|g| c8(g * LOGIT_GROUP))
+                .collect(),
+            lo_mask: c8(LOGIT_GROUP - 1),
             lane_id: (0..g).map(c8).collect(),
             n_lanes: Constant::new((g as u64).into()),
             all_lanes: Constant::new(((1u64 << g) - 1).into()),
@@ -347,17 +382,20 @@ impl Logic for DeltaTop {
             ll_full,
             init_last,
             ileft,
-            drain_mid,
+            drain_a,
+            drain_b,
             drain_last,
             scan_run,
             sub_last,
             ob_last,
             s1_sub,
-            s2_sub,
             in_q,
             p_valid,
             p_last,
             p_bank,
+            q_valid,
+            q_last,
+            q_bank,
             o_valid,
             o_last,
             o_bank,
@@ -494,6 +532,10 @@ impl Logic for DeltaTop {
             self.error_q.d.next = true;
         }
         // Scan pipeline registers advance with the encoder.
+        for k in 0..self.s2_hot.len() {
+            self.s2_hot[k].clock.next = self.clock.val();
+            self.s2_hot[k].d.next = self.s2_hot[k].q.val();
+        }
         for j in 0..self.m_valid.len() {
             self.m_valid[j].clock.next = self.clock.val();
             self.m_base[j].clock.next = self.clock.val();
@@ -513,7 +555,9 @@ impl Logic for DeltaTop {
             self.m_k[0].d.next = self.kr.q.val();
             self.m_lanes[0].d.next = self.in_lanes.val();
             self.s1_sub.d.next = self.sub.q.val();
-            self.s2_sub.d.next = self.s1_sub.q.val();
+            for k in 0..self.s2_hot.len() {
+                self.s2_hot[k].d.next = self.s1_sub.q.val() == self.sub_id[k].val();
+            }
             self.in_q.d.next = self.in_buf.rd_data.val();
             for j in 1..self.m_valid.len() {
                 self.m_valid[j].d.next = self.m_valid[j - 1].q.val();
@@ -556,10 +600,13 @@ impl Logic for DeltaTop {
             self.rq[i].zmax.next = self.d_zmax.read_data.val();
             self.rq[i].y.next = 0.into();
             for b in 0..self.pes.len() {
-                if (self.bank_lane[b].val() == self.lane_id[i].val())
-                    & (self.bank_sub[b].val() == self.s2_sub.q.val())
-                {
-                    self.rq[i].y.next = self.pes[b].scan_data.val();
+                for k in 0..self.s2_hot.len() {
+                    if (self.bank_lane[b].val() == self.lane_id[i].val())
+                        & (self.bank_sub[b].val() == self.sub_id[k].val())
+                        & self.s2_hot[k].q.val()
+                    {
+                        self.rq[i].y.next = self.pes[b].scan_data.val();
+                    }
                 }
             }
             // Encoder input: the buffered input beat (layer 0) or the requant output.
@@ -611,18 +658,32 @@ impl Logic for DeltaTop {
 
         // Read-out of the last layer's accumulators into the logit FIFO, which has room for
         // the whole frame (checked before the frame started), so the read-out never waits.
+        for g in 0..self.l1_logit.len() {
+            self.l1_logit[g].clock.next = self.clock.val();
+            self.l1_logit[g].d.next = 0.into();
+            for b in 0..self.pes.len() {
+                if (self.bank_grp[b].val() == self.grp_id[g].val())
+                    & ((self.p_bank.q.val() & self.lo_mask.val()) == self.bank_lo[b].val())
+                {
+                    self.l1_logit[g].d.next = self.pes[b].scan_data.val();
+                }
+            }
+        }
         self.logit.next = 0.into();
-        for b in 0..self.pes.len() {
-            if self.p_bank.q.val() == self.bank_num[b].val() {
-                self.logit.next = self.pes[b].scan_data.val();
+        for g in 0..self.l1_logit.len() {
+            if (self.q_bank.q.val() & !self.lo_mask.val()) == self.grp_base[g].val() {
+                self.logit.next = self.l1_logit[g].q.val();
             }
         }
         self.out_fifo.clock.next = self.clock.val();
         self.p_valid.d.next = self.o_valid.q.val();
         self.p_last.d.next = self.o_last.q.val();
         self.p_bank.d.next = self.o_bank.q.val();
-        self.w_valid.d.next = self.p_valid.q.val();
-        self.w_last.d.next = self.p_last.q.val();
+        self.q_valid.d.next = self.p_valid.q.val();
+        self.q_last.d.next = self.p_last.q.val();
+        self.q_bank.d.next = self.p_bank.q.val();
+        self.w_valid.d.next = self.q_valid.q.val();
+        self.w_last.d.next = self.q_last.q.val();
         self.w_logit.d.next = self.logit.val();
         self.out_fifo.wr_valid.next = self.w_valid.q.val();
         self.out_fifo.wr_data.next = self.w_logit.q.val();
@@ -699,15 +760,17 @@ impl Logic for DeltaTop {
                 if self.decoder.done.val() {
                     self.state.d.next = SeqState::Drain;
                     self.scan_run.d.next = false;
-                    self.drain_mid.d.next = false;
+                    self.drain_a.d.next = false;
+                    self.drain_b.d.next = false;
                     self.drain_last.d.next = false;
                 }
             }
             SeqState::Drain => {
-                // DRAIN_CYCLES = 3: the first cycle sets drain_mid, the second drain_last, the
-                // third leaves.
-                self.drain_mid.d.next = true;
-                self.drain_last.d.next = self.drain_mid.q.val();
+                // DRAIN_CYCLES = 4: the first cycle sets drain_a, the second drain_b, the third
+                // drain_last, the fourth leaves.
+                self.drain_a.d.next = true;
+                self.drain_b.d.next = self.drain_a.q.val();
+                self.drain_last.d.next = self.drain_b.q.val();
                 if self.drain_last.q.val() {
                     self.state.d.next = SeqState::Load;
                     self.layer.d.next = self.layer.q.val() + 1;

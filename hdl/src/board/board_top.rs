@@ -184,6 +184,7 @@ mod tests {
             max_layers: 2,
             weight_bank_depth: 64,
             max_dsp: 2,
+            lut_mul_pairs: false,
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let mut layer = |i: usize, o: usize, m: u32, s: u32| LayerSpec {
