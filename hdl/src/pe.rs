@@ -59,7 +59,7 @@ pub struct Pe {
     yb: SyncRam<32>,
     /// Y0: the bias words' base address in each Y RAM.
     bias_base: Constant<Bits<16>>,
-    /// The Y RAMs' address bits (2 Y0 words).
+    /// The Y RAMs' address bits (2 Y0 words); the op's Y address is cut to them in stage A.
     y_mask: Constant<Bits<16>>,
     b_valid: DFF<bool>,
     b_yaddr: DFF<Bits<16>>,
@@ -237,7 +237,9 @@ impl Logic for Pe {
         self.wrom.read_address.next = self.op_waddr.val();
         self.wrom.read_enable.next = true;
         self.b_valid.d.next = self.op_valid.val();
-        self.b_yaddr.d.next = self.op_yaddr.val();
+        // Only the RAM's address bits travel down the pipeline: the hazard compares stay two LUT
+        // levels deep (the MAC never addresses the bias half, so nothing is lost).
+        self.b_yaddr.d.next = self.op_yaddr.val() & self.y_mask.val();
         self.b_delta.d.next = self.op_delta.val();
         // B: register the BRAM output
         self.c_w.d.next = self.wrom.read_data.val();
@@ -288,20 +290,11 @@ impl Logic for Pe {
         // E1: select the Y word (forwarding the ops two to four ahead); E2: add; F writes back.
         // (In D, the ops now in E1, E2, f1, f2 are in E2, f1, f2, f3 by the time this op
         // reaches E1.)
-        // Only the RAM's address bits are compared: addresses the RAM cannot tell apart are one
-        // word, and the compares stay two LUT levels deep.
-        self.e_hit1.d.next = self.e_valid.q.val()
-            & ((self.e_yaddr.q.val() & self.y_mask.val())
-                == (self.d_yaddr.q.val() & self.y_mask.val()));
-        self.e_hit2.d.next = self.e2_valid.q.val()
-            & ((self.e2_yaddr.q.val() & self.y_mask.val())
-                == (self.d_yaddr.q.val() & self.y_mask.val()));
-        self.e_hit3.d.next = self.f1_valid.q.val()
-            & ((self.f1_addr.q.val() & self.y_mask.val())
-                == (self.d_yaddr.q.val() & self.y_mask.val()));
-        self.e_hit4.d.next = self.f2_valid.q.val()
-            & ((self.f2_addr.q.val() & self.y_mask.val())
-                == (self.d_yaddr.q.val() & self.y_mask.val()));
+        self.e_hit1.d.next = self.e_valid.q.val() & (self.e_yaddr.q.val() == self.d_yaddr.q.val());
+        self.e_hit2.d.next =
+            self.e2_valid.q.val() & (self.e2_yaddr.q.val() == self.d_yaddr.q.val());
+        self.e_hit3.d.next = self.f1_valid.q.val() & (self.f1_addr.q.val() == self.d_yaddr.q.val());
+        self.e_hit4.d.next = self.f2_valid.q.val() & (self.f2_addr.q.val() == self.d_yaddr.q.val());
         self.y_eff.next = self.yb_r.q.val();
         if !self.mac_set.val() {
             self.y_eff.next = self.ya_r.q.val();
