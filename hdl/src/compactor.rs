@@ -53,6 +53,11 @@ pub struct Compactor {
     q_nzb: DFF<Bits<8>>,
     q_lasta: DFF<bool>,
     q_lastb: DFF<bool>,
+    /// Per entry: any lane nonzero, two lanes or more (so the held group's flags load ready).
+    q_anya: DFF<bool>,
+    q_anyb: DFF<bool>,
+    q_multia: DFF<bool>,
+    q_multib: DFF<bool>,
     q_wr: DFF<bool>,
     q_rd: DFF<bool>,
     q_count: DFF<Bits<2>>,
@@ -64,6 +69,10 @@ pub struct Compactor {
     h_valid: DFF<bool>,
     h_d: Vec<DFF<Bits<9>>>,
     h_mask: DFF<Bits<8>>,
+    /// h_mask has a lane left / two or more: kept with the mask so the group's last-word test
+    /// starts from flip-flops.
+    h_any: DFF<bool>,
+    h_multi: DFF<bool>,
     h_last: DFF<bool>,
     /// L + 2^15, where L = p + R and p is the position after the last word relative to lane 0
     /// of the held (or next) group: lane i's run is i - p, and it must split when i > L.
@@ -104,8 +113,12 @@ pub struct Compactor {
     wfl: Signal<Local, Bits<16>>,
     wflt: Signal<Local, Bits<8>>,
     split: Signal<Local, bool>,
-    /// More than one lane left in the held group.
-    multi: Signal<Local, bool>,
+    /// Three lanes or more in the held group (two or more after this cycle's word).
+    multi3: Signal<Local, bool>,
+    /// Two lanes or more in the group at the input.
+    in_multi: Signal<Local, bool>,
+    /// The held mask without its lowest lane.
+    m1: Signal<Local, Bits<8>>,
     has: Signal<Local, bool>,
     finishing: Signal<Local, bool>,
     run_out: Signal<Local, Bits<8>>,
@@ -135,6 +148,10 @@ impl Compactor {
             q_nzb: Default::default(),
             q_lasta: Default::default(),
             q_lastb: Default::default(),
+            q_anya: Default::default(),
+            q_anyb: Default::default(),
+            q_multia: Default::default(),
+            q_multib: Default::default(),
             q_wr: Default::default(),
             q_rd: Default::default(),
             q_count: Default::default(),
@@ -146,6 +163,8 @@ impl Compactor {
             h_valid: Default::default(),
             h_d: (0..lanes).map(|_| Default::default()).collect(),
             h_mask: Default::default(),
+            h_any: Default::default(),
+            h_multi: Default::default(),
             h_last: Default::default(),
             lim: Default::default(),
             lt: Default::default(),
@@ -188,7 +207,9 @@ impl Compactor {
             wfl: Default::default(),
             wflt: Default::default(),
             split: Default::default(),
-            multi: Default::default(),
+            multi3: Default::default(),
+            in_multi: Default::default(),
+            m1: Default::default(),
             has: Default::default(),
             finishing: Default::default(),
             run_out: Default::default(),
@@ -203,8 +224,8 @@ impl Logic for Compactor {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, q_nza, q_nzb, q_lasta, q_lastb, q_wr, q_rd, q_count, ready_q, h_valid,
-            h_mask, h_last, lim, lt, flush
+            self, clock, q_nza, q_nzb, q_lasta, q_lastb, q_anya, q_anyb, q_multia, q_multib, q_wr,
+            q_rd, q_count, ready_q, h_valid, h_mask, h_any, h_multi, h_last, lim, lt, flush
         );
         // Lowest set lane: each lane checks the lanes below it (no carry chain), then its run,
         // delta and next-limit constants are selected one-hot. The runs and the flag updates
@@ -249,18 +270,15 @@ impl Logic for Compactor {
         // in it exactly when no lane below it is: the split test does not wait for the lane
         // choice, and neither does `finishing` (one lane left and no split), which gates the
         // queue and every register of the held group.
-        self.split.next =
-            self.h_mask.q.val().any() & !(self.h_mask.q.val() & !self.lt.q.val()).any();
-        self.has.next = self.h_valid.q.val() & self.h_mask.q.val().any();
-        // Two lanes or more: some lane has a lane below it (a LUT function, not a subtract).
-        self.multi.next = false;
-        for i in 0..self.h_d.len() {
-            if self.h_mask.q.val().get_bit(i) & (self.h_mask.q.val() & self.below[i].val()).any() {
-                self.multi.next = true;
-            }
-        }
+        self.split.next = self.h_any.q.val() & !(self.h_mask.q.val() & !self.lt.q.val()).any();
+        self.has.next = self.h_valid.q.val() & self.h_any.q.val();
+        // The flags of the mask after this cycle's word (lowest lane cleared), off the loop:
+        // they only wait in front of the flag registers.
+        self.m1.next = self.h_mask.q.val() & (self.h_mask.q.val() - 1);
+        self.multi3.next = (self.m1.val() & (self.m1.val() - 1)).any();
+        self.in_multi.next = (self.in_nz.val() & (self.in_nz.val() - 1)).any();
         self.finishing.next = self.h_valid.q.val()
-            & (!self.h_mask.q.val().any() | (!self.multi.val() & !self.split.val()));
+            & (!self.h_any.q.val() | (!self.h_multi.q.val() & !self.split.val()));
         // H takes the queue head when it is empty or finishing this cycle.
         self.take.next = !self.h_valid.q.val() | self.finishing.val();
         self.pop.next = self.take.val() & self.q_count.q.val().any();
@@ -296,6 +314,8 @@ impl Logic for Compactor {
                 self.lim.d.next = self.wl.val();
                 self.lt.d.next = self.wlt.val();
                 self.h_mask.d.next = self.h_mask.q.val() & !self.low.val();
+                self.h_any.d.next = self.h_multi.q.val();
+                self.h_multi.d.next = self.multi3.val();
             }
         }
         if self.finishing.val() {
@@ -316,9 +336,13 @@ impl Logic for Compactor {
         if self.take.val() {
             self.h_valid.d.next = self.pop.val();
             self.h_mask.d.next = self.q_nza.q.val();
+            self.h_any.d.next = self.q_anya.q.val();
+            self.h_multi.d.next = self.q_multia.q.val();
             self.h_last.d.next = self.q_lasta.q.val();
             if self.q_rd.q.val() {
                 self.h_mask.d.next = self.q_nzb.q.val();
+                self.h_any.d.next = self.q_anyb.q.val();
+                self.h_multi.d.next = self.q_multib.q.val();
                 self.h_last.d.next = self.q_lastb.q.val();
             }
             for i in 0..self.h_d.len() {
@@ -358,10 +382,14 @@ impl Logic for Compactor {
         }
         if self.push.val() & !self.q_wr.q.val() {
             self.q_nza.d.next = self.in_nz.val();
+            self.q_anya.d.next = self.in_nz.val().any();
+            self.q_multia.d.next = self.in_multi.val();
             self.q_lasta.d.next = self.in_last.val();
         }
         if self.push.val() & self.q_wr.q.val() {
             self.q_nzb.d.next = self.in_nz.val();
+            self.q_anyb.d.next = self.in_nz.val().any();
+            self.q_multib.d.next = self.in_multi.val();
             self.q_lastb.d.next = self.in_last.val();
         }
     }
