@@ -19,6 +19,8 @@ pub fn hw_params(cfg: &AccelConfig) -> HwParams {
         max_layers: cfg.max_layers,
         weight_bank_depth: cfg.weight_bank_depth,
         max_dsp: cfg.max_dsp,
+        // The family the config is made for, not `deltagen synth --target`: a config synthesized
+        // for another family keeps its own form (same function and latency, other area/Fmax).
         lut_mul_pairs: !cfg.target.starts_with("ice40"),
     }
 }
