@@ -689,11 +689,16 @@ pub fn harness_verilog(core: &str, ports: &[Port], clock: &str) -> Result<String
          \x20   output wire sout;\n\
          \x20   reg [{ihi}:0] in_sr = {ni}'d0;\n\
          \x20   reg [{ohi}:0] out_sr = {no}'d0;\n\
+         \x20   // The two enables fan out to every harness bit: registered next to their pins.\n\
+         \x20   reg sin_en_q = 1'b0;\n\
+         \x20   reg sout_load_q = 1'b0;\n\
          \x20   wire [{ohi}:0] core_out;\n\
          \x20   {core} {CORE_INST}(\n{conns}\n\x20   );\n\
          \x20   always @(posedge clk) begin\n\
-         \x20       if (sin_en) in_sr <= {shift_in};\n\
-         \x20       if (sout_load) out_sr <= core_out;\n\
+         \x20       sin_en_q <= sin_en;\n\
+         \x20       sout_load_q <= sout_load;\n\
+         \x20       if (sin_en_q) in_sr <= {shift_in};\n\
+         \x20       if (sout_load_q) out_sr <= core_out;\n\
          \x20       else out_sr <= {shift_out};\n\
          \x20   end\n\
          \x20   assign sout = out_sr[{ohi}];\n\

@@ -8,6 +8,7 @@
 //! vector is that single word. Groups pass a two-entry queue with a registered `ready` (one
 //! cycle of latency) so the stall that reaches the whole front end comes from a flip-flop.
 
+use crate::keep_reg::KeepReg;
 use rust_hdl::prelude::*;
 
 /// Offset of the relative limit register: `lim` holds L + 2^15 so that signed limits compare
@@ -62,6 +63,9 @@ pub struct Compactor {
     q_rd: DFF<bool>,
     q_count: DFF<Bits<2>>,
     ready_q: DFF<bool>,
+    /// The same flag for the push inside this block: `ready` fans out to the whole front end,
+    /// which pulls its flip-flop away from here (a KeepReg, so Yosys does not merge the two).
+    ready_loc: KeepReg<1>,
     push: Signal<Local, bool>,
     pop: Signal<Local, bool>,
     take: Signal<Local, bool>,
@@ -115,10 +119,20 @@ pub struct Compactor {
     split: Signal<Local, bool>,
     /// Three lanes or more in the held group (two or more after this cycle's word).
     multi3: Signal<Local, bool>,
+    /// At least 1, 2, 3 lanes among the held mask's low and high four (LUTs, no carry chain).
+    lo1: Signal<Local, bool>,
+    lo2: Signal<Local, bool>,
+    lo3: Signal<Local, bool>,
+    hi1: Signal<Local, bool>,
+    hi2: Signal<Local, bool>,
+    hi3: Signal<Local, bool>,
+    /// At least 1, 2 lanes among the input group's low and high four.
+    ilo1: Signal<Local, bool>,
+    ilo2: Signal<Local, bool>,
+    ihi1: Signal<Local, bool>,
+    ihi2: Signal<Local, bool>,
     /// Two lanes or more in the group at the input.
     in_multi: Signal<Local, bool>,
-    /// The held mask without its lowest lane.
-    m1: Signal<Local, Bits<8>>,
     has: Signal<Local, bool>,
     finishing: Signal<Local, bool>,
     run_out: Signal<Local, Bits<8>>,
@@ -128,7 +142,8 @@ pub struct Compactor {
 }
 
 impl Compactor {
-    pub fn new(lanes: usize, run_bits: u32) -> Self {
+    /// `keep`: the local `ready` copy is a KeepReg (see `HwParams::replicate`).
+    pub fn new(lanes: usize, run_bits: u32, keep: bool) -> Self {
         let r = (1i64 << run_bits) - 1;
         let g = lanes as i64;
         Self {
@@ -156,6 +171,7 @@ impl Compactor {
             q_rd: Default::default(),
             q_count: Default::default(),
             ready_q: Default::default(),
+            ready_loc: KeepReg::new(keep),
             push: Default::default(),
             pop: Default::default(),
             take: Default::default(),
@@ -208,8 +224,17 @@ impl Compactor {
             wflt: Default::default(),
             split: Default::default(),
             multi3: Default::default(),
+            lo1: Default::default(),
+            lo2: Default::default(),
+            lo3: Default::default(),
+            hi1: Default::default(),
+            hi2: Default::default(),
+            hi3: Default::default(),
+            ilo1: Default::default(),
+            ilo2: Default::default(),
+            ihi1: Default::default(),
+            ihi2: Default::default(),
             in_multi: Default::default(),
-            m1: Default::default(),
             has: Default::default(),
             finishing: Default::default(),
             run_out: Default::default(),
@@ -273,16 +298,72 @@ impl Logic for Compactor {
         self.split.next = self.h_any.q.val() & !(self.h_mask.q.val() & !self.lt.q.val()).any();
         self.has.next = self.h_valid.q.val() & self.h_any.q.val();
         // The flags of the mask after this cycle's word (lowest lane cleared), off the loop:
-        // they only wait in front of the flag registers.
-        self.m1.next = self.h_mask.q.val() & (self.h_mask.q.val() - 1);
-        self.multi3.next = (self.m1.val() & (self.m1.val() - 1)).any();
-        self.in_multi.next = (self.in_nz.val() & (self.in_nz.val() - 1)).any();
+        // they only wait in front of the flag registers. Counted per half in LUTs (x - 1
+        // tests would put two carry chains in series).
+        self.lo1.next = (self.h_mask.q.val() & 0x0f).any();
+        self.hi1.next = (self.h_mask.q.val() & 0xf0).any();
+        self.lo2.next = (self.h_mask.q.val().get_bit(0) & self.h_mask.q.val().get_bit(1))
+            | (self.h_mask.q.val().get_bit(0) & self.h_mask.q.val().get_bit(2))
+            | (self.h_mask.q.val().get_bit(0) & self.h_mask.q.val().get_bit(3))
+            | (self.h_mask.q.val().get_bit(1) & self.h_mask.q.val().get_bit(2))
+            | (self.h_mask.q.val().get_bit(1) & self.h_mask.q.val().get_bit(3))
+            | (self.h_mask.q.val().get_bit(2) & self.h_mask.q.val().get_bit(3));
+        self.hi2.next = (self.h_mask.q.val().get_bit(4) & self.h_mask.q.val().get_bit(5))
+            | (self.h_mask.q.val().get_bit(4) & self.h_mask.q.val().get_bit(6))
+            | (self.h_mask.q.val().get_bit(4) & self.h_mask.q.val().get_bit(7))
+            | (self.h_mask.q.val().get_bit(5) & self.h_mask.q.val().get_bit(6))
+            | (self.h_mask.q.val().get_bit(5) & self.h_mask.q.val().get_bit(7))
+            | (self.h_mask.q.val().get_bit(6) & self.h_mask.q.val().get_bit(7));
+        self.lo3.next = (self.h_mask.q.val().get_bit(0)
+            & self.h_mask.q.val().get_bit(1)
+            & self.h_mask.q.val().get_bit(2))
+            | (self.h_mask.q.val().get_bit(0)
+                & self.h_mask.q.val().get_bit(1)
+                & self.h_mask.q.val().get_bit(3))
+            | (self.h_mask.q.val().get_bit(0)
+                & self.h_mask.q.val().get_bit(2)
+                & self.h_mask.q.val().get_bit(3))
+            | (self.h_mask.q.val().get_bit(1)
+                & self.h_mask.q.val().get_bit(2)
+                & self.h_mask.q.val().get_bit(3));
+        self.hi3.next = (self.h_mask.q.val().get_bit(4)
+            & self.h_mask.q.val().get_bit(5)
+            & self.h_mask.q.val().get_bit(6))
+            | (self.h_mask.q.val().get_bit(4)
+                & self.h_mask.q.val().get_bit(5)
+                & self.h_mask.q.val().get_bit(7))
+            | (self.h_mask.q.val().get_bit(4)
+                & self.h_mask.q.val().get_bit(6)
+                & self.h_mask.q.val().get_bit(7))
+            | (self.h_mask.q.val().get_bit(5)
+                & self.h_mask.q.val().get_bit(6)
+                & self.h_mask.q.val().get_bit(7));
+        self.multi3.next = self.lo3.val()
+            | self.hi3.val()
+            | (self.lo2.val() & self.hi1.val())
+            | (self.lo1.val() & self.hi2.val());
+        self.ilo1.next = (self.in_nz.val() & 0x0f).any();
+        self.ihi1.next = (self.in_nz.val() & 0xf0).any();
+        self.ilo2.next = (self.in_nz.val().get_bit(0) & self.in_nz.val().get_bit(1))
+            | (self.in_nz.val().get_bit(0) & self.in_nz.val().get_bit(2))
+            | (self.in_nz.val().get_bit(0) & self.in_nz.val().get_bit(3))
+            | (self.in_nz.val().get_bit(1) & self.in_nz.val().get_bit(2))
+            | (self.in_nz.val().get_bit(1) & self.in_nz.val().get_bit(3))
+            | (self.in_nz.val().get_bit(2) & self.in_nz.val().get_bit(3));
+        self.ihi2.next = (self.in_nz.val().get_bit(4) & self.in_nz.val().get_bit(5))
+            | (self.in_nz.val().get_bit(4) & self.in_nz.val().get_bit(6))
+            | (self.in_nz.val().get_bit(4) & self.in_nz.val().get_bit(7))
+            | (self.in_nz.val().get_bit(5) & self.in_nz.val().get_bit(6))
+            | (self.in_nz.val().get_bit(5) & self.in_nz.val().get_bit(7))
+            | (self.in_nz.val().get_bit(6) & self.in_nz.val().get_bit(7));
+        self.in_multi.next =
+            self.ilo2.val() | self.ihi2.val() | (self.ilo1.val() & self.ihi1.val());
         self.finishing.next = self.h_valid.q.val()
             & (!self.h_any.q.val() | (!self.h_multi.q.val() & !self.split.val()));
         // H takes the queue head when it is empty or finishing this cycle.
         self.take.next = !self.h_valid.q.val() | self.finishing.val();
         self.pop.next = self.take.val() & self.q_count.q.val().any();
-        self.push.next = self.in_valid.val() & self.ready_q.q.val();
+        self.push.next = self.in_valid.val() & self.ready_loc.q.val().any();
         self.ready.next = self.ready_q.q.val();
         // Word out.
         self.run_out.next = self.run.val();
@@ -362,6 +443,12 @@ impl Logic for Compactor {
         }
         self.q_count.d.next = self.count_next.val();
         self.ready_q.d.next = !self.count_next.val().get_bit(1);
+        self.ready_loc.clock.next = self.clock.val();
+        self.ready_loc.enable.next = true;
+        self.ready_loc.d.next = 1.into();
+        if self.count_next.val().get_bit(1) {
+            self.ready_loc.d.next = 0.into();
+        }
         if self.pop.val() {
             self.q_rd.d.next = !self.q_rd.q.val();
         }
@@ -404,7 +491,7 @@ mod tests {
 
     #[test]
     fn compactor_yosys_validate() {
-        let mut uut = Compactor::new(4, 3);
+        let mut uut = Compactor::new(4, 3, true);
         uut.connect_all();
         yosys_validate("deltagen_hdl_compactor", &generate_verilog(&uut)).unwrap();
     }
@@ -417,7 +504,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
         for (lanes, run_bits) in [(1usize, 1u32), (3, 2), (4, 8), (8, 3)] {
             let max_run = (1u64 << run_bits) - 1;
-            let mut sim = ClockedSim::new(Compactor::new(lanes, run_bits), |u, c| {
+            let mut sim = ClockedSim::new(Compactor::new(lanes, run_bits, true), |u, c| {
                 u.clock.next = Clock::from(c)
             })
             .unwrap();

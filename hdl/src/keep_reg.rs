@@ -15,6 +15,18 @@ pub struct KeepReg<const N: usize> {
     /// `d` at the last enabled rising edge (0 after configuration).
     pub q: Signal<Out, Bits<N>>,
     _state: Bits<N>,
+    /// false: a plain register (Yosys may merge it with its twins), for fabrics where every
+    /// flip-flop costs a logic cell and the device is small (iCE40).
+    _keep: bool,
+}
+
+impl<const N: usize> KeepReg<N> {
+    pub fn new(keep: bool) -> Self {
+        Self {
+            _keep: keep,
+            ..Default::default()
+        }
+    }
 }
 
 impl<const N: usize> Default for KeepReg<N> {
@@ -25,6 +37,7 @@ impl<const N: usize> Default for KeepReg<N> {
             d: Default::default(),
             q: Default::default(),
             _state: Bits::<N>::default(),
+            _keep: true,
         }
     }
 }
@@ -42,9 +55,10 @@ impl<const N: usize> Logic for KeepReg<N> {
     fn hdl(&self) -> Verilog {
         Verilog::Custom(format!(
             "reg [{top}:0] r = {N}'h0;\n\
-(* keep *) always @(posedge clock) if (enable) r <= d;\n\
+{attr}always @(posedge clock) if (enable) r <= d;\n\
 always @(*) q = r;\n",
-            top = N - 1
+            top = N - 1,
+            attr = if self._keep { "(* keep *) " } else { "" }
         ))
     }
     fn timing(&self) -> Vec<TimingInfo> {

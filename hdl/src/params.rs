@@ -37,6 +37,11 @@ pub struct HwParams {
     /// the carry chain: for fabrics where routing dominates, ECP5) rather than in fours (fewer
     /// registers: on iCE40 every flip-flop takes a logic cell). Same latency either way.
     pub lut_mul_pairs: bool,
+    /// Per-block copies of broadcast registers (`KeepReg`: the PEs' forwarding selects, the
+    /// requant lanes' layer constants, the compactor's local `ready`), so no flip-flop drives
+    /// across the device (ECP5). false on iCE40, where Yosys then merges the copies (every
+    /// flip-flop takes a logic cell there, and the device is small).
+    pub replicate: bool,
 }
 
 /// One fully-connected layer in plain integers.

@@ -4,10 +4,12 @@
 //! Pipeline (one MAC op per cycle, issue-to-write latency 7):
 //! A: op registers (from the decoder), weight ROM read issued.
 //! B: weight word out of the BRAM, registered (the BRAM clock-to-out does not feed the multiplier).
-//! C: weight and delta sign-extended into the multiplier's input registers; Y read issued.
+//! C: weight and delta sign-extended into the multiplier's input registers; Y read issued; the
+//!    op's Y address compared with the four ops ahead (`d_hit*`).
 //! D: w*d (a 16x16 DSP block, or LUTs beyond max_dsp) into a registered product; Y word out of
 //!    the BRAM, registered in its own set's register (`ya_r`, `yb_r`: nothing between a Y RAM
-//!    and its register, so on ECP5 `deltagen synth` moves it into the RAM's output register).
+//!    and its register, so on ECP5 `deltagen synth` moves it into the RAM's output register);
+//!    the compares copied into this PE's own select registers.
 //! E1: the MAC set's register or a forwarded word, registered (`y_eff_r`), and the product
 //!    copied into a fabric register (`e2_prod`): the Y RAMs and the multipliers sit in their
 //!    own rows of the device, so neither drives the adder across the chip.
@@ -28,6 +30,7 @@
 //! presets the Y words fill half a block RAM at most, so this saves two block RAMs per PE (two
 //! iCE40 EBRs each, one ECP5 DP16KD each) at no cost.
 
+use crate::keep_reg::KeepReg;
 use crate::mem::{addr_bits, SyncRam, SyncRom};
 use crate::mul16::Mul16;
 use rust_hdl::prelude::*;
@@ -81,20 +84,28 @@ pub struct Pe {
     yb_r: DFF<Bits<32>>,
     /// The op in E1 reads the word the op one (two, three, four) ahead writes: compared in D,
     /// so E1 is only the select and E2 a 2:1 mux and the add.
+    /// The E1 and E2 selects are KeepRegs: every PE sees the same ops, so Yosys would merge
+    /// them into one flip-flop per flag driving the 32-bit multiplexers of all PEs across the
+    /// device; one copy per PE sits next to its multiplexer.
+    /// The hazard compares are made in C (the op against the ones one to four ahead, then in D,
+    /// E1, E2 and F1) into `d_hit*`, and copied into each PE's selects in D: the compare's
+    /// fan-out to the PEs is then a path from a flip-flop.
+    d_hit1: DFF<bool>,
+    d_hit2: DFF<bool>,
+    d_hit3: DFF<bool>,
+    d_hit4: DFF<bool>,
     e_hit1: DFF<bool>,
-    e_hit2: DFF<bool>,
-    e_hit3: DFF<bool>,
-    e_hit4: DFF<bool>,
+    e_hit2: KeepReg<1>,
+    e_hit3: KeepReg<1>,
+    e_hit4: KeepReg<1>,
     e2_valid: DFF<bool>,
     e2_yaddr: DFF<Bits<16>>,
     e2_prod: DFF<Bits<32>>,
-    e2_hit1: DFF<bool>,
+    e2_hit1: KeepReg<1>,
     y_eff_r: DFF<Bits<32>>,
     f1_valid: DFF<bool>,
     f1_addr: DFF<Bits<16>>,
     f1_data: DFF<Bits<32>>,
-    f2_valid: DFF<bool>,
-    f2_addr: DFF<Bits<16>>,
     f2_data: DFF<Bits<32>>,
     f3_data: DFF<Bits<32>>,
     init_q: DFF<bool>,
@@ -118,6 +129,7 @@ impl Pe {
         bias: [&[u64]; 2],
         y_depth: usize,
         name: &str,
+        keep: bool,
     ) -> Self {
         let y0 = 1usize << addr_bits(y_depth);
         Self {
@@ -158,20 +170,22 @@ impl Pe {
             e_prod: Default::default(),
             ya_r: Default::default(),
             yb_r: Default::default(),
+            d_hit1: Default::default(),
+            d_hit2: Default::default(),
+            d_hit3: Default::default(),
+            d_hit4: Default::default(),
             e_hit1: Default::default(),
-            e_hit2: Default::default(),
-            e_hit3: Default::default(),
-            e_hit4: Default::default(),
+            e_hit2: KeepReg::new(keep),
+            e_hit3: KeepReg::new(keep),
+            e_hit4: KeepReg::new(keep),
             e2_valid: Default::default(),
             e2_yaddr: Default::default(),
             e2_prod: Default::default(),
-            e2_hit1: Default::default(),
+            e2_hit1: KeepReg::new(keep),
             y_eff_r: Default::default(),
             f1_valid: Default::default(),
             f1_addr: Default::default(),
             f1_data: Default::default(),
-            f2_valid: Default::default(),
-            f2_addr: Default::default(),
             f2_data: Default::default(),
             f3_data: Default::default(),
             init_q: Default::default(),
@@ -209,20 +223,18 @@ impl Logic for Pe {
             e_prod,
             ya_r,
             yb_r,
+            d_hit1,
+            d_hit2,
+            d_hit3,
+            d_hit4,
             e_hit1,
-            e_hit2,
-            e_hit3,
-            e_hit4,
             e2_valid,
             e2_yaddr,
             e2_prod,
-            e2_hit1,
             y_eff_r,
             f1_valid,
             f1_addr,
             f1_data,
-            f2_valid,
-            f2_addr,
             f2_data,
             f3_data,
             init_q,
@@ -290,40 +302,63 @@ impl Logic for Pe {
         // E1: select the Y word (forwarding the ops two to four ahead); E2: add; F writes back.
         // (In D, the ops now in E1, E2, f1, f2 are in E2, f1, f2, f3 by the time this op
         // reaches E1.)
-        self.e_hit1.d.next = self.e_valid.q.val() & (self.e_yaddr.q.val() == self.d_yaddr.q.val());
-        self.e_hit2.d.next =
-            self.e2_valid.q.val() & (self.e2_yaddr.q.val() == self.d_yaddr.q.val());
-        self.e_hit3.d.next = self.f1_valid.q.val() & (self.f1_addr.q.val() == self.d_yaddr.q.val());
-        self.e_hit4.d.next = self.f2_valid.q.val() & (self.f2_addr.q.val() == self.d_yaddr.q.val());
+        // In C, the ops one to four ahead are in D, E1, E2 and F1.
+        self.d_hit1.d.next = self.d_valid.q.val() & (self.d_yaddr.q.val() == self.c_yaddr.q.val());
+        self.d_hit2.d.next = self.e_valid.q.val() & (self.e_yaddr.q.val() == self.c_yaddr.q.val());
+        self.d_hit3.d.next =
+            self.e2_valid.q.val() & (self.e2_yaddr.q.val() == self.c_yaddr.q.val());
+        self.d_hit4.d.next = self.f1_valid.q.val() & (self.f1_addr.q.val() == self.c_yaddr.q.val());
+        self.e_hit1.d.next = self.d_hit1.q.val();
+        self.e_hit2.clock.next = self.clock.val();
+        self.e_hit3.clock.next = self.clock.val();
+        self.e_hit4.clock.next = self.clock.val();
+        self.e2_hit1.clock.next = self.clock.val();
+        self.e_hit2.enable.next = true;
+        self.e_hit3.enable.next = true;
+        self.e_hit4.enable.next = true;
+        self.e2_hit1.enable.next = true;
+        self.e_hit2.d.next = 0.into();
+        if self.d_hit2.q.val() {
+            self.e_hit2.d.next = 1.into();
+        }
+        self.e_hit3.d.next = 0.into();
+        if self.d_hit3.q.val() {
+            self.e_hit3.d.next = 1.into();
+        }
+        self.e_hit4.d.next = 0.into();
+        if self.d_hit4.q.val() {
+            self.e_hit4.d.next = 1.into();
+        }
         self.y_eff.next = self.yb_r.q.val();
         if !self.mac_set.val() {
             self.y_eff.next = self.ya_r.q.val();
         }
-        if self.e_hit4.q.val() {
+        if self.e_hit4.q.val().any() {
             self.y_eff.next = self.f3_data.q.val();
         }
-        if self.e_hit3.q.val() {
+        if self.e_hit3.q.val().any() {
             self.y_eff.next = self.f2_data.q.val();
         }
-        if self.e_hit2.q.val() {
+        if self.e_hit2.q.val().any() {
             self.y_eff.next = self.f1_data.q.val();
         }
         self.y_eff_r.d.next = self.y_eff.val();
         self.e2_prod.d.next = self.e_prod.q.val();
         self.e2_valid.d.next = self.e_valid.q.val();
         self.e2_yaddr.d.next = self.e_yaddr.q.val();
-        self.e2_hit1.d.next = self.e_hit1.q.val();
+        self.e2_hit1.d.next = 0.into();
+        if self.e_hit1.q.val() {
+            self.e2_hit1.d.next = 1.into();
+        }
         // E2: the op one ahead has just written its sum to f1_data.
         self.y_add.next = self.y_eff_r.q.val();
-        if self.e2_hit1.q.val() {
+        if self.e2_hit1.q.val().any() {
             self.y_add.next = self.f1_data.q.val();
         }
         self.sum.next = self.y_add.val() + self.e2_prod.q.val();
         self.f1_valid.d.next = self.e2_valid.q.val();
         self.f1_addr.d.next = self.e2_yaddr.q.val();
         self.f1_data.d.next = self.sum.val();
-        self.f2_valid.d.next = self.f1_valid.q.val();
-        self.f2_addr.d.next = self.f1_addr.q.val();
         self.f2_data.d.next = self.f1_data.q.val();
         self.f3_data.d.next = self.f2_data.q.val();
         // Bias copy at sequence start: bias word Y0 + a read (the read port is idle then),
@@ -380,7 +415,11 @@ mod tests {
             .iter()
             .map(|s| s.iter().map(|&x| u64::from(x as u32)).collect())
             .collect();
-        (Pe::new(true, &wu, 32, [&bu[0], &bu[1]], 8, "pe"), w, b)
+        (
+            Pe::new(true, &wu, 32, [&bu[0], &bu[1]], 8, "pe", true),
+            w,
+            b,
+        )
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! the bank multiplexer that feeds it), Q1 the multipliers' inputs (on ECP5 inside the
 //! MULT18X18D), M1 and M2 inside the multipliers (partial sums in LUTs; the block's product
 //! register and a fabric copy on a DSP), Q2 products, Q3 rounded sum, Q4 shift and clamp; the
-//! tau test is on Q4's output. No stage holds more than two chained adds
-//! or the 48-bit shifter.
+//! tau test is on Q4's output. No stage holds more than two chained adds; the shift is a byte
+//! select then a bit select, each on one-hot flags decoded from S when the layer starts.
 
 use crate::keep_reg::KeepReg;
 use crate::mul16p::Mul16P;
@@ -39,6 +39,21 @@ pub struct RequantLane {
     /// layer's first y. Every lane keeps its own copy (Yosys would merge them into one
     /// register that drives the LUT multipliers of lanes all over the device).
     q1_m: KeepReg<16>,
+    /// tau and zmax, copied per lane for the same reason (the last stage's compare and
+    /// select read them; layer constants, so sampled every cycle).
+    k_tau: KeepReg<8>,
+    k_zmax: KeepReg<8>,
+    /// ... and ysat (the compares' operands) and S, decoded one-hot in its byte part (S / 8)
+    /// and bit part (S mod 8): the shifter is then two AND-OR levels, each select driving a
+    /// few dozen LUTs instead of a barrel shifter's stages.
+    k_shi: KeepReg<6>,
+    k_slo: KeepReg<8>,
+    k_ysat: KeepReg<32>,
+    /// Q3's sum shifted by 8c (bits 14..0), when S / 8 = c; their OR.
+    coarse_t: Vec<Signal<Local, Bits<15>>>,
+    coarse: Signal<Local, Bits<15>>,
+    /// `coarse` shifted by f (bits 7..0), when S mod 8 = f.
+    fine_t: Vec<Signal<Local, Bits<8>>>,
     q2_hi: DFF<Bits<32>>,
     q2_lo: DFF<Bits<32>>,
     qm_zero: DFF<bool>,
@@ -57,13 +72,14 @@ pub struct RequantLane {
     q3_sat: DFF<bool>,
     q3_z: DFF<Bits<8>>,
     sum: Signal<Local, Bits<48>>,
-    shifted: Signal<Local, Bits<48>>,
+    shifted: Signal<Local, Bits<8>>,
     z_out: Signal<Local, Bits<8>>,
 }
 
 impl RequantLane {
     /// `dsp`: the two multipliers on DSP blocks (else LUTs, `pairs`: see `Mul16P::new`).
-    pub fn new(dsp: bool, pairs: bool) -> Self {
+    /// `keep`: the layer-constant copies are KeepRegs (see `HwParams::replicate`; M always is).
+    pub fn new(dsp: bool, pairs: bool, keep: bool) -> Self {
         Self {
             clock: Default::default(),
             adv: Default::default(),
@@ -80,6 +96,14 @@ impl RequantLane {
             q0_y: Default::default(),
             q1_y: Default::default(),
             q1_m: Default::default(),
+            k_tau: KeepReg::new(keep),
+            k_zmax: KeepReg::new(keep),
+            k_shi: KeepReg::new(keep),
+            k_slo: KeepReg::new(keep),
+            coarse_t: (0..6).map(|_| Default::default()).collect(),
+            coarse: Default::default(),
+            fine_t: (0..8).map(|_| Default::default()).collect(),
+            k_ysat: KeepReg::new(keep),
             q2_hi: Default::default(),
             q2_lo: Default::default(),
             qm_zero: Default::default(),
@@ -117,12 +141,98 @@ impl Logic for RequantLane {
         self.q1_m.enable.next = self.adv.val();
         self.q1_m.d.next = self.multiplier.val();
         self.mul_hi.b.next = self.q1_m.q.val();
+        self.k_tau.clock.next = self.clock.val();
+        self.k_tau.enable.next = true;
+        self.k_tau.d.next = self.tau.val();
+        self.k_zmax.clock.next = self.clock.val();
+        self.k_zmax.enable.next = true;
+        self.k_zmax.d.next = self.zmax.val();
+        self.k_shi.clock.next = self.clock.val();
+        self.k_shi.enable.next = true;
+        self.k_shi.d.next = bits::<6>(1) << bit_cast::<6, 3>(self.shift.val().get_bits::<3>(3));
+        self.k_slo.clock.next = self.clock.val();
+        self.k_slo.enable.next = true;
+        self.k_slo.d.next = bits::<8>(1) << bit_cast::<8, 3>(self.shift.val().get_bits::<3>(0));
+        self.k_ysat.clock.next = self.clock.val();
+        self.k_ysat.enable.next = true;
+        self.k_ysat.d.next = self.ysat.val();
         self.mul_lo.a.next = self.q1_y.q.val().get_bits::<16>(0);
         self.mul_lo.b.next = self.q1_m.q.val();
         self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
             + bit_cast::<48, 32>(self.q2_lo.q.val())
             + self.round.val();
-        self.shifted.next = self.q3_sum.q.val() >> self.shift.val();
+        // sum >> S, bits 7..0 (0 < y < ysat: the result fits them). Byte part first (S <= 47,
+        // so S / 8 <= 5), then the bit part, each an AND-OR on one-hot selects.
+        self.coarse_t[0].next = 0.into();
+        if self.k_shi.q.val().get_bit(0) {
+            self.coarse_t[0].next = self.q3_sum.q.val().get_bits::<15>(0);
+        }
+        self.coarse_t[1].next = 0.into();
+        if self.k_shi.q.val().get_bit(1) {
+            self.coarse_t[1].next = self.q3_sum.q.val().get_bits::<15>(8);
+        }
+        self.coarse_t[2].next = 0.into();
+        if self.k_shi.q.val().get_bit(2) {
+            self.coarse_t[2].next = self.q3_sum.q.val().get_bits::<15>(16);
+        }
+        self.coarse_t[3].next = 0.into();
+        if self.k_shi.q.val().get_bit(3) {
+            self.coarse_t[3].next = self.q3_sum.q.val().get_bits::<15>(24);
+        }
+        self.coarse_t[4].next = 0.into();
+        if self.k_shi.q.val().get_bit(4) {
+            self.coarse_t[4].next = self.q3_sum.q.val().get_bits::<15>(32);
+        }
+        self.coarse_t[5].next = 0.into();
+        if self.k_shi.q.val().get_bit(5) {
+            self.coarse_t[5].next = bit_cast::<15, 8>(self.q3_sum.q.val().get_bits::<8>(40));
+        }
+        self.coarse.next = self.coarse_t[0].val()
+            | self.coarse_t[1].val()
+            | self.coarse_t[2].val()
+            | self.coarse_t[3].val()
+            | self.coarse_t[4].val()
+            | self.coarse_t[5].val();
+        self.fine_t[0].next = 0.into();
+        if self.k_slo.q.val().get_bit(0) {
+            self.fine_t[0].next = self.coarse.val().get_bits::<8>(0);
+        }
+        self.fine_t[1].next = 0.into();
+        if self.k_slo.q.val().get_bit(1) {
+            self.fine_t[1].next = self.coarse.val().get_bits::<8>(1);
+        }
+        self.fine_t[2].next = 0.into();
+        if self.k_slo.q.val().get_bit(2) {
+            self.fine_t[2].next = self.coarse.val().get_bits::<8>(2);
+        }
+        self.fine_t[3].next = 0.into();
+        if self.k_slo.q.val().get_bit(3) {
+            self.fine_t[3].next = self.coarse.val().get_bits::<8>(3);
+        }
+        self.fine_t[4].next = 0.into();
+        if self.k_slo.q.val().get_bit(4) {
+            self.fine_t[4].next = self.coarse.val().get_bits::<8>(4);
+        }
+        self.fine_t[5].next = 0.into();
+        if self.k_slo.q.val().get_bit(5) {
+            self.fine_t[5].next = self.coarse.val().get_bits::<8>(5);
+        }
+        self.fine_t[6].next = 0.into();
+        if self.k_slo.q.val().get_bit(6) {
+            self.fine_t[6].next = self.coarse.val().get_bits::<8>(6);
+        }
+        self.fine_t[7].next = 0.into();
+        if self.k_slo.q.val().get_bit(7) {
+            self.fine_t[7].next = self.coarse.val().get_bits::<8>(7);
+        }
+        self.shifted.next = self.fine_t[0].val()
+            | self.fine_t[1].val()
+            | self.fine_t[2].val()
+            | self.fine_t[3].val()
+            | self.fine_t[4].val()
+            | self.fine_t[5].val()
+            | self.fine_t[6].val()
+            | self.fine_t[7].val();
         if self.adv.val() {
             self.q0_y.d.next = self.y.val();
             self.q1_y.d.next = self.q0_y.q.val();
@@ -130,11 +240,11 @@ impl Logic for RequantLane {
             self.q2_lo.d.next = self.mul_lo.p.val();
             self.qm_zero.d.next = self.q1_y.q.val().get_bit(31) | !self.q1_y.q.val().any();
             self.qm_hgt.d.next =
-                self.q1_y.q.val().get_bits::<16>(16) > self.ysat.val().get_bits::<16>(16);
+                self.q1_y.q.val().get_bits::<16>(16) > self.k_ysat.q.val().get_bits::<16>(16);
             self.qm_heq.d.next =
-                self.q1_y.q.val().get_bits::<16>(16) == self.ysat.val().get_bits::<16>(16);
+                self.q1_y.q.val().get_bits::<16>(16) == self.k_ysat.q.val().get_bits::<16>(16);
             self.qm_lge.d.next =
-                self.q1_y.q.val().get_bits::<16>(0) >= self.ysat.val().get_bits::<16>(0);
+                self.q1_y.q.val().get_bits::<16>(0) >= self.k_ysat.q.val().get_bits::<16>(0);
             self.qn_zero.d.next = self.qm_zero.q.val();
             self.qn_sat.d.next = self.qm_hgt.q.val() | (self.qm_heq.q.val() & self.qm_lge.q.val());
             self.q2_zero.d.next = self.qn_zero.q.val();
@@ -142,16 +252,16 @@ impl Logic for RequantLane {
             self.q3_sum.d.next = self.sum.val();
             self.q3_zero.d.next = self.q2_zero.q.val();
             self.q3_sat.d.next = self.q2_sat.q.val();
-            self.q3_z.d.next = self.shifted.val().get_bits::<8>(0);
+            self.q3_z.d.next = self.shifted.val();
             if self.q3_sat.q.val() {
-                self.q3_z.d.next = self.zmax.val();
+                self.q3_z.d.next = self.k_zmax.q.val();
             }
             if self.q3_zero.q.val() {
                 self.q3_z.d.next = 0.into();
             }
         }
         self.z_out.next = self.q3_z.q.val();
-        if self.q3_z.q.val() < self.tau.val() {
+        if self.q3_z.q.val() < self.k_tau.q.val() {
             self.z_out.next = 0.into();
         }
         self.z.next = self.z_out.val();
@@ -169,7 +279,7 @@ mod tests {
     #[test]
     fn requant_yosys_validate() {
         for dsp in [false, true] {
-            let mut uut = RequantLane::new(dsp, true);
+            let mut uut = RequantLane::new(dsp, true, true);
             uut.connect_all();
             yosys_validate("deltagen_hdl_requant", &generate_verilog(&uut)).unwrap();
         }
@@ -180,7 +290,7 @@ mod tests {
     #[test]
     fn requant_matches_golden() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        let mut sim = ClockedSim::new(RequantLane::new(false, true), |u, c| {
+        let mut sim = ClockedSim::new(RequantLane::new(false, true, true), |u, c| {
             u.clock.next = Clock::from(c)
         })
         .unwrap();

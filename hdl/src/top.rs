@@ -114,6 +114,13 @@ pub struct DeltaTop {
     /// Y address of the scan / read-out: starts at the layer's source base (no adder on the
     /// BRAM address).
     sc: DFF<Bits<16>>,
+    /// sc + 1, kept beside it: a step loads it, so no carry chain sits behind the step's
+    /// decision (which waits on the compactor's `ready`).
+    sc_p1: DFF<Bits<16>>,
+    /// state == Out / Init as flags: they select the PEs' Y RAM read addresses and the read-out
+    /// steps, and a state decode there adds a level to paths that cross the device.
+    st_out: DFF<bool>,
+    st_init: DFF<bool>,
     // Flags and down counters instead of compares against descriptor words, so the
     // sequencer's decisions come from flip-flops: groups left (`k_more`: at least one,
     // `k_last`: exactly one), the reference address rbase + k, elements left in = in - kbase.
@@ -167,7 +174,10 @@ pub struct DeltaTop {
     l1_logit: Vec<DFF<Bits<32>>>,
     q_valid: DFF<bool>,
     q_last: DFF<bool>,
-    q_bank: DFF<Bits<8>>,
+    /// One-hot bank selects of both multiplexer levels, decoded a stage early (`p_hot[k]`: the
+    /// bank's place in its group is k; `q_hot[g]`: the bank is in group g).
+    p_hot: Vec<DFF<bool>>,
+    q_hot: Vec<DFF<bool>>,
     // read-out, after the second level of the bank multiplexer
     w_valid: DFF<bool>,
     w_last: DFF<bool>,
@@ -187,6 +197,7 @@ pub struct DeltaTop {
     grp_id: Vec<Constant<Bits<8>>>,
     grp_base: Vec<Constant<Bits<8>>>,
     lo_mask: Constant<Bits<8>>,
+    lo_id: Vec<Constant<Bits<8>>>,
     lane_id: Vec<Constant<Bits<8>>>,
     n_lanes: Constant<Bits<16>>,
     all_lanes: Constant<Bits<8>>,
@@ -223,6 +234,7 @@ impl DeltaTop {
                     [&image.bias[0][b], &image.bias[1][b]],
                     geo.y_set_depth,
                     &format!("{prefix}pe{b}"),
+                    params.replicate,
                 )
             })
             .collect();
@@ -269,12 +281,12 @@ impl DeltaTop {
             out_fifo: OutFifo::new(geo.out_depth),
             mon_pack: LanePack::new(g),
             encoder: DeltaEncoder::new(g, geo.r_depth),
-            compactor: Compactor::new(g, params.rle_run_bits),
+            compactor: Compactor::new(g, params.rle_run_bits, params.replicate),
             rle: RleBuffer::new(geo.fifo_depth),
             decoder: Decoder::default(),
             pes,
             rq: (0..g)
-                .map(|i| RequantLane::new(i < rq_dsp, params.lut_mul_pairs))
+                .map(|i| RequantLane::new(i < rq_dsp, params.lut_mul_pairs, params.replicate))
                 .collect(),
             state: Default::default(),
             layer: Default::default(),
@@ -288,6 +300,9 @@ impl DeltaTop {
             kbase: Default::default(),
             sub: Default::default(),
             sc: Default::default(),
+            sc_p1: Default::default(),
+            st_out: Default::default(),
+            st_init: Default::default(),
             kleft: Default::default(),
             k_more: Default::default(),
             k_last: Default::default(),
@@ -326,7 +341,10 @@ impl DeltaTop {
                 .collect(),
             q_valid: Default::default(),
             q_last: Default::default(),
-            q_bank: Default::default(),
+            p_hot: (0..LOGIT_GROUP).map(|_| Default::default()).collect(),
+            q_hot: (0..p.div_ceil(LOGIT_GROUP))
+                .map(|_| Default::default())
+                .collect(),
             w_valid: Default::default(),
             w_last: Default::default(),
             w_logit: Default::default(),
@@ -346,6 +364,7 @@ impl DeltaTop {
                 .map(|g| c8(g * LOGIT_GROUP))
                 .collect(),
             lo_mask: c8(LOGIT_GROUP - 1),
+            lo_id: (0..LOGIT_GROUP).map(c8).collect(),
             lane_id: (0..g).map(c8).collect(),
             n_lanes: Constant::new((g as u64).into()),
             all_lanes: Constant::new(((1u64 << g) - 1).into()),
@@ -374,6 +393,9 @@ impl Logic for DeltaTop {
             kbase,
             sub,
             sc,
+            sc_p1,
+            st_out,
+            st_init,
             kleft,
             k_more,
             k_last,
@@ -395,7 +417,6 @@ impl Logic for DeltaTop {
             p_bank,
             q_valid,
             q_last,
-            q_bank,
             o_valid,
             o_last,
             o_bank,
@@ -585,7 +606,6 @@ impl Logic for DeltaTop {
             if self.sub_last.q.val() {
                 self.sub.d.next = 0.into();
                 self.sub_last.d.next = self.n_sub.val() == 1;
-                self.sc.d.next = self.sc.q.val() + 1;
             }
         }
         // Requant lanes: lane g takes bank sub*G + g of the chunk read two cycles earlier.
@@ -647,11 +667,11 @@ impl Logic for DeltaTop {
             self.pes[b].op_yaddr.next = self.decoder.op_yaddr.val();
             self.pes[b].op_delta.next = self.decoder.op_delta.val();
             self.pes[b].mac_set.next = self.mac_set.q.val();
-            self.pes[b].init_valid.next = self.state.q.val() == SeqState::Init;
+            self.pes[b].init_valid.next = self.st_init.q.val();
             self.pes[b].init_addr.next = self.cnt.q.val();
             self.pes[b].scan_addr.next = self.sc.q.val();
             self.pes[b].scan_enable.next = self.adv.val();
-            if self.state.q.val() == SeqState::Out {
+            if self.st_out.q.val() {
                 self.pes[b].scan_enable.next = true;
             }
         }
@@ -662,18 +682,31 @@ impl Logic for DeltaTop {
             self.l1_logit[g].clock.next = self.clock.val();
             self.l1_logit[g].d.next = 0.into();
             for b in 0..self.pes.len() {
-                if (self.bank_grp[b].val() == self.grp_id[g].val())
-                    & ((self.p_bank.q.val() & self.lo_mask.val()) == self.bank_lo[b].val())
-                {
-                    self.l1_logit[g].d.next = self.pes[b].scan_data.val();
+                for k in 0..self.p_hot.len() {
+                    if (self.bank_grp[b].val() == self.grp_id[g].val())
+                        & (self.bank_lo[b].val() == self.lo_id[k].val())
+                        & self.p_hot[k].q.val()
+                    {
+                        self.l1_logit[g].d.next = self.pes[b].scan_data.val();
+                    }
                 }
             }
         }
         self.logit.next = 0.into();
         for g in 0..self.l1_logit.len() {
-            if (self.q_bank.q.val() & !self.lo_mask.val()) == self.grp_base[g].val() {
+            if self.q_hot[g].q.val() {
                 self.logit.next = self.l1_logit[g].q.val();
             }
+        }
+        for k in 0..self.p_hot.len() {
+            self.p_hot[k].clock.next = self.clock.val();
+            self.p_hot[k].d.next =
+                (self.o_bank.q.val() & self.lo_mask.val()) == self.lo_id[k].val();
+        }
+        for g in 0..self.q_hot.len() {
+            self.q_hot[g].clock.next = self.clock.val();
+            self.q_hot[g].d.next =
+                (self.p_bank.q.val() & !self.lo_mask.val()) == self.grp_base[g].val();
         }
         self.out_fifo.clock.next = self.clock.val();
         self.p_valid.d.next = self.o_valid.q.val();
@@ -681,7 +714,6 @@ impl Logic for DeltaTop {
         self.p_bank.d.next = self.o_bank.q.val();
         self.q_valid.d.next = self.p_valid.q.val();
         self.q_last.d.next = self.p_last.q.val();
-        self.q_bank.d.next = self.p_bank.q.val();
         self.w_valid.d.next = self.q_valid.q.val();
         self.w_last.d.next = self.q_last.q.val();
         self.w_logit.d.next = self.logit.val();
@@ -702,6 +734,30 @@ impl Logic for DeltaTop {
         self.done.next = self.done_q.q.val();
         self.error.next = self.error_q.q.val();
         self.first.d.next = false;
+        // Read-out (Out): one bank per cycle, from flags (the step of `sc` is shared with Run).
+        if self.st_out.q.val() {
+            self.o_valid.d.next = self.o_more.q.val();
+            if self.o_more.q.val() {
+                self.o_last.d.next = self.o_one.q.val();
+                self.o_bank.d.next = self.ob.q.val();
+                self.oleft.d.next = self.oleft.q.val() - 1;
+                self.o_more.d.next = self.oleft.q.val() != 1;
+                self.o_one.d.next = self.oleft.q.val() == 2;
+                self.ob.d.next = self.ob.q.val() + 1;
+                self.ob_last.d.next = (self.ob.q.val() + 2) == self.n_pe.val();
+                if self.ob_last.q.val() {
+                    self.ob.d.next = 0.into();
+                    self.ob_last.d.next = self.n_pe.val() == 1;
+                }
+            }
+        }
+        // Scan address step: after a chunk's last group (Run) or its last bank (Out).
+        if (self.issue.val() & self.sub_last.q.val())
+            | (self.st_out.q.val() & self.o_more.q.val() & self.ob_last.q.val())
+        {
+            self.sc.d.next = self.sc_p1.q.val();
+            self.sc_p1.d.next = self.sc_p1.q.val() + 1;
+        }
         match self.state.q.val() {
             SeqState::Idle => {
                 self.layer.d.next = 0.into();
@@ -714,6 +770,7 @@ impl Logic for DeltaTop {
                     self.state.d.next = SeqState::Load;
                     if self.in_buf.seq_start.val() | !self.initialized.q.val() {
                         self.state.d.next = SeqState::Init;
+                        self.st_init.d.next = true;
                     }
                 }
             }
@@ -724,6 +781,7 @@ impl Logic for DeltaTop {
                 self.init_last.d.next = !self.ileft.q.val().any();
                 if self.init_last.q.val() {
                     self.state.d.next = SeqState::Load;
+                    self.st_init.d.next = false;
                     self.initialized.d.next = true;
                     self.cnt.d.next = 0.into();
                 }
@@ -740,6 +798,7 @@ impl Logic for DeltaTop {
                 self.ob_last.d.next = self.n_pe.val() == 1;
                 // The descriptor words of this layer are out since the last Drain cycle (or Idle).
                 self.sc.d.next = self.d_src_ybase.read_data.val();
+                self.sc_p1.d.next = self.d_src_ybase.read_data.val() + 1;
                 self.kr.d.next = self.d_rbase.read_data.val();
                 self.kleft.d.next = self.d_groups.read_data.val();
                 self.k_more.d.next = self.d_groups.read_data.val().any();
@@ -756,9 +815,11 @@ impl Logic for DeltaTop {
                 self.decoder.start.next = self.first.q.val();
                 if self.d_readout.read_data.val().any() {
                     self.state.d.next = SeqState::Out;
+                    self.st_out.d.next = true;
                 }
                 if self.decoder.done.val() {
                     self.state.d.next = SeqState::Drain;
+                    self.st_out.d.next = false;
                     self.scan_run.d.next = false;
                     self.drain_a.d.next = false;
                     self.drain_b.d.next = false;
@@ -777,30 +838,17 @@ impl Logic for DeltaTop {
                 }
             }
             SeqState::Out => {
-                self.o_valid.d.next = false;
-                if self.o_more.q.val() {
-                    self.o_valid.d.next = true;
-                    self.o_last.d.next = self.o_one.q.val();
-                    self.o_bank.d.next = self.ob.q.val();
-                    self.oleft.d.next = self.oleft.q.val() - 1;
-                    self.o_more.d.next = self.oleft.q.val() != 1;
-                    self.o_one.d.next = self.oleft.q.val() == 2;
-                    self.ob.d.next = self.ob.q.val() + 1;
-                    self.ob_last.d.next = (self.ob.q.val() + 2) == self.n_pe.val();
-                    if self.ob_last.q.val() {
-                        self.ob.d.next = 0.into();
-                        self.ob_last.d.next = self.n_pe.val() == 1;
-                        self.sc.d.next = self.sc.q.val() + 1;
-                    }
-                }
                 if self.w_valid.q.val() & self.w_last.q.val() {
                     self.state.d.next = SeqState::Idle;
+                    self.st_out.d.next = false;
                     // Idle reads descriptor entry 0.
                     self.layer.d.next = 0.into();
                 }
             }
             _ => {
                 self.state.d.next = SeqState::Idle;
+                self.st_out.d.next = false;
+                self.st_init.d.next = false;
             }
         }
     }

@@ -185,6 +185,7 @@ mod tests {
             weight_bank_depth: 64,
             max_dsp: 2,
             lut_mul_pairs: false,
+            replicate: false,
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let mut layer = |i: usize, o: usize, m: u32, s: u32| LayerSpec {
