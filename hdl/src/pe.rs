@@ -82,19 +82,16 @@ pub struct Pe {
     /// the scanned one, and for the bias copy.
     ya_r: DFF<Bits<32>>,
     yb_r: DFF<Bits<32>>,
-    /// The op in E1 reads the word the op one (two, three, four) ahead writes: compared in D,
-    /// so E1 is only the select and E2 a 2:1 mux and the add.
-    /// The E1 and E2 selects are KeepRegs: every PE sees the same ops, so Yosys would merge
-    /// them into one flip-flop per flag driving the 32-bit multiplexers of all PEs across the
-    /// device; one copy per PE sits next to its multiplexer.
-    /// The hazard compares are made in C (the op against the ones one to four ahead, then in D,
-    /// E1, E2 and F1) into `d_hit*`, and copied into each PE's selects in D: the compare's
-    /// fan-out to the PEs is then a path from a flip-flop.
+    /// `d_hitN`: the op in C reads the word the op N ahead writes (that op is in D, E1, E2 or F1
+    /// now), compared in C so E1 is only the select and E2 a 2:1 mux and the add.
     d_hit1: DFF<bool>,
     d_hit2: DFF<bool>,
     d_hit3: DFF<bool>,
     d_hit4: DFF<bool>,
     e_hit1: DFF<bool>,
+    /// The E1 and E2 selects, copied from `d_hit*` in D. KeepRegs: every PE sees the same ops,
+    /// so Yosys would merge them into one flip-flop per flag driving the 32-bit multiplexers of
+    /// all PEs across the device; one copy per PE sits next to its multiplexer.
     e_hit2: KeepReg<1>,
     e_hit3: KeepReg<1>,
     e_hit4: KeepReg<1>,
@@ -300,8 +297,6 @@ impl Logic for Pe {
         self.e_yaddr.d.next = self.d_yaddr.q.val();
         self.e_prod.d.next = self.mul.p.val();
         // E1: select the Y word (forwarding the ops two to four ahead); E2: add; F writes back.
-        // (In D, the ops now in E1, E2, f1, f2 are in E2, f1, f2, f3 by the time this op
-        // reaches E1.)
         // In C, the ops one to four ahead are in D, E1, E2 and F1.
         self.d_hit1.d.next = self.d_valid.q.val() & (self.d_yaddr.q.val() == self.c_yaddr.q.val());
         self.d_hit2.d.next = self.e_valid.q.val() & (self.e_yaddr.q.val() == self.c_yaddr.q.val());
