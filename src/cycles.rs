@@ -25,13 +25,13 @@ pub const DRAIN_CYCLES: u64 = 4;
 /// (reference word registered) → M (delta, threshold) → E2 (delta and nonzero mask registered)
 /// → compactor queue → compactor register.
 pub const INPUT_FRONT_LATENCY: u64 = 7;
-/// Hidden groups: Y read → BRAM out → PE scan register → requant (7 stages) → encoder E0 →
+/// Hidden groups: Y read → BRAM out → PE scan register → requant (8 stages) → encoder E0 →
 /// E1 → M → E2 → queue → compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 14;
-/// A word the compactor writes into the RLE buffer in cycle t is in the decoder at t + 5 (write
-/// register, pointer compare, the BRAM read, its output register, then the buffer's register
-/// queue).
-pub const WORD_TO_DECODER: u64 = 5;
+pub const HIDDEN_FRONT_LATENCY: u64 = 15;
+/// A word the compactor forms in cycle t is in the decoder at t + 6 (the compactor's output
+/// register, the RLE buffer's write register, pointer compare, the BRAM read, its output
+/// register, then the buffer's register queue).
+pub const WORD_TO_DECODER: u64 = 6;
 /// Run ends this many cycles after the decoder takes the terminator (registered `done`, seen by
 /// the sequencer one cycle later).
 pub const DONE_LATENCY: u64 = 2;
@@ -84,9 +84,9 @@ pub struct LayerRun {
 }
 
 /// Run-state cycles of a layer: groups reach the compactor `front_latency` cycles after Run
-/// starts, one per max(1, words) cycles; each word is written in the cycle it is formed, the
-/// terminator in the cycle after the last group; the decoder takes a word `WORD_TO_DECODER`
-/// cycles after its write, or when it finishes the previous one (chunks cycles for a nonzero
+/// starts, one per max(1, words) cycles; each word is formed in one cycle, the terminator in
+/// the cycle after the last group; the decoder takes a word `WORD_TO_DECODER` cycles after it
+/// is formed, or when it finishes the previous one (chunks cycles for a nonzero
 /// word, 1 for a zero word), whichever is later.
 pub fn layer_run(
     mask: &[bool],

@@ -15,6 +15,9 @@ use rust_hdl::prelude::*;
 /// as unsigned numbers.
 const LIM_OFFSET: i64 = 1 << 15;
 
+/// Cycles between the lane choice and the word at `wr_word` (its output register).
+pub const COMPACTOR_WORD_DELAY: u64 = 1;
+
 fn lim_const(v: i64) -> Constant<Bits<16>> {
     Constant::new(((v + LIM_OFFSET) as u64).into())
 }
@@ -43,7 +46,8 @@ pub struct Compactor {
     /// Registered: the group at the input is taken at the end of this cycle (if valid).
     pub ready: Signal<Out, bool>,
     pub wr_valid: Signal<Out, bool>,
-    /// {last[17], value[16:8], run[7:0]}
+    /// {nz[17], value[16:8], run[7:0]}; the terminator is (0, 1) with nz clear
+    /// (`rle_buffer::rle_word`).
     pub wr_word: Signal<Out, Bits<18>>,
     /// Two-entry input queue (entries A and B, write and read pointers): `ready` is a register
     /// (the upstream stall is not a combinational function of the word logic), the entries
@@ -85,6 +89,14 @@ pub struct Compactor {
     /// upper set of lanes: if lane i is in it, so is every lane above.
     lt: DFF<Bits<8>>,
     flush: DFF<bool>,
+    /// The word's parts, registered: the split and terminator selects come after this
+    /// register (one LUT in front of the RLE buffer's write register), not after the lane
+    /// choice and the run subtract.
+    o_valid: DFF<bool>,
+    o_run: DFF<Bits<8>>,
+    o_val: DFF<Bits<9>>,
+    o_split: DFF<bool>,
+    o_flush: DFF<bool>,
     max_run: Constant<Bits<16>>,
     lane_bit: Vec<Constant<Bits<8>>>,
     /// Bits of the lanes below lane i.
@@ -112,6 +124,10 @@ pub struct Compactor {
     low: Signal<Local, Bits<8>>,
     dsel: Signal<Local, Bits<9>>,
     run: Signal<Local, Bits<8>>,
+    /// Lane i's run (`run_base[i]` - L), its select mask, and the OR of the selected ones.
+    run_t: Vec<Signal<Local, Bits<8>>>,
+    run_m: Vec<Signal<Local, Bits<8>>>,
+    run_acc: Vec<Signal<Local, Bits<8>>>,
     wl: Signal<Local, Bits<16>>,
     wlt: Signal<Local, Bits<8>>,
     wfl: Signal<Local, Bits<16>>,
@@ -135,8 +151,6 @@ pub struct Compactor {
     in_multi: Signal<Local, bool>,
     has: Signal<Local, bool>,
     finishing: Signal<Local, bool>,
-    run_out: Signal<Local, Bits<8>>,
-    val_out: Signal<Local, Bits<9>>,
     w_valid: Signal<Local, bool>,
     w_word: Signal<Local, Bits<18>>,
 }
@@ -185,6 +199,11 @@ impl Compactor {
             lim: Default::default(),
             lt: Default::default(),
             flush: Default::default(),
+            o_valid: Default::default(),
+            o_run: Default::default(),
+            o_val: Default::default(),
+            o_split: Default::default(),
+            o_flush: Default::default(),
             max_run: Constant::new((r as u64).into()),
             lane_bit: (0..lanes)
                 .map(|i| Constant::new((1u64 << i).into()))
@@ -218,6 +237,9 @@ impl Compactor {
             low: Default::default(),
             dsel: Default::default(),
             run: Default::default(),
+            run_t: (0..lanes).map(|_| Default::default()).collect(),
+            run_m: (0..lanes).map(|_| Default::default()).collect(),
+            run_acc: (0..=lanes).map(|_| Default::default()).collect(),
             wl: Default::default(),
             wlt: Default::default(),
             wfl: Default::default(),
@@ -237,8 +259,6 @@ impl Compactor {
             in_multi: Default::default(),
             has: Default::default(),
             finishing: Default::default(),
-            run_out: Default::default(),
-            val_out: Default::default(),
             w_valid: Default::default(),
             w_word: Default::default(),
         }
@@ -250,7 +270,8 @@ impl Logic for Compactor {
     fn update(&mut self) {
         dff_setup!(
             self, clock, q_nza, q_nzb, q_lasta, q_lastb, q_anya, q_anyb, q_multia, q_multib, q_wr,
-            q_rd, q_count, ready_q, h_valid, h_mask, h_any, h_multi, h_last, lim, lt, flush
+            q_rd, q_count, ready_q, h_valid, h_mask, h_any, h_multi, h_last, lim, lt, flush,
+            o_valid, o_run, o_val, o_split, o_flush
         );
         // Lowest set lane: each lane checks the lanes below it (no carry chain), then its run,
         // delta and next-limit constants are selected one-hot. The runs and the flag updates
@@ -259,7 +280,7 @@ impl Logic for Compactor {
         self.ltsacc[0].next = 0.into();
         self.lteacc[0].next = 0.into();
         self.dsel.next = 0.into();
-        self.run.next = 0.into();
+        self.run_acc[0].next = 0.into();
         self.wl.next = 0.into();
         self.wlt.next = 0.into();
         self.wfl.next = 0.into();
@@ -273,7 +294,6 @@ impl Logic for Compactor {
             if self.sel[i].val() {
                 self.lowacc[i + 1].next = self.lowacc[i].val() | self.lane_bit[i].val();
                 self.dsel.next = self.h_d[i].q.val();
-                self.run.next = self.run_base[i].val() - self.lim.q.val().get_bits::<8>(0);
                 self.wl.next = self.l_word[i].val();
                 self.wlt.next = self.lt_word[i].val();
                 self.wfl.next = self.l_wfin[i].val();
@@ -290,6 +310,20 @@ impl Logic for Compactor {
         }
         for i in self.h_d.len()..(self.h_d.len() + 1) {
             self.low.next = self.lowacc[i].val();
+        }
+        // Every lane's run from the limit register, then an AND-OR on the lane choice (a
+        // multiplexer in front of one subtract would put the choice before the carry chain).
+        for i in 0..self.h_d.len() {
+            self.run_t[i].next = self.run_base[i].val() - self.lim.q.val().get_bits::<8>(0);
+            self.run_m[i].next = 0.into();
+            if self.sel[i].val() {
+                self.run_m[i].next = 0xff.into();
+            }
+            self.run_acc[i + 1].next =
+                self.run_acc[i].val() | (self.run_t[i].val() & self.run_m[i].val());
+        }
+        for i in self.h_d.len()..(self.h_d.len() + 1) {
+            self.run.next = self.run_acc[i].val();
         }
         // `lt` is an upper set of lanes (L < i holds from some lane up), so the lowest lane is
         // in it exactly when no lane below it is: the split test does not wait for the lane
@@ -366,18 +400,22 @@ impl Logic for Compactor {
         self.push.next = self.in_valid.val() & self.ready_loc.q.val().any();
         self.ready.next = self.ready_q.q.val();
         // Word out.
-        self.run_out.next = self.run.val();
-        self.val_out.next = self.dsel.val();
-        if self.split.val() {
-            self.run_out.next = self.max_run.val().get_bits::<8>(0);
-            self.val_out.next = 0.into();
+        // Word out, one cycle after the lane choice (COMPACTOR_WORD_DELAY).
+        self.o_valid.d.next = self.has.val() | self.flush.q.val();
+        self.o_run.d.next = self.run.val();
+        self.o_val.d.next = self.dsel.val();
+        self.o_split.d.next = self.split.val();
+        self.o_flush.d.next = self.flush.q.val();
+        // A word: {nz, value, run}; a split: (R, 0); the terminator: (0, 1) (`rle_word`).
+        self.w_valid.next = self.o_valid.q.val();
+        self.w_word.next = bit_cast::<18, 8>(self.o_run.q.val())
+            | (bit_cast::<18, 9>(self.o_val.q.val()) << 8)
+            | bits::<18>(1 << 17);
+        if self.o_split.q.val() {
+            self.w_word.next = bit_cast::<18, 8>(self.max_run.val().get_bits::<8>(0));
         }
-        self.w_valid.next = self.has.val();
-        self.w_word.next =
-            bit_cast::<18, 8>(self.run_out.val()) | (bit_cast::<18, 9>(self.val_out.val()) << 8);
-        if self.flush.q.val() {
-            self.w_valid.next = true;
-            self.w_word.next = bits::<18>(1 << 17);
+        if self.o_flush.q.val() {
+            self.w_word.next = bits::<18>(1 << 8);
         }
         // Outputs assigned once per evaluation (glitch-free for the parent's block).
         self.wr_valid.next = self.w_valid.val();
@@ -486,6 +524,7 @@ impl Logic for Compactor {
 mod tests {
     use super::*;
     use crate::harness::ClockedSim;
+    use crate::rle_buffer::rle_unword;
     use deltagen::cycles::group_words;
     use rand::{Rng, SeedableRng};
 
@@ -498,7 +537,8 @@ mod tests {
 
     /// Random sparse vectors: the words rebuild the vector exactly (splits, terminator), and
     /// every group occupies max(1, words) cycles of the word stream (the count
-    /// `cycles::group_words` gives), starting two cycles after the first group is taken.
+    /// `cycles::group_words` gives), starting 2 + COMPACTOR_WORD_DELAY cycles after the first
+    /// group is taken.
     #[test]
     fn compactor_words_rebuild_vectors() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
@@ -560,12 +600,10 @@ mod tests {
                     if sim.uut.wr_valid.val() {
                         word_cycles.push(cycles);
                         let w = sim.uut.wr_word.val().to_u64();
-                        let v9 = ((w >> 8) & 0x1ff) as i32;
-                        words.push((
-                            w & 0xff,
-                            if v9 >= 256 { v9 - 512 } else { v9 },
-                            w >> 17 == 1,
-                        ));
+                        let (run, value, last) = rle_unword(w);
+                        // The nz bit is set exactly on the words with a value.
+                        assert_eq!(w >> 17 == 1, !last && value != 0);
+                        words.push((run, value, last));
                     }
                     sim.cycle().unwrap();
                     if valid && ready {
@@ -589,7 +627,7 @@ mod tests {
                 rebuilt.resize(len, 0);
                 assert_eq!(rebuilt, vec, "lanes {lanes} run_bits {run_bits}");
                 // Word i of group k at h_0 + sum of earlier costs + i; terminator after the last.
-                let mut t = first_take.unwrap() + 2;
+                let mut t = first_take.unwrap() + 2 + COMPACTOR_WORD_DELAY;
                 let mut expect_cycles = Vec::new();
                 for w in &expect_words {
                     for i in 0..w.len() as u64 {

@@ -20,9 +20,8 @@ pub struct Decoder {
     pub ybase: Signal<In, Bits<16>>,
     pub nonempty: Signal<In, bool>,
     pub pop: Signal<Out, bool>,
+    /// {nz, value, run} (`rle_buffer::rle_word`).
     pub word: Signal<In, Bits<18>>,
-    /// `word`'s value is nonzero (from the RLE buffer's queue).
-    pub word_nz: Signal<In, bool>,
     pub op_valid: Signal<Out, bool>,
     pub op_waddr: Signal<Out, Bits<16>>,
     pub op_yaddr: Signal<Out, Bits<16>>,
@@ -65,8 +64,9 @@ impl Logic for Decoder {
         );
         self.run.next = bit_cast::<16, 8>(self.word.val().get_bits::<8>(0));
         self.value.next = self.word.val().get_bits::<9>(8);
-        self.last.next = self.word.val().get_bit(17);
-        self.nzw.next = self.word_nz.val();
+        // The terminator: a zero word with value 1 (`rle_buffer::rle_word`).
+        self.nzw.next = self.word.val().get_bit(17);
+        self.last.next = !self.nzw.val() & self.word.val().get_bit(8);
         self.cur_valid.next = self.nonempty.val() & !self.finished.q.val();
         self.consume.next = self.cur_valid.val() & (!self.nzw.val() | self.lastc.q.val());
         self.ta.next = self.waddr.q.val();
@@ -122,7 +122,7 @@ impl Logic for Decoder {
 mod tests {
     use super::*;
     use crate::harness::ClockedSim;
-    use crate::rle_buffer::RleBuffer;
+    use crate::rle_buffer::{rle_word, RleBuffer};
     use rand::{Rng, SeedableRng};
 
     /// The RLE buffer feeding the decoder, as in the top level.
@@ -150,7 +150,6 @@ mod tests {
             self.rle.pop.next = self.dec.pop.val();
             self.dec.nonempty.next = self.rle.nonempty.val();
             self.dec.word.next = self.rle.rd_word.val();
-            self.dec.word_nz.next = self.rle.rd_nz.val();
             self.dec.start.next = self.start.val();
             self.dec.in_dim.next = self.in_dim.val();
             self.dec.chunks.next = self.chunks.val();
@@ -242,9 +241,7 @@ mod tests {
                 sim.uut.wr_valid.next = write;
                 if write {
                     let (run, value) = words[wi];
-                    let last = u64::from(wi + 1 == words.len());
-                    sim.uut.wr_word.next =
-                        (run | (u64::from((value as u32) & 0x1ff) << 8) | (last << 17)).into();
+                    sim.uut.wr_word.next = rle_word(run, value, wi + 1 == words.len()).into();
                     wi += 1;
                 }
                 sim.cycle().unwrap();

@@ -3,19 +3,19 @@
 //!
 //! y <= 0 gives 0 and y >= ysat (the smallest y that reaches zmax, precomputed per layer) gives
 //! zmax, so only 0 < y < ysat < 2^31 is multiplied: as two 16x16 products (y_hi*M, y_lo*M)
-//! summed into 48 bits. Seven registered stages, all held while `adv` is low: Q0 input (next to
+//! summed into 48 bits. Eight registered stages, all held while `adv` is low: Q0 input (next to
 //! the bank multiplexer that feeds it), Q1 the multipliers' inputs (on ECP5 inside the
 //! MULT18X18D), M1 and M2 inside the multipliers (partial sums in LUTs; the block's product
-//! register and a fabric copy on a DSP), Q2 products, Q3 rounded sum, Q4 shift and clamp; the
-//! tau test is on Q4's output. No stage holds more than two chained adds; the shift is a byte
-//! select then a bit select, each on one-hot flags decoded from S when the layer starts.
+//! register and a fabric copy on a DSP), Q2 products, Q3 rounded sum, Q4 byte shift, Q5 bit
+//! shift and clamp; the tau test is on Q5's output. No stage holds more than two chained adds;
+//! each shift stage is an AND-OR on one-hot flags decoded from S when the layer starts.
 
 use crate::keep_reg::KeepReg;
 use crate::mul16p::Mul16P;
 use rust_hdl::prelude::*;
 
 /// Cycles from `y` to `z`.
-pub const REQUANT_LATENCY: u64 = 7;
+pub const REQUANT_LATENCY: u64 = 8;
 
 #[derive(LogicBlock)]
 pub struct RequantLane {
@@ -49,10 +49,15 @@ pub struct RequantLane {
     k_shi: KeepReg<6>,
     k_slo: KeepReg<8>,
     k_ysat: KeepReg<32>,
-    /// Q3's sum shifted by 8c (bits 14..0), when S / 8 = c; their OR.
+    /// ... and 2^(S-1): the rounding add reads it in every lane.
+    k_round: KeepReg<48>,
+    /// Q3's sum shifted by 8c (bits 14..0), when S / 8 = c; their OR, registered (Q4).
     coarse_t: Vec<Signal<Local, Bits<15>>>,
     coarse: Signal<Local, Bits<15>>,
-    /// `coarse` shifted by f (bits 7..0), when S mod 8 = f.
+    q4_coarse: DFF<Bits<15>>,
+    q4_zero: DFF<bool>,
+    q4_sat: DFF<bool>,
+    /// Q4's word shifted by f (bits 7..0), when S mod 8 = f.
     fine_t: Vec<Signal<Local, Bits<8>>>,
     q2_hi: DFF<Bits<32>>,
     q2_lo: DFF<Bits<32>>,
@@ -70,7 +75,7 @@ pub struct RequantLane {
     q3_sum: DFF<Bits<48>>,
     q3_zero: DFF<bool>,
     q3_sat: DFF<bool>,
-    q3_z: DFF<Bits<8>>,
+    q5_z: DFF<Bits<8>>,
     sum: Signal<Local, Bits<48>>,
     shifted: Signal<Local, Bits<8>>,
     z_out: Signal<Local, Bits<8>>,
@@ -104,6 +109,10 @@ impl RequantLane {
             coarse: Default::default(),
             fine_t: (0..8).map(|_| Default::default()).collect(),
             k_ysat: KeepReg::new(keep),
+            k_round: KeepReg::new(keep),
+            q4_coarse: Default::default(),
+            q4_zero: Default::default(),
+            q4_sat: Default::default(),
             q2_hi: Default::default(),
             q2_lo: Default::default(),
             qm_zero: Default::default(),
@@ -117,7 +126,7 @@ impl RequantLane {
             q3_sum: Default::default(),
             q3_zero: Default::default(),
             q3_sat: Default::default(),
-            q3_z: Default::default(),
+            q5_z: Default::default(),
             sum: Default::default(),
             shifted: Default::default(),
             z_out: Default::default(),
@@ -130,7 +139,7 @@ impl Logic for RequantLane {
     fn update(&mut self) {
         dff_setup!(
             self, clock, q0_y, q1_y, q2_hi, q2_lo, qm_zero, qm_hgt, qm_heq, qm_lge, qn_zero,
-            qn_sat, q2_zero, q2_sat, q3_sum, q3_zero, q3_sat, q3_z
+            qn_sat, q2_zero, q2_sat, q3_sum, q3_zero, q3_sat, q4_coarse, q4_zero, q4_sat, q5_z
         );
         self.mul_hi.clock.next = self.clock.val();
         self.mul_lo.clock.next = self.clock.val();
@@ -156,11 +165,14 @@ impl Logic for RequantLane {
         self.k_ysat.clock.next = self.clock.val();
         self.k_ysat.enable.next = true;
         self.k_ysat.d.next = self.ysat.val();
+        self.k_round.clock.next = self.clock.val();
+        self.k_round.enable.next = true;
+        self.k_round.d.next = self.round.val();
         self.mul_lo.a.next = self.q1_y.q.val().get_bits::<16>(0);
         self.mul_lo.b.next = self.q1_m.q.val();
         self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
             + bit_cast::<48, 32>(self.q2_lo.q.val())
-            + self.round.val();
+            + self.k_round.q.val();
         // sum >> S, bits 7..0 (0 < y < ysat: the result fits them). Byte part first (S <= 47,
         // so S / 8 <= 5), then the bit part, each an AND-OR on one-hot selects.
         self.coarse_t[0].next = 0.into();
@@ -195,35 +207,35 @@ impl Logic for RequantLane {
             | self.coarse_t[5].val();
         self.fine_t[0].next = 0.into();
         if self.k_slo.q.val().get_bit(0) {
-            self.fine_t[0].next = self.coarse.val().get_bits::<8>(0);
+            self.fine_t[0].next = self.q4_coarse.q.val().get_bits::<8>(0);
         }
         self.fine_t[1].next = 0.into();
         if self.k_slo.q.val().get_bit(1) {
-            self.fine_t[1].next = self.coarse.val().get_bits::<8>(1);
+            self.fine_t[1].next = self.q4_coarse.q.val().get_bits::<8>(1);
         }
         self.fine_t[2].next = 0.into();
         if self.k_slo.q.val().get_bit(2) {
-            self.fine_t[2].next = self.coarse.val().get_bits::<8>(2);
+            self.fine_t[2].next = self.q4_coarse.q.val().get_bits::<8>(2);
         }
         self.fine_t[3].next = 0.into();
         if self.k_slo.q.val().get_bit(3) {
-            self.fine_t[3].next = self.coarse.val().get_bits::<8>(3);
+            self.fine_t[3].next = self.q4_coarse.q.val().get_bits::<8>(3);
         }
         self.fine_t[4].next = 0.into();
         if self.k_slo.q.val().get_bit(4) {
-            self.fine_t[4].next = self.coarse.val().get_bits::<8>(4);
+            self.fine_t[4].next = self.q4_coarse.q.val().get_bits::<8>(4);
         }
         self.fine_t[5].next = 0.into();
         if self.k_slo.q.val().get_bit(5) {
-            self.fine_t[5].next = self.coarse.val().get_bits::<8>(5);
+            self.fine_t[5].next = self.q4_coarse.q.val().get_bits::<8>(5);
         }
         self.fine_t[6].next = 0.into();
         if self.k_slo.q.val().get_bit(6) {
-            self.fine_t[6].next = self.coarse.val().get_bits::<8>(6);
+            self.fine_t[6].next = self.q4_coarse.q.val().get_bits::<8>(6);
         }
         self.fine_t[7].next = 0.into();
         if self.k_slo.q.val().get_bit(7) {
-            self.fine_t[7].next = self.coarse.val().get_bits::<8>(7);
+            self.fine_t[7].next = self.q4_coarse.q.val().get_bits::<8>(7);
         }
         self.shifted.next = self.fine_t[0].val()
             | self.fine_t[1].val()
@@ -252,16 +264,19 @@ impl Logic for RequantLane {
             self.q3_sum.d.next = self.sum.val();
             self.q3_zero.d.next = self.q2_zero.q.val();
             self.q3_sat.d.next = self.q2_sat.q.val();
-            self.q3_z.d.next = self.shifted.val();
-            if self.q3_sat.q.val() {
-                self.q3_z.d.next = self.k_zmax.q.val();
+            self.q4_coarse.d.next = self.coarse.val();
+            self.q4_zero.d.next = self.q3_zero.q.val();
+            self.q4_sat.d.next = self.q3_sat.q.val();
+            self.q5_z.d.next = self.shifted.val();
+            if self.q4_sat.q.val() {
+                self.q5_z.d.next = self.k_zmax.q.val();
             }
-            if self.q3_zero.q.val() {
-                self.q3_z.d.next = 0.into();
+            if self.q4_zero.q.val() {
+                self.q5_z.d.next = 0.into();
             }
         }
-        self.z_out.next = self.q3_z.q.val();
-        if self.q3_z.q.val() < self.k_tau.q.val() {
+        self.z_out.next = self.q5_z.q.val();
+        if self.q5_z.q.val() < self.k_tau.q.val() {
             self.z_out.next = 0.into();
         }
         self.z.next = self.z_out.val();

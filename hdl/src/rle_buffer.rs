@@ -9,14 +9,36 @@
 //! The decoder sees the words through a four-entry queue of registers (first-word
 //! fall-through, head always in `e0`), so its decisions start from flip-flops rather than from
 //! the BRAM's clock-to-out. A read word is registered once (`a_word`, which `deltagen synth`
-//! moves into the ECP5 block RAM's output register) before its nonzero test and the queue
-//! insert, so no logic follows the BRAM's clock-to-out either. The BRAM is read ahead whenever
+//! moves into the ECP5 block RAM's output register) before the queue insert, so no logic
+//! follows the BRAM's clock-to-out either; its nonzero flag is a stored bit (`rle_word`). The BRAM is read ahead whenever
 //! the queue plus the two reads in flight hold fewer than four words; that keeps one word per
 //! cycle flowing without looking at this cycle's `pop`. A word presented in cycle t is at the
 //! head in t + 5 at the earliest (`cycles::WORD_TO_DECODER`).
 
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
+
+/// Word layout: {nz[17], value[16:8], run[7:0]}. A nonzero word has nz set (so its flag is a
+/// stored bit, not a 9-input OR after the BRAM); the zero words are a split (R, 0) and the
+/// terminator, (0, 1) with nz clear.
+pub fn rle_word(run: u64, value: i32, last: bool) -> u64 {
+    if last {
+        1 << 8
+    } else {
+        run | (u64::from((value as u32) & 0x1ff) << 8) | (u64::from(value != 0) << 17)
+    }
+}
+
+/// Decodes `rle_word`: (run, value, last).
+pub fn rle_unword(w: u64) -> (u64, i32, bool) {
+    let v9 = ((w >> 8) & 0x1ff) as i32;
+    let nz = w >> 17 & 1 == 1;
+    if !nz && v9 != 0 {
+        (w & 0xff, 0, true)
+    } else {
+        (w & 0xff, if v9 >= 256 { v9 - 512 } else { v9 }, false)
+    }
+}
 
 #[derive(LogicBlock)]
 pub struct RleBuffer {
@@ -28,8 +50,6 @@ pub struct RleBuffer {
     /// Take the head word; the next one (if any) is at the head in the next cycle.
     pub pop: Signal<In, bool>,
     pub rd_word: Signal<Out, Bits<18>>,
-    /// The head word's value is nonzero (decoded when the word enters the queue).
-    pub rd_nz: Signal<Out, bool>,
     words: SyncRam<18>,
     /// The compactor's word, registered before the BRAM write.
     w_valid: DFF<bool>,
@@ -41,13 +61,8 @@ pub struct RleBuffer {
     e1: DFF<Bits<18>>,
     e2: DFF<Bits<18>>,
     e3: DFF<Bits<18>>,
-    n0: DFF<bool>,
-    n1: DFF<bool>,
-    n2: DFF<bool>,
-    n3: DFF<bool>,
     /// The word read two cycles ago (the BRAM word, registered).
     a_word: DFF<Bits<18>>,
-    arrive_nz: Signal<Local, bool>,
     /// Words in the queue (0..=4); a read issued one (f1) and two (f2) cycles ago, i.e. its
     /// word in the BRAM output (in `a_word`); the head valid (cnt != 0).
     cnt: DFF<Bits<3>>,
@@ -70,7 +85,6 @@ impl RleBuffer {
             nonempty: Default::default(),
             pop: Default::default(),
             rd_word: Default::default(),
-            rd_nz: Default::default(),
             // Reads only where wr_ptr != rd_ptr, and writes go to wr_ptr: never the same word.
             words: SyncRam::new(depth, &[], None).no_rw_check(),
             w_valid: Default::default(),
@@ -82,12 +96,7 @@ impl RleBuffer {
             e1: Default::default(),
             e2: Default::default(),
             e3: Default::default(),
-            n0: Default::default(),
-            n1: Default::default(),
-            n2: Default::default(),
-            n3: Default::default(),
             a_word: Default::default(),
-            arrive_nz: Default::default(),
             cnt: Default::default(),
             f1: Default::default(),
             f2: Default::default(),
@@ -103,8 +112,7 @@ impl Logic for RleBuffer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, w_valid, w_word, wr_ptr, rd_ptr, e0, e1, e2, e3, n0, n1, n2, n3, a_word,
-            cnt, f1, f2, head
+            self, clock, w_valid, w_word, wr_ptr, rd_ptr, e0, e1, e2, e3, a_word, cnt, f1, f2, head
         );
         self.words.clock.next = self.clock.val();
         self.words.write_address.next = self.wr_ptr.q.val();
@@ -129,35 +137,38 @@ impl Logic for RleBuffer {
         self.f2.d.next = self.f1.q.val();
         self.a_word.d.next = self.words.read_data.val();
         // Shift queue: a pop moves e1..e3 forward; the word arriving from `a_word` lands
-        // behind the words that stay.
+        // behind the words that stay: at cnt without a pop, at cnt - 1 with one. Both cases
+        // are decoded from registers, so the late `pop` only picks between them.
         self.pos.next = self.cnt.q.val();
-        if self.pop.val() {
-            self.e0.d.next = self.e1.q.val();
-            self.e1.d.next = self.e2.q.val();
-            self.e2.d.next = self.e3.q.val();
-            self.n0.d.next = self.n1.q.val();
-            self.n1.d.next = self.n2.q.val();
-            self.n2.d.next = self.n3.q.val();
-            self.pos.next = self.cnt.q.val() - 1;
+        self.e0.d.next = self.e0.q.val();
+        if self.f2.q.val() & (self.cnt.q.val() == 0) {
+            self.e0.d.next = self.a_word.q.val();
         }
-        // Word layout {last, value[9], run[8]}: value bits 8..17.
-        self.arrive_nz.next = self.a_word.q.val().get_bits::<9>(8).any();
-        if self.f2.q.val() {
-            if self.pos.val() == 0 {
+        self.e1.d.next = self.e1.q.val();
+        if self.f2.q.val() & (self.cnt.q.val() == 1) {
+            self.e1.d.next = self.a_word.q.val();
+        }
+        self.e2.d.next = self.e2.q.val();
+        if self.f2.q.val() & (self.cnt.q.val() == 2) {
+            self.e2.d.next = self.a_word.q.val();
+        }
+        self.e3.d.next = self.e3.q.val();
+        if self.f2.q.val() & (self.cnt.q.val() == 3) {
+            self.e3.d.next = self.a_word.q.val();
+        }
+        if self.pop.val() {
+            self.pos.next = self.cnt.q.val() - 1;
+            self.e0.d.next = self.e1.q.val();
+            if self.f2.q.val() & (self.cnt.q.val() == 1) {
                 self.e0.d.next = self.a_word.q.val();
-                self.n0.d.next = self.arrive_nz.val();
             }
-            if self.pos.val() == 1 {
+            self.e1.d.next = self.e2.q.val();
+            if self.f2.q.val() & (self.cnt.q.val() == 2) {
                 self.e1.d.next = self.a_word.q.val();
-                self.n1.d.next = self.arrive_nz.val();
             }
-            if self.pos.val() == 2 {
+            self.e2.d.next = self.e3.q.val();
+            if self.f2.q.val() & (self.cnt.q.val() == 3) {
                 self.e2.d.next = self.a_word.q.val();
-                self.n2.d.next = self.arrive_nz.val();
-            }
-            if self.pos.val() == 3 {
-                self.e3.d.next = self.a_word.q.val();
-                self.n3.d.next = self.arrive_nz.val();
             }
         }
         self.cnt_next.next = self.pos.val();
@@ -168,6 +179,5 @@ impl Logic for RleBuffer {
         self.head.d.next = self.cnt_next.val().any();
         self.nonempty.next = self.head.q.val();
         self.rd_word.next = self.e0.q.val();
-        self.rd_nz.next = self.n0.q.val();
     }
 }

@@ -16,6 +16,7 @@ use crate::compactor::Compactor;
 use crate::decoder::Decoder;
 use crate::delta_encoder::DeltaEncoder;
 use crate::in_buffer::InBuffer;
+use crate::keep_reg::KeepReg;
 use crate::lane_pack::LanePack;
 use crate::mem::SyncRom;
 use crate::out_fifo::OutFifo;
@@ -120,6 +121,8 @@ pub struct DeltaTop {
     /// state == Out / Init as flags: they select the PEs' Y RAM read addresses and the read-out
     /// steps, and a state decode there adds a level to paths that cross the device.
     st_out: DFF<bool>,
+    /// state != Idle (reset: Idle).
+    st_busy: DFF<bool>,
     st_init: DFF<bool>,
     // Flags and down counters instead of compares against descriptor words, so the
     // sequencer's decisions come from flip-flops: groups left (`k_more`: at least one,
@@ -174,9 +177,12 @@ pub struct DeltaTop {
     l1_logit: Vec<DFF<Bits<32>>>,
     q_valid: DFF<bool>,
     q_last: DFF<bool>,
-    /// One-hot bank selects of both multiplexer levels, decoded a stage early (`p_hot[k]`: the
-    /// bank's place in its group is k; `q_hot[g]`: the bank is in group g).
-    p_hot: Vec<DFF<bool>>,
+    /// One-hot bank selects of both multiplexer levels, decoded a stage early (`p_hot[j]`: the
+    /// bank's place in its group is `hot_lo[j]`, one copy per group `hot_grp[j]`, so each drives
+    /// one group's 32 bits; `q_hot[g]`: the bank is in group g).
+    p_hot: Vec<KeepReg<1>>,
+    hot_grp: Vec<Constant<Bits<8>>>,
+    hot_lo: Vec<Constant<Bits<8>>>,
     q_hot: Vec<DFF<bool>>,
     // read-out, after the second level of the bank multiplexer
     w_valid: DFF<bool>,
@@ -197,7 +203,6 @@ pub struct DeltaTop {
     grp_id: Vec<Constant<Bits<8>>>,
     grp_base: Vec<Constant<Bits<8>>>,
     lo_mask: Constant<Bits<8>>,
-    lo_id: Vec<Constant<Bits<8>>>,
     lane_id: Vec<Constant<Bits<8>>>,
     n_lanes: Constant<Bits<16>>,
     all_lanes: Constant<Bits<8>>,
@@ -302,6 +307,7 @@ impl DeltaTop {
             sc: Default::default(),
             sc_p1: Default::default(),
             st_out: Default::default(),
+            st_busy: Default::default(),
             st_init: Default::default(),
             kleft: Default::default(),
             k_more: Default::default(),
@@ -341,7 +347,15 @@ impl DeltaTop {
                 .collect(),
             q_valid: Default::default(),
             q_last: Default::default(),
-            p_hot: (0..LOGIT_GROUP).map(|_| Default::default()).collect(),
+            p_hot: (0..p.div_ceil(LOGIT_GROUP) * LOGIT_GROUP)
+                .map(|_| KeepReg::new(params.replicate))
+                .collect(),
+            hot_grp: (0..p.div_ceil(LOGIT_GROUP) * LOGIT_GROUP)
+                .map(|j| c8(j / LOGIT_GROUP))
+                .collect(),
+            hot_lo: (0..p.div_ceil(LOGIT_GROUP) * LOGIT_GROUP)
+                .map(|j| c8(j % LOGIT_GROUP))
+                .collect(),
             q_hot: (0..p.div_ceil(LOGIT_GROUP))
                 .map(|_| Default::default())
                 .collect(),
@@ -364,7 +378,6 @@ impl DeltaTop {
                 .map(|g| c8(g * LOGIT_GROUP))
                 .collect(),
             lo_mask: c8(LOGIT_GROUP - 1),
-            lo_id: (0..LOGIT_GROUP).map(c8).collect(),
             lane_id: (0..g).map(c8).collect(),
             n_lanes: Constant::new((g as u64).into()),
             all_lanes: Constant::new(((1u64 << g) - 1).into()),
@@ -396,6 +409,7 @@ impl Logic for DeltaTop {
             sc_p1,
             st_out,
             st_init,
+            st_busy,
             kleft,
             k_more,
             k_last,
@@ -475,7 +489,7 @@ impl Logic for DeltaTop {
         self.d_frame_beats.read_enable.next = true;
         self.d_out_dim.read_enable.next = true;
         self.d_in_dim.read_enable.next = false;
-        if (self.state.q.val() == SeqState::Idle)
+        if !self.st_busy.q.val()
             | (self.state.q.val() == SeqState::Load)
             | ((self.state.q.val() == SeqState::Drain) & self.drain_last.q.val())
         {
@@ -507,7 +521,6 @@ impl Logic for DeltaTop {
         self.encoder.theta.next = self.d_theta.read_data.val();
         self.encoder.clear.next = false;
         self.encoder.clear_addr.next = self.cnt.q.val();
-        self.compactor.start.next = false;
         self.compactor.in_valid.next = self.encoder.out_valid.val();
         self.compactor.in_nz.next = self.encoder.out_nz.val();
         self.compactor.in_base.next = self.encoder.out_base.val();
@@ -520,8 +533,6 @@ impl Logic for DeltaTop {
         self.rle.pop.next = self.decoder.pop.val();
         self.decoder.nonempty.next = self.rle.nonempty.val();
         self.decoder.word.next = self.rle.rd_word.val();
-        self.decoder.word_nz.next = self.rle.rd_nz.val();
-        self.decoder.start.next = false;
         self.decoder.in_dim.next = self.d_in_dim.read_data.val();
         self.decoder.chunks.next = self.d_chunks.read_data.val();
         self.decoder.wbase.next = self.d_wbase.read_data.val();
@@ -682,10 +693,11 @@ impl Logic for DeltaTop {
             self.l1_logit[g].clock.next = self.clock.val();
             self.l1_logit[g].d.next = 0.into();
             for b in 0..self.pes.len() {
-                for k in 0..self.p_hot.len() {
+                for j in 0..self.p_hot.len() {
                     if (self.bank_grp[b].val() == self.grp_id[g].val())
-                        & (self.bank_lo[b].val() == self.lo_id[k].val())
-                        & self.p_hot[k].q.val()
+                        & (self.hot_grp[j].val() == self.grp_id[g].val())
+                        & (self.bank_lo[b].val() == self.hot_lo[j].val())
+                        & self.p_hot[j].q.val().any()
                     {
                         self.l1_logit[g].d.next = self.pes[b].scan_data.val();
                     }
@@ -698,10 +710,13 @@ impl Logic for DeltaTop {
                 self.logit.next = self.l1_logit[g].q.val();
             }
         }
-        for k in 0..self.p_hot.len() {
-            self.p_hot[k].clock.next = self.clock.val();
-            self.p_hot[k].d.next =
-                (self.o_bank.q.val() & self.lo_mask.val()) == self.lo_id[k].val();
+        for j in 0..self.p_hot.len() {
+            self.p_hot[j].clock.next = self.clock.val();
+            self.p_hot[j].enable.next = true;
+            self.p_hot[j].d.next = 0.into();
+            if (self.o_bank.q.val() & self.lo_mask.val()) == self.hot_lo[j].val() {
+                self.p_hot[j].d.next = 1.into();
+            }
         }
         for g in 0..self.q_hot.len() {
             self.q_hot[g].clock.next = self.clock.val();
@@ -727,13 +742,25 @@ impl Logic for DeltaTop {
         self.m_axis_tlast.next = self.out_fifo.m_axis_tlast.val();
 
         // Sequencer.
-        self.busy.next = self.state.q.val() != SeqState::Idle;
+        self.busy.next = self.st_busy.q.val();
         self.done_q.d.next = self.out_fifo.m_axis_tvalid.val()
             & self.m_axis_tready.val()
             & self.out_fifo.m_axis_tlast.val();
         self.done.next = self.done_q.q.val();
         self.error.next = self.error_q.q.val();
         self.first.d.next = false;
+        // `first` is set only in Load, which always goes to Run: it is Run's first cycle
+        // without a state decode in front of the blocks it starts.
+        self.compactor.start.next = self.first.q.val();
+        self.decoder.start.next = self.first.q.val();
+        // Init's address counter, from the Init flag (0 outside Init; Idle and the end of
+        // Init clear it), not from a state decode.
+        if self.st_init.q.val() {
+            self.cnt.d.next = self.cnt.q.val() + 1;
+            if self.init_last.q.val() {
+                self.cnt.d.next = 0.into();
+            }
+        }
         // Read-out (Out): one bank per cycle, from flags (the step of `sc` is shared with Run).
         if self.st_out.q.val() {
             self.o_valid.d.next = self.o_more.q.val();
@@ -758,32 +785,32 @@ impl Logic for DeltaTop {
             self.sc.d.next = self.sc_p1.q.val();
             self.sc_p1.d.next = self.sc_p1.q.val() + 1;
         }
-        match self.state.q.val() {
-            SeqState::Idle => {
-                self.layer.d.next = 0.into();
-                self.cnt.d.next = 0.into();
-                self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
-                self.ileft.d.next = self.d_init_words.read_data.val() - 2;
-                // A frame starts when it is whole in the input buffer and its logits fit the
-                // FIFO, so nothing inside a frame waits on the streams.
-                if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
-                    self.state.d.next = SeqState::Load;
-                    if self.in_buf.seq_start.val() | !self.initialized.q.val() {
-                        self.state.d.next = SeqState::Init;
-                        self.st_init.d.next = true;
-                    }
+        // Idle, from the busy flag rather than a state decode (it gates the frame start).
+        if !self.st_busy.q.val() {
+            self.layer.d.next = 0.into();
+            self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
+            self.ileft.d.next = self.d_init_words.read_data.val() - 2;
+            // A frame starts when it is whole in the input buffer and its logits fit the
+            // FIFO, so nothing inside a frame waits on the streams.
+            if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
+                self.st_busy.d.next = true;
+                self.state.d.next = SeqState::Load;
+                if self.in_buf.seq_start.val() | !self.initialized.q.val() {
+                    self.state.d.next = SeqState::Init;
+                    self.st_init.d.next = true;
                 }
             }
+        }
+        match self.state.q.val() {
+            SeqState::Idle => {}
             SeqState::Init => {
                 self.encoder.clear.next = true;
-                self.cnt.d.next = self.cnt.q.val() + 1;
                 self.ileft.d.next = self.ileft.q.val() - 1;
                 self.init_last.d.next = !self.ileft.q.val().any();
                 if self.init_last.q.val() {
                     self.state.d.next = SeqState::Load;
                     self.st_init.d.next = false;
                     self.initialized.d.next = true;
-                    self.cnt.d.next = 0.into();
                 }
             }
             SeqState::Load => {
@@ -811,8 +838,6 @@ impl Logic for DeltaTop {
                 self.ob.d.next = 0.into();
             }
             SeqState::Run => {
-                self.compactor.start.next = self.first.q.val();
-                self.decoder.start.next = self.first.q.val();
                 if self.d_readout.read_data.val().any() {
                     self.state.d.next = SeqState::Out;
                     self.st_out.d.next = true;
@@ -841,12 +866,14 @@ impl Logic for DeltaTop {
                 if self.w_valid.q.val() & self.w_last.q.val() {
                     self.state.d.next = SeqState::Idle;
                     self.st_out.d.next = false;
+                    self.st_busy.d.next = false;
                     // Idle reads descriptor entry 0.
                     self.layer.d.next = 0.into();
                 }
             }
             _ => {
                 self.state.d.next = SeqState::Idle;
+                self.st_busy.d.next = false;
                 self.st_out.d.next = false;
                 self.st_init.d.next = false;
             }
