@@ -124,10 +124,6 @@ pub struct Compactor {
     low: Signal<Local, Bits<8>>,
     dsel: Signal<Local, Bits<9>>,
     run: Signal<Local, Bits<8>>,
-    /// Lane i's run (`run_base[i]` - L), its select mask, and the OR of the selected ones.
-    run_t: Vec<Signal<Local, Bits<8>>>,
-    run_m: Vec<Signal<Local, Bits<8>>>,
-    run_acc: Vec<Signal<Local, Bits<8>>>,
     wl: Signal<Local, Bits<16>>,
     wlt: Signal<Local, Bits<8>>,
     wfl: Signal<Local, Bits<16>>,
@@ -237,9 +233,6 @@ impl Compactor {
             low: Default::default(),
             dsel: Default::default(),
             run: Default::default(),
-            run_t: (0..lanes).map(|_| Default::default()).collect(),
-            run_m: (0..lanes).map(|_| Default::default()).collect(),
-            run_acc: (0..=lanes).map(|_| Default::default()).collect(),
             wl: Default::default(),
             wlt: Default::default(),
             wfl: Default::default(),
@@ -280,7 +273,7 @@ impl Logic for Compactor {
         self.ltsacc[0].next = 0.into();
         self.lteacc[0].next = 0.into();
         self.dsel.next = 0.into();
-        self.run_acc[0].next = 0.into();
+        self.run.next = 0.into();
         self.wl.next = 0.into();
         self.wlt.next = 0.into();
         self.wfl.next = 0.into();
@@ -294,6 +287,7 @@ impl Logic for Compactor {
             if self.sel[i].val() {
                 self.lowacc[i + 1].next = self.lowacc[i].val() | self.lane_bit[i].val();
                 self.dsel.next = self.h_d[i].q.val();
+                self.run.next = self.run_base[i].val() - self.lim.q.val().get_bits::<8>(0);
                 self.wl.next = self.l_word[i].val();
                 self.wlt.next = self.lt_word[i].val();
                 self.wfl.next = self.l_wfin[i].val();
@@ -310,20 +304,6 @@ impl Logic for Compactor {
         }
         for i in self.h_d.len()..(self.h_d.len() + 1) {
             self.low.next = self.lowacc[i].val();
-        }
-        // Every lane's run from the limit register, then an AND-OR on the lane choice (a
-        // multiplexer in front of one subtract would put the choice before the carry chain).
-        for i in 0..self.h_d.len() {
-            self.run_t[i].next = self.run_base[i].val() - self.lim.q.val().get_bits::<8>(0);
-            self.run_m[i].next = 0.into();
-            if self.sel[i].val() {
-                self.run_m[i].next = 0xff.into();
-            }
-            self.run_acc[i + 1].next =
-                self.run_acc[i].val() | (self.run_t[i].val() & self.run_m[i].val());
-        }
-        for i in self.h_d.len()..(self.h_d.len() + 1) {
-            self.run.next = self.run_acc[i].val();
         }
         // `lt` is an upper set of lanes (L < i holds from some lane up), so the lowest lane is
         // in it exactly when no lane below it is: the split test does not wait for the lane

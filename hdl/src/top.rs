@@ -121,8 +121,6 @@ pub struct DeltaTop {
     /// state == Out / Init as flags: they select the PEs' Y RAM read addresses and the read-out
     /// steps, and a state decode there adds a level to paths that cross the device.
     st_out: DFF<bool>,
-    /// state != Idle (reset: Idle).
-    st_busy: DFF<bool>,
     st_init: DFF<bool>,
     // Flags and down counters instead of compares against descriptor words, so the
     // sequencer's decisions come from flip-flops: groups left (`k_more`: at least one,
@@ -307,7 +305,6 @@ impl DeltaTop {
             sc: Default::default(),
             sc_p1: Default::default(),
             st_out: Default::default(),
-            st_busy: Default::default(),
             st_init: Default::default(),
             kleft: Default::default(),
             k_more: Default::default(),
@@ -409,7 +406,6 @@ impl Logic for DeltaTop {
             sc_p1,
             st_out,
             st_init,
-            st_busy,
             kleft,
             k_more,
             k_last,
@@ -489,7 +485,7 @@ impl Logic for DeltaTop {
         self.d_frame_beats.read_enable.next = true;
         self.d_out_dim.read_enable.next = true;
         self.d_in_dim.read_enable.next = false;
-        if !self.st_busy.q.val()
+        if (self.state.q.val() == SeqState::Idle)
             | (self.state.q.val() == SeqState::Load)
             | ((self.state.q.val() == SeqState::Drain) & self.drain_last.q.val())
         {
@@ -742,7 +738,7 @@ impl Logic for DeltaTop {
         self.m_axis_tlast.next = self.out_fifo.m_axis_tlast.val();
 
         // Sequencer.
-        self.busy.next = self.st_busy.q.val();
+        self.busy.next = self.state.q.val() != SeqState::Idle;
         self.done_q.d.next = self.out_fifo.m_axis_tvalid.val()
             & self.m_axis_tready.val()
             & self.out_fifo.m_axis_tlast.val();
@@ -785,24 +781,21 @@ impl Logic for DeltaTop {
             self.sc.d.next = self.sc_p1.q.val();
             self.sc_p1.d.next = self.sc_p1.q.val() + 1;
         }
-        // Idle, from the busy flag rather than a state decode (it gates the frame start).
-        if !self.st_busy.q.val() {
-            self.layer.d.next = 0.into();
-            self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
-            self.ileft.d.next = self.d_init_words.read_data.val() - 2;
-            // A frame starts when it is whole in the input buffer and its logits fit the
-            // FIFO, so nothing inside a frame waits on the streams.
-            if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
-                self.st_busy.d.next = true;
-                self.state.d.next = SeqState::Load;
-                if self.in_buf.seq_start.val() | !self.initialized.q.val() {
-                    self.state.d.next = SeqState::Init;
-                    self.st_init.d.next = true;
+        match self.state.q.val() {
+            SeqState::Idle => {
+                self.layer.d.next = 0.into();
+                self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
+                self.ileft.d.next = self.d_init_words.read_data.val() - 2;
+                // A frame starts when it is whole in the input buffer and its logits fit the
+                // FIFO, so nothing inside a frame waits on the streams.
+                if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
+                    self.state.d.next = SeqState::Load;
+                    if self.in_buf.seq_start.val() | !self.initialized.q.val() {
+                        self.state.d.next = SeqState::Init;
+                        self.st_init.d.next = true;
+                    }
                 }
             }
-        }
-        match self.state.q.val() {
-            SeqState::Idle => {}
             SeqState::Init => {
                 self.encoder.clear.next = true;
                 self.ileft.d.next = self.ileft.q.val() - 1;
@@ -866,14 +859,12 @@ impl Logic for DeltaTop {
                 if self.w_valid.q.val() & self.w_last.q.val() {
                     self.state.d.next = SeqState::Idle;
                     self.st_out.d.next = false;
-                    self.st_busy.d.next = false;
                     // Idle reads descriptor entry 0.
                     self.layer.d.next = 0.into();
                 }
             }
             _ => {
                 self.state.d.next = SeqState::Idle;
-                self.st_busy.d.next = false;
                 self.st_out.d.next = false;
                 self.st_init.d.next = false;
             }
