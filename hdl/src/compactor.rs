@@ -4,8 +4,8 @@
 //! lane as (run, value), where run counts the zeros since the previous word. A run longer than
 //! R = 2^rle_run_bits - 1 is split: (R, 0) words come first, each covering R+1 positions. A group
 //! costs max(1, words) cycles: `ready` is high in its last cycle so the next group loads without
-//! a bubble. After the last group a terminator word (0, 0, last) is written, so an all-zero
-//! vector is that single word. Groups pass a two-entry queue with a registered `ready` (one
+//! a bubble. After the last group a terminator word (run 0, value 1, nz clear:
+//! `rle_buffer::rle_word`) is written, so an all-zero vector is that single word. Groups pass a two-entry queue with a registered `ready` (one
 //! cycle of latency) so the stall that reaches the whole front end comes from a flip-flop.
 
 use crate::keep_reg::KeepReg;
