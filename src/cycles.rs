@@ -25,9 +25,9 @@ pub const DRAIN_CYCLES: u64 = 4;
 /// (reference word registered) → M (delta, threshold) → E2 (delta and nonzero mask registered)
 /// → compactor queue → compactor register.
 pub const INPUT_FRONT_LATENCY: u64 = 7;
-/// Hidden groups: Y read → BRAM out → PE scan register → requant (8 stages) → encoder E0 →
-/// E1 → M → E2 → queue → compactor.
-pub const HIDDEN_FRONT_LATENCY: u64 = 15;
+/// Hidden groups: Y read → BRAM out → the PE's Y set register → its scan register → requant
+/// (8 stages) → encoder E0 → E1 → M → E2 → queue → compactor.
+pub const HIDDEN_FRONT_LATENCY: u64 = 16;
 /// A word the compactor forms in cycle t is in the decoder at t + 6 (the compactor's output
 /// register, the RLE buffer's write register, pointer compare, the BRAM read, its output
 /// register, then the buffer's register queue).
@@ -37,9 +37,9 @@ pub const WORD_TO_DECODER: u64 = 6;
 pub const DONE_LATENCY: u64 = 2;
 /// Read-out: Load of the read-out descriptor plus the Run cycle that dispatches to Out.
 pub const READOUT_OVERHEAD: u64 = 2;
-/// Out: one logit per cycle plus the registered read of the first one, the PE's scan register
-/// and the registers after the two levels of the bank multiplexer.
-pub const OUT_LATENCY: u64 = 4;
+/// Out: one logit per cycle plus the registered read of the first one, the PE's Y set and scan
+/// registers and the registers after the two levels of the bank multiplexer.
+pub const OUT_LATENCY: u64 = 5;
 
 /// Encoder groups of layer `l`'s input vector: ceil(in / lanes) for the input layer; for hidden
 /// layers the scan reads one Y chunk of P values per P/lanes groups, so ceil(in / P) · P/lanes.

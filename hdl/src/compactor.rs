@@ -5,8 +5,9 @@
 //! R = 2^rle_run_bits - 1 is split: (R, 0) words come first, each covering R+1 positions. A group
 //! costs max(1, words) cycles: `ready` is high in its last cycle so the next group loads without
 //! a bubble. After the last group a terminator word (run 0, value 1, nz clear:
-//! `rle_buffer::rle_word`) is written, so an all-zero vector is that single word. Groups pass a two-entry queue with a registered `ready` (one
-//! cycle of latency) so the stall that reaches the whole front end comes from a flip-flop.
+//! `rle_buffer::rle_word`) is written, so an all-zero vector is that single word. Groups pass
+//! a two-entry queue with a registered `ready` (one cycle of latency) so the stall that reaches
+//! the whole front end comes from a flip-flop.
 
 use crate::keep_reg::KeepReg;
 use rust_hdl::prelude::*;
@@ -65,6 +66,11 @@ pub struct Compactor {
     q_multib: DFF<bool>,
     q_wr: DFF<bool>,
     q_rd: DFF<bool>,
+    /// Entry A / B holds a queued group. A free entry takes the input every cycle (a push
+    /// keeps it), so the entries' enables come from these flip-flops, not from `push`: the
+    /// take decision only reaches the few registers of the queue's control within a cycle.
+    occ_a: DFF<bool>,
+    occ_b: DFF<bool>,
     q_count: DFF<Bits<2>>,
     ready_q: DFF<bool>,
     /// The same flag for the push inside this block: `ready` fans out to the whole front end,
@@ -93,14 +99,23 @@ pub struct Compactor {
     /// register (one LUT in front of the RLE buffer's write register), not after the lane
     /// choice and the run subtract.
     o_valid: DFF<bool>,
-    o_run: DFF<Bits<8>>,
-    o_val: DFF<Bits<9>>,
+    /// The lowest lane is chosen in two halves: each half's lowest lane (its delta and i + R,
+    /// the run's base) is registered with a flag for "the low half has a lane", and the last
+    /// two-way select and the run subtract (base - the limit's low byte) follow the register.
+    o_lo: DFF<bool>,
+    o_base_lo: DFF<Bits<8>>,
+    o_base_hi: DFF<Bits<8>>,
+    o_lim: DFF<Bits<8>>,
+    o_val_lo: DFF<Bits<9>>,
+    o_val_hi: DFF<Bits<9>>,
     o_split: DFF<bool>,
     o_flush: DFF<bool>,
     max_run: Constant<Bits<16>>,
     lane_bit: Vec<Constant<Bits<8>>>,
-    /// Bits of the lanes below lane i.
+    /// Bits of the lanes below lane i, of all lanes and of lane i's half.
     below: Vec<Constant<Bits<8>>>,
+    below_half: Vec<Constant<Bits<8>>>,
+    lo_half: Constant<Bits<8>>,
     /// i + R: lane i's run is (i + R - L) mod 256.
     run_base: Vec<Constant<Bits<8>>>,
     /// Compare constants (offset): after a split L < i - R - 1; after an empty group L < i + G.
@@ -116,13 +131,20 @@ pub struct Compactor {
     step_split: Constant<Bits<16>>,
     step_group: Constant<Bits<16>>,
     sel: Vec<Signal<Local, bool>>,
+    /// Lane i is the lowest of its half.
+    sel_half: Vec<Signal<Local, bool>>,
     /// lowacc[i]: one-hot lowest lane among lanes below i (ascending chain of ORs).
     lowacc: Vec<Signal<Local, Bits<8>>>,
     /// Ascending chains of the split and empty-group flags.
     ltsacc: Vec<Signal<Local, Bits<8>>>,
     lteacc: Vec<Signal<Local, Bits<8>>>,
     low: Signal<Local, Bits<8>>,
-    dsel: Signal<Local, Bits<9>>,
+    dsel_lo: Signal<Local, Bits<9>>,
+    dsel_hi: Signal<Local, Bits<9>>,
+    base_lo: Signal<Local, Bits<8>>,
+    base_hi: Signal<Local, Bits<8>>,
+    w_base: Signal<Local, Bits<8>>,
+    w_val: Signal<Local, Bits<9>>,
     run: Signal<Local, Bits<8>>,
     wl: Signal<Local, Bits<16>>,
     wlt: Signal<Local, Bits<8>>,
@@ -179,6 +201,8 @@ impl Compactor {
             q_multib: Default::default(),
             q_wr: Default::default(),
             q_rd: Default::default(),
+            occ_a: Default::default(),
+            occ_b: Default::default(),
             q_count: Default::default(),
             ready_q: Default::default(),
             ready_loc: KeepReg::new(keep),
@@ -196,8 +220,12 @@ impl Compactor {
             lt: Default::default(),
             flush: Default::default(),
             o_valid: Default::default(),
-            o_run: Default::default(),
-            o_val: Default::default(),
+            o_lo: Default::default(),
+            o_base_lo: Default::default(),
+            o_base_hi: Default::default(),
+            o_lim: Default::default(),
+            o_val_lo: Default::default(),
+            o_val_hi: Default::default(),
             o_split: Default::default(),
             o_flush: Default::default(),
             max_run: Constant::new((r as u64).into()),
@@ -207,6 +235,17 @@ impl Compactor {
             below: (0..lanes)
                 .map(|i| Constant::new(((1u64 << i) - 1).into()))
                 .collect(),
+            below_half: (0..lanes)
+                .map(|i| {
+                    let from = if i < lanes.div_ceil(2) {
+                        0
+                    } else {
+                        lanes.div_ceil(2)
+                    };
+                    Constant::new((((1u64 << i) - 1) & !((1u64 << from) - 1)).into())
+                })
+                .collect(),
+            lo_half: Constant::new(((1u64 << lanes.div_ceil(2)) - 1).into()),
             run_base: (0..lanes)
                 .map(|i| Constant::new((((i as i64 + r) & 0xff) as u64).into()))
                 .collect(),
@@ -227,11 +266,17 @@ impl Compactor {
             step_split: Constant::new(((r + 1) as u64).into()),
             step_group: Constant::new((lanes as u64).into()),
             sel: (0..lanes).map(|_| Default::default()).collect(),
+            sel_half: (0..lanes).map(|_| Default::default()).collect(),
             lowacc: (0..=lanes).map(|_| Default::default()).collect(),
             ltsacc: (0..=lanes).map(|_| Default::default()).collect(),
             lteacc: (0..=lanes).map(|_| Default::default()).collect(),
             low: Default::default(),
-            dsel: Default::default(),
+            dsel_lo: Default::default(),
+            dsel_hi: Default::default(),
+            base_lo: Default::default(),
+            base_hi: Default::default(),
+            w_base: Default::default(),
+            w_val: Default::default(),
             run: Default::default(),
             wl: Default::default(),
             wlt: Default::default(),
@@ -263,17 +308,21 @@ impl Logic for Compactor {
     fn update(&mut self) {
         dff_setup!(
             self, clock, q_nza, q_nzb, q_lasta, q_lastb, q_anya, q_anyb, q_multia, q_multib, q_wr,
-            q_rd, q_count, ready_q, h_valid, h_mask, h_any, h_multi, h_last, lim, lt, flush,
-            o_valid, o_run, o_val, o_split, o_flush
+            q_rd, occ_a, occ_b, q_count, ready_q, h_valid, h_mask, h_any, h_multi, h_last, lim, lt,
+            flush, o_valid, o_lo, o_base_lo, o_base_hi, o_lim, o_val_lo, o_val_hi, o_split,
+            o_flush
         );
-        // Lowest set lane: each lane checks the lanes below it (no carry chain), then its run,
-        // delta and next-limit constants are selected one-hot. The runs and the flag updates
-        // are computed per lane from registers, in parallel with the lane choice.
+        // Lowest set lane: each lane checks the lanes below it (no carry chain), then its
+        // next-limit constants are selected one-hot; its delta and run base are selected per
+        // half (the halves meet after the output register). The flag updates are computed per
+        // lane from registers, in parallel with the lane choice.
         self.lowacc[0].next = 0.into();
         self.ltsacc[0].next = 0.into();
         self.lteacc[0].next = 0.into();
-        self.dsel.next = 0.into();
-        self.run.next = 0.into();
+        self.dsel_lo.next = 0.into();
+        self.dsel_hi.next = 0.into();
+        self.base_lo.next = 0.into();
+        self.base_hi.next = 0.into();
         self.wl.next = 0.into();
         self.wlt.next = 0.into();
         self.wfl.next = 0.into();
@@ -286,12 +335,20 @@ impl Logic for Compactor {
             self.lowacc[i + 1].next = self.lowacc[i].val();
             if self.sel[i].val() {
                 self.lowacc[i + 1].next = self.lowacc[i].val() | self.lane_bit[i].val();
-                self.dsel.next = self.h_d[i].q.val();
-                self.run.next = self.run_base[i].val() - self.lim.q.val().get_bits::<8>(0);
                 self.wl.next = self.l_word[i].val();
                 self.wlt.next = self.lt_word[i].val();
                 self.wfl.next = self.l_wfin[i].val();
                 self.wflt.next = self.lt_wfin[i].val();
+            }
+            self.sel_half[i].next = self.h_mask.q.val().get_bit(i)
+                & !(self.h_mask.q.val() & self.below_half[i].val()).any();
+            if self.sel_half[i].val() & self.lo_half.val().get_bit(i) {
+                self.dsel_lo.next = self.h_d[i].q.val();
+                self.base_lo.next = self.run_base[i].val();
+            }
+            if self.sel_half[i].val() & !self.lo_half.val().get_bit(i) {
+                self.dsel_hi.next = self.h_d[i].q.val();
+                self.base_hi.next = self.run_base[i].val();
             }
             self.ltsacc[i + 1].next = self.ltsacc[i].val();
             if self.lim.q.val() < self.k_split[i].val() {
@@ -379,17 +436,29 @@ impl Logic for Compactor {
         self.pop.next = self.take.val() & self.q_count.q.val().any();
         self.push.next = self.in_valid.val() & self.ready_loc.q.val().any();
         self.ready.next = self.ready_q.q.val();
-        // Word out.
         // Word out, one cycle after the lane choice (COMPACTOR_WORD_DELAY).
         self.o_valid.d.next = self.has.val() | self.flush.q.val();
-        self.o_run.d.next = self.run.val();
-        self.o_val.d.next = self.dsel.val();
+        self.o_lo.d.next = (self.h_mask.q.val() & self.lo_half.val()).any();
+        self.o_base_lo.d.next = self.base_lo.val();
+        self.o_base_hi.d.next = self.base_hi.val();
+        self.o_lim.d.next = self.lim.q.val().get_bits::<8>(0);
+        self.o_val_lo.d.next = self.dsel_lo.val();
+        self.o_val_hi.d.next = self.dsel_hi.val();
         self.o_split.d.next = self.split.val();
         self.o_flush.d.next = self.flush.q.val();
         // A word: {nz, value, run}; a split: (R, 0); the terminator: (0, 1) (`rle_word`).
         self.w_valid.next = self.o_valid.q.val();
-        self.w_word.next = bit_cast::<18, 8>(self.o_run.q.val())
-            | (bit_cast::<18, 9>(self.o_val.q.val()) << 8)
+        // An 8-bit signal: inside the 18-bit cast, Verilog would widen the subtract and its
+        // borrow would reach the value and nz bits.
+        self.w_base.next = self.o_base_hi.q.val();
+        self.w_val.next = self.o_val_hi.q.val();
+        if self.o_lo.q.val() {
+            self.w_base.next = self.o_base_lo.q.val();
+            self.w_val.next = self.o_val_lo.q.val();
+        }
+        self.run.next = self.w_base.val() - self.o_lim.q.val();
+        self.w_word.next = bit_cast::<18, 8>(self.run.val())
+            | (bit_cast::<18, 9>(self.w_val.val()) << 8)
             | bits::<18>(1 << 17);
         if self.o_split.q.val() {
             self.w_word.next = bit_cast::<18, 8>(self.max_run.val().get_bits::<8>(0));
@@ -478,20 +547,32 @@ impl Logic for Compactor {
             self.q_db[i].clock.next = self.clock.val();
             self.q_da[i].d.next = self.q_da[i].q.val();
             self.q_db[i].d.next = self.q_db[i].q.val();
-            if self.push.val() & !self.q_wr.q.val() {
+            if !self.occ_a.q.val() {
                 self.q_da[i].d.next = self.in_d[i].val();
             }
-            if self.push.val() & self.q_wr.q.val() {
+            if !self.occ_b.q.val() {
                 self.q_db[i].d.next = self.in_d[i].val();
             }
         }
+        if self.pop.val() & !self.q_rd.q.val() {
+            self.occ_a.d.next = false;
+        }
+        if self.pop.val() & self.q_rd.q.val() {
+            self.occ_b.d.next = false;
+        }
         if self.push.val() & !self.q_wr.q.val() {
+            self.occ_a.d.next = true;
+        }
+        if self.push.val() & self.q_wr.q.val() {
+            self.occ_b.d.next = true;
+        }
+        if !self.occ_a.q.val() {
             self.q_nza.d.next = self.in_nz.val();
             self.q_anya.d.next = self.in_nz.val().any();
             self.q_multia.d.next = self.in_multi.val();
             self.q_lasta.d.next = self.in_last.val();
         }
-        if self.push.val() & self.q_wr.q.val() {
+        if !self.occ_b.q.val() {
             self.q_nzb.d.next = self.in_nz.val();
             self.q_anyb.d.next = self.in_nz.val().any();
             self.q_multib.d.next = self.in_multi.val();

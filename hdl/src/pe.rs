@@ -82,6 +82,11 @@ pub struct Pe {
     /// the scanned one, and for the bias copy.
     ya_r: DFF<Bits<32>>,
     yb_r: DFF<Bits<32>>,
+    /// The scanned set's word, copied into a fabric register that advances with the scan:
+    /// the Y RAMs sit in their own rows, so their output registers do not drive the requant
+    /// and read-out multiplexers across the device.
+    scan_r: DFF<Bits<32>>,
+    scan_y: Signal<Local, Bits<32>>,
     /// `d_hitN`: the op in C reads the word the op N ahead writes (that op is in D, E1, E2 or F1
     /// now), compared in C so E1 is only the select and E2 a 2:1 mux and the add.
     d_hit1: DFF<bool>,
@@ -167,6 +172,8 @@ impl Pe {
             e_prod: Default::default(),
             ya_r: Default::default(),
             yb_r: Default::default(),
+            scan_r: Default::default(),
+            scan_y: Default::default(),
             d_hit1: Default::default(),
             d_hit2: Default::default(),
             d_hit3: Default::default(),
@@ -220,6 +227,7 @@ impl Logic for Pe {
             e_prod,
             ya_r,
             yb_r,
+            scan_r,
             d_hit1,
             d_hit2,
             d_hit3,
@@ -278,14 +286,18 @@ impl Logic for Pe {
         self.ya.read_enable.next = self.scan_enable.val();
         self.yb.read_address.next = self.c_yaddr.q.val();
         self.yb.read_enable.next = true;
-        self.scan_data.next = self.ya_r.q.val();
+        self.scan_y.next = self.ya_r.q.val();
         if !self.mac_set.val() {
             self.ya.read_address.next = self.c_yaddr.q.val();
             self.ya.read_enable.next = true;
             self.yb.read_address.next = self.scan_addr.val();
             self.yb.read_enable.next = self.scan_enable.val();
-            self.scan_data.next = self.yb_r.q.val();
+            self.scan_y.next = self.yb_r.q.val();
         }
+        if self.scan_enable.val() {
+            self.scan_r.d.next = self.scan_y.val();
+        }
+        self.scan_data.next = self.scan_r.q.val();
         // Each register takes only its RAM's word (one enable per register).
         if !self.mac_set.val() | self.scan_enable.val() | self.init_q.q.val() {
             self.ya_r.d.next = self.ya.read_data.val();
@@ -482,6 +494,8 @@ mod tests {
             sim.uut.scan_enable.next = true;
             for k in 0..8u64 {
                 sim.uut.scan_addr.next = k.into();
+                // BRAM read, the set's register, the scan register.
+                sim.cycle().unwrap();
                 sim.cycle().unwrap();
                 sim.cycle().unwrap();
                 let got = sim.uut.scan_data.val().to_u64() as u32 as i32;

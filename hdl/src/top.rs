@@ -38,7 +38,7 @@ pub enum SeqState {
 
 /// Scan metadata stages: the Y word out of the BRAM, the PE's scan register, then one per
 /// requant stage.
-const META_STAGES: usize = 2 + REQUANT_LATENCY as usize;
+const META_STAGES: usize = 3 + REQUANT_LATENCY as usize;
 
 /// Cycles the Drain state lasts (the flags `drain_a`, `drain_b`, `drain_last` in `update`): the
 /// last MAC write lands before the next layer reads Y and before the PEs switch Y sets.
@@ -122,6 +122,13 @@ pub struct DeltaTop {
     /// steps, and a state decode there adds a level to paths that cross the device.
     st_out: DFF<bool>,
     st_init: DFF<bool>,
+    /// state == Drain as a flag: it steps the descriptor ROMs' address.
+    st_drain: DFF<bool>,
+    /// The Init flag and address one cycle later, for the PEs: their bias copy (a Y read,
+    /// then a write) runs a cycle behind the sequencer, so `st_init`'s enable logic stays
+    /// beside the state register instead of following its fan-out to every PE's Y address.
+    pe_init: DFF<bool>,
+    pe_init_addr: DFF<Bits<16>>,
     // Flags and down counters instead of compares against descriptor words, so the
     // sequencer's decisions come from flip-flops: groups left (`k_more`: at least one,
     // `k_last`: exactly one), the reference address rbase + k, elements left in = in - kbase.
@@ -150,8 +157,9 @@ pub struct DeltaTop {
     m_last: Vec<DFF<bool>>,
     m_k: Vec<DFF<Bits<16>>>,
     m_lanes: Vec<DFF<Bits<8>>>,
+    s0_sub: DFF<Bits<8>>,
     s1_sub: DFF<Bits<8>>,
-    /// s2_hot[k]: the chunk read two cycles earlier is sub-chunk k (decoded a stage early, so
+    /// s2_hot[k]: the chunk read three advances earlier is sub-chunk k (decoded a stage early, so
     /// the requant lanes' bank multiplexer selects on a flip-flop).
     s2_hot: Vec<DFF<bool>>,
     sub_id: Vec<Constant<Bits<8>>>,
@@ -162,7 +170,11 @@ pub struct DeltaTop {
     o_valid: DFF<bool>,
     o_last: DFF<bool>,
     o_bank: DFF<Bits<8>>,
-    // ... one cycle later, when the word is out of the PE's scan register
+    // ... one cycle later (the word is out of the PE's Y set register), and one more, when it
+    // is out of the PE's scan register
+    n_valid: DFF<bool>,
+    n_last: DFF<bool>,
+    n_bank: DFF<Bits<8>>,
     p_valid: DFF<bool>,
     p_last: DFF<bool>,
     p_bank: DFF<Bits<8>>,
@@ -306,6 +318,9 @@ impl DeltaTop {
             sc_p1: Default::default(),
             st_out: Default::default(),
             st_init: Default::default(),
+            st_drain: Default::default(),
+            pe_init: Default::default(),
+            pe_init_addr: Default::default(),
             kleft: Default::default(),
             k_more: Default::default(),
             k_last: Default::default(),
@@ -325,12 +340,16 @@ impl DeltaTop {
             m_last: (0..META_STAGES).map(|_| Default::default()).collect(),
             m_k: (0..META_STAGES).map(|_| Default::default()).collect(),
             m_lanes: (0..META_STAGES).map(|_| Default::default()).collect(),
+            s0_sub: Default::default(),
             s1_sub: Default::default(),
             s2_hot: (0..p / g).map(|_| Default::default()).collect(),
             sub_id: (0..p / g).map(c8).collect(),
             in_q: Default::default(),
             p_valid: Default::default(),
             p_last: Default::default(),
+            n_valid: Default::default(),
+            n_last: Default::default(),
+            n_bank: Default::default(),
             p_bank: Default::default(),
             o_valid: Default::default(),
             o_last: Default::default(),
@@ -406,6 +425,9 @@ impl Logic for DeltaTop {
             sc_p1,
             st_out,
             st_init,
+            st_drain,
+            pe_init,
+            pe_init_addr,
             kleft,
             k_more,
             k_last,
@@ -420,10 +442,14 @@ impl Logic for DeltaTop {
             scan_run,
             sub_last,
             ob_last,
+            s0_sub,
             s1_sub,
             in_q,
             p_valid,
             p_last,
+            n_valid,
+            n_last,
+            n_bank,
             p_bank,
             q_valid,
             q_last,
@@ -438,11 +464,12 @@ impl Logic for DeltaTop {
             w_last,
             w_logit
         );
-        // Descriptor ROMs: read in Idle (entry 0; `layer` is 0 there), in the last Drain cycle
-        // (the next entry, so its words are out in Load, where the counters load) and in Load;
-        // held otherwise.
+        // Descriptor ROMs, read every cycle (no enable decoded from the state to fan out to
+        // every ROM register): entry `layer`, or the next one in Drain, so the next layer's
+        // words are out in Load, where the counters load. Nothing reads them in Drain, and in
+        // Idle and Init `layer` is 0.
         self.rom_addr.next = self.layer.q.val();
-        if self.state.q.val() == SeqState::Drain {
+        if self.st_drain.q.val() {
             self.rom_addr.next = self.layer.q.val() + 1;
         }
         self.d_in_dim.clock.next = self.clock.val();
@@ -484,28 +511,22 @@ impl Logic for DeltaTop {
         self.d_out_dim.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
         self.d_frame_beats.read_enable.next = true;
         self.d_out_dim.read_enable.next = true;
-        self.d_in_dim.read_enable.next = false;
-        if (self.state.q.val() == SeqState::Idle)
-            | (self.state.q.val() == SeqState::Load)
-            | ((self.state.q.val() == SeqState::Drain) & self.drain_last.q.val())
-        {
-            self.d_in_dim.read_enable.next = true;
-        }
-        self.d_chunks.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_wbase.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_ybase.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_theta.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_rbase.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_groups.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_src_ybase.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_multiplier.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_shift.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_round.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_ysat.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_tau.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_zmax.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_readout.read_enable.next = self.d_in_dim.read_enable.val();
-        self.d_init_words.read_enable.next = self.d_in_dim.read_enable.val();
+        self.d_in_dim.read_enable.next = true;
+        self.d_chunks.read_enable.next = true;
+        self.d_wbase.read_enable.next = true;
+        self.d_ybase.read_enable.next = true;
+        self.d_theta.read_enable.next = true;
+        self.d_rbase.read_enable.next = true;
+        self.d_groups.read_enable.next = true;
+        self.d_src_ybase.read_enable.next = true;
+        self.d_multiplier.read_enable.next = true;
+        self.d_shift.read_enable.next = true;
+        self.d_round.read_enable.next = true;
+        self.d_ysat.read_enable.next = true;
+        self.d_tau.read_enable.next = true;
+        self.d_zmax.read_enable.next = true;
+        self.d_readout.read_enable.next = true;
+        self.d_init_words.read_enable.next = true;
 
         // Datapath clocks and defaults.
         self.encoder.clock.next = self.clock.val();
@@ -582,7 +603,8 @@ impl Logic for DeltaTop {
             self.m_last[0].d.next = self.grp_last.val();
             self.m_k[0].d.next = self.kr.q.val();
             self.m_lanes[0].d.next = self.in_lanes.val();
-            self.s1_sub.d.next = self.sub.q.val();
+            self.s0_sub.d.next = self.sub.q.val();
+            self.s1_sub.d.next = self.s0_sub.q.val();
             for k in 0..self.s2_hot.len() {
                 self.s2_hot[k].d.next = self.s1_sub.q.val() == self.sub_id[k].val();
             }
@@ -674,8 +696,8 @@ impl Logic for DeltaTop {
             self.pes[b].op_yaddr.next = self.decoder.op_yaddr.val();
             self.pes[b].op_delta.next = self.decoder.op_delta.val();
             self.pes[b].mac_set.next = self.mac_set.q.val();
-            self.pes[b].init_valid.next = self.st_init.q.val();
-            self.pes[b].init_addr.next = self.cnt.q.val();
+            self.pes[b].init_valid.next = self.pe_init.q.val();
+            self.pes[b].init_addr.next = self.pe_init_addr.q.val();
             self.pes[b].scan_addr.next = self.sc.q.val();
             self.pes[b].scan_enable.next = self.adv.val();
             if self.st_out.q.val() {
@@ -710,7 +732,7 @@ impl Logic for DeltaTop {
             self.p_hot[j].clock.next = self.clock.val();
             self.p_hot[j].enable.next = true;
             self.p_hot[j].d.next = 0.into();
-            if (self.o_bank.q.val() & self.lo_mask.val()) == self.hot_lo[j].val() {
+            if (self.n_bank.q.val() & self.lo_mask.val()) == self.hot_lo[j].val() {
                 self.p_hot[j].d.next = 1.into();
             }
         }
@@ -720,9 +742,12 @@ impl Logic for DeltaTop {
                 (self.p_bank.q.val() & !self.lo_mask.val()) == self.grp_base[g].val();
         }
         self.out_fifo.clock.next = self.clock.val();
-        self.p_valid.d.next = self.o_valid.q.val();
-        self.p_last.d.next = self.o_last.q.val();
-        self.p_bank.d.next = self.o_bank.q.val();
+        self.n_valid.d.next = self.o_valid.q.val();
+        self.n_last.d.next = self.o_last.q.val();
+        self.n_bank.d.next = self.o_bank.q.val();
+        self.p_valid.d.next = self.n_valid.q.val();
+        self.p_last.d.next = self.n_last.q.val();
+        self.p_bank.d.next = self.n_bank.q.val();
         self.q_valid.d.next = self.p_valid.q.val();
         self.q_last.d.next = self.p_last.q.val();
         self.w_valid.d.next = self.q_valid.q.val();
@@ -745,6 +770,8 @@ impl Logic for DeltaTop {
         self.done.next = self.done_q.q.val();
         self.error.next = self.error_q.q.val();
         self.first.d.next = false;
+        self.pe_init.d.next = self.st_init.q.val();
+        self.pe_init_addr.d.next = self.cnt.q.val();
         // `first` is set only in Load, which always goes to Run: it is Run's first cycle
         // without a state decode in front of the blocks it starts.
         self.compactor.start.next = self.first.q.val();
@@ -837,6 +864,7 @@ impl Logic for DeltaTop {
                 }
                 if self.decoder.done.val() {
                     self.state.d.next = SeqState::Drain;
+                    self.st_drain.d.next = true;
                     self.st_out.d.next = false;
                     self.scan_run.d.next = false;
                     self.drain_a.d.next = false;
@@ -852,6 +880,7 @@ impl Logic for DeltaTop {
                 self.drain_last.d.next = self.drain_b.q.val();
                 if self.drain_last.q.val() {
                     self.state.d.next = SeqState::Load;
+                    self.st_drain.d.next = false;
                     self.layer.d.next = self.layer.q.val() + 1;
                 }
             }
@@ -867,6 +896,7 @@ impl Logic for DeltaTop {
                 self.state.d.next = SeqState::Idle;
                 self.st_out.d.next = false;
                 self.st_init.d.next = false;
+                self.st_drain.d.next = false;
             }
         }
     }
