@@ -47,12 +47,12 @@ pub struct Pe {
     pub op_delta: Signal<In, Bits<9>>,
     /// Y set of the layer the MAC works on (false = A).
     pub mac_set: Signal<In, bool>,
-    /// Copy bias word `init_addr` into both Y sets (the write lands one cycle later).
+    /// Copy bias word `init_addr` into both Y sets (the write lands two cycles later).
     pub init_valid: Signal<In, bool>,
     pub init_addr: Signal<In, Bits<16>>,
-    /// Read port on the set the MAC does not own; data two cycles after the address (the
-    /// BRAM's, then the set's register, then the set select). Both advance only with
-    /// `scan_enable`.
+    /// Read port on the set the MAC does not own; data three cycles after the address (the
+    /// BRAM's, then the set's register, then the set select into the scan register). All
+    /// advance only with `scan_enable`.
     pub scan_addr: Signal<In, Bits<16>>,
     pub scan_enable: Signal<In, bool>,
     pub scan_data: Signal<Out, Bits<32>>,

@@ -36,8 +36,8 @@ pub enum SeqState {
     Out,
 }
 
-/// Scan metadata stages: the Y word out of the BRAM, the PE's scan register, then one per
-/// requant stage.
+/// Scan metadata stages: the Y word out of the BRAM, the PE's set register, its scan register,
+/// then one per requant stage.
 const META_STAGES: usize = 3 + REQUANT_LATENCY as usize;
 
 /// Cycles the Drain state lasts (the flags `drain_a`, `drain_b`, `drain_last` in `update`): the
