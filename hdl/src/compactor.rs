@@ -448,14 +448,14 @@ impl Logic for Compactor {
         self.o_flush.d.next = self.flush.q.val();
         // A word: {nz, value, run}; a split: (R, 0); the terminator: (0, 1) (`rle_word`).
         self.w_valid.next = self.o_valid.q.val();
-        // An 8-bit signal: inside the 18-bit cast, Verilog would widen the subtract and its
-        // borrow would reach the value and nz bits.
         self.w_base.next = self.o_base_hi.q.val();
         self.w_val.next = self.o_val_hi.q.val();
         if self.o_lo.q.val() {
             self.w_base.next = self.o_base_lo.q.val();
             self.w_val.next = self.o_val_lo.q.val();
         }
+        // `run` is an 8-bit signal: inside the 18-bit cast, Verilog would widen the subtract
+        // and its borrow would reach the value and nz bits.
         self.run.next = self.w_base.val() - self.o_lim.q.val();
         self.w_word.next = bit_cast::<18, 8>(self.run.val())
             | (bit_cast::<18, 9>(self.w_val.val()) << 8)
