@@ -506,11 +506,8 @@ impl Logic for DeltaTop {
         self.d_zmax.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
         self.d_readout.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
         self.d_init_words.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
-        // Model-wide constants (the same in every entry): read every cycle.
         self.d_frame_beats.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
         self.d_out_dim.read_address.next = bit_cast::<16, 4>(self.rom_addr.val());
-        self.d_frame_beats.read_enable.next = true;
-        self.d_out_dim.read_enable.next = true;
         self.d_in_dim.read_enable.next = true;
         self.d_chunks.read_enable.next = true;
         self.d_wbase.read_enable.next = true;
@@ -527,6 +524,8 @@ impl Logic for DeltaTop {
         self.d_zmax.read_enable.next = true;
         self.d_readout.read_enable.next = true;
         self.d_init_words.read_enable.next = true;
+        self.d_frame_beats.read_enable.next = true;
+        self.d_out_dim.read_enable.next = true;
 
         // Datapath clocks and defaults.
         self.encoder.clock.next = self.clock.val();
