@@ -52,8 +52,7 @@ pub fn build_design(params: &HwParams, layers: &[LayerSpec]) -> Result<Design, H
     }
     let p = params.p();
     let g = params.g();
-    let max_dsp = params.max_dsp as usize;
-    let pe_dsp = p.min(max_dsp);
+    let pe_dsp = params.pes_on_dsp();
     let rq_dsp = 2 * params.rq_lanes_on_dsp();
     let mults = p + 2 * g;
     let dsp = pe_dsp + rq_dsp;

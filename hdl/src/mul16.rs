@@ -13,6 +13,9 @@ pub struct Mul16 {
     pub p: Signal<Out, Bits<32>>,
     _signed: bool,
     _dsp: bool,
+    /// The PE's product: a is a sign-extended 8-bit weight, b a sign-extended 9-bit delta, so
+    /// the LUT form adds 9 rows of 17 bits instead of 16 of 32 (the DSP form is unchanged).
+    _narrow: bool,
 }
 
 impl Mul16 {
@@ -23,6 +26,15 @@ impl Mul16 {
             p: Default::default(),
             _signed: signed,
             _dsp: dsp,
+            _narrow: false,
+        }
+    }
+
+    /// The PE's signed 8-bit x 9-bit product (inputs sign-extended to 16 bits).
+    pub fn narrow(dsp: bool) -> Self {
+        Self {
+            _narrow: true,
+            ..Self::new(true, dsp)
         }
     }
 }
@@ -30,7 +42,12 @@ impl Mul16 {
 impl Logic for Mul16 {
     fn update(&mut self) {
         let (a, b) = (self.a.val().to_u64(), self.b.val().to_u64());
-        let v = if self._signed {
+        let v = if self._narrow {
+            // Only the low 8 / 9 bits count (the caller sign-extends them).
+            let w = i64::from((a as u8) as i8);
+            let d = ((b & 0x1ff) as i64) - (((b >> 8) & 1) as i64) * 512;
+            (w * d) as u64
+        } else if self._signed {
             (i64::from(a as u16 as i16) * i64::from(b as u16 as i16)) as u64
         } else {
             a * b
@@ -41,6 +58,25 @@ impl Logic for Mul16 {
         self.p.connect();
     }
     fn hdl(&self) -> Verilog {
+        if self._narrow && !self._dsp {
+            // b[8] weighs -2^8: the rows add b[7:0] * w, then 2^8 * w is taken away.
+            return Verilog::Custom(
+                "// shift-add 8x9 signed multiplier (LUTs, no DSP block)\n\
+wire [16:0] ax = {{9{a[7]}}, a[7:0]};\n\
+// The upper input bits are the sign extension of the ones used.\n\
+wire unused_ext = ^{a[15:8], b[15:9]};\n\
+reg [16:0] acc;\n\
+integer i;\n\
+always @(*) begin\n\
+   acc = 17'h0;\n\
+   for (i = 0; i < 8; i = i + 1)\n\
+      if (b[i]) acc = acc + (ax << i);\n\
+   if (b[8]) acc = acc - (ax << 8);\n\
+   p = {{15{acc[16]}}, acc};\n\
+end\n"
+                    .into(),
+            );
+        }
         let code = match (self._dsp, self._signed) {
             (true, true) => "always @(*) p = $signed(a) * $signed(b);\n".to_string(),
             (true, false) => "always @(*) p = a * b;\n".to_string(),
@@ -137,6 +173,46 @@ mod tests {
                     *g,
                     "a {a:x} b {b:x} signed {signed} dsp {dsp}"
                 );
+            }
+        }
+    }
+
+    /// The PE's 8x9 form (LUTs and DSP) in Icarus and in the model against the integer
+    /// product, over every weight extreme and delta extreme and a sweep between.
+    #[test]
+    fn narrow_verilog_matches_products_in_icarus() {
+        let sext = |v: i64| (v as u64) & 0xffff;
+        let mut vectors = Vec::new();
+        for w in [-128i64, -127, -1, 0, 1, 77, 127] {
+            for d in [-256i64, -255, -129, -1, 0, 1, 128, 200, 255] {
+                vectors.push((w, d));
+            }
+        }
+        for i in 0..60i64 {
+            vectors.push(((i * 37) % 256 - 128, (i * 91) % 512 - 256));
+        }
+        for dsp in [false, true] {
+            let mut m = Mul16::narrow(dsp);
+            m.connect_all();
+            let dut = generate_verilog(&m);
+            let mut tb = String::from("module tb;\nreg [15:0] a; reg [15:0] b; wire [31:0] p;\ntop dut(.a(a), .b(b), .p(p));\ninitial begin\n");
+            for (w, d) in &vectors {
+                tb.push_str(&format!(
+                    "a = 16'h{:04x}; b = 16'h{:04x}; #1 $display(\"%h\", p);\n",
+                    sext(*w),
+                    sext(*d)
+                ));
+            }
+            tb.push_str("$finish;\nend\nendmodule\n");
+            let got = crate::tools::icarus_hex_lines(&dut, &tb).unwrap();
+            assert_eq!(got.len(), vectors.len(), "{got:?}");
+            for ((w, d), g) in vectors.iter().zip(&got) {
+                let want = ((w * d) as u64) & 0xffff_ffff;
+                m.a.next = sext(*w).into();
+                m.b.next = sext(*d).into();
+                crate::harness::settle_block(&mut m).unwrap();
+                assert_eq!(m.p.val().to_u64(), want, "model w {w} d {d}");
+                assert_eq!(*g, want, "icarus w {w} d {d} dsp {dsp}");
             }
         }
     }

@@ -6,7 +6,7 @@
 //! B: weight word out of the BRAM, registered (the BRAM clock-to-out does not feed the multiplier).
 //! C: weight and delta sign-extended into the multiplier's input registers; Y read issued; the
 //!    op's Y address compared with the four ops ahead (`d_hit*`).
-//! D: w*d (a 16x16 DSP block, or LUTs beyond max_dsp) into a registered product; Y word out of
+//! D: w*d (a 16x16 DSP block, or an 8x9 LUT multiplier) into a registered product; Y word out of
 //!    the BRAM, registered in its own set's register (`ya_r`, `yb_r`: nothing between a Y RAM
 //!    and its register, so on ECP5 `deltagen synth` moves it into the RAM's output register);
 //!    the compares copied into this PE's own select registers.
@@ -119,21 +119,46 @@ pub struct Pe {
     y_eff: Signal<Local, Bits<32>>,
     y_add: Signal<Local, Bits<32>>,
     sum: Signal<Local, Bits<32>>,
+    /// Accumulators are `acc_bits` wide (no model the config accepts leaves that range): the
+    /// sum and the Y RAM words are sign-extended from bit acc_bits - 1 before their registers,
+    /// so Yosys merges the upper flip-flops and trims the adder. One entry below 32 bits, none
+    /// at 32: the loops over them then write no Verilog at all, so a 32-bit design's Verilog
+    /// (ecp5-16pe, whose timing was closed on it) stays as it was.
+    acc_lo: Vec<Constant<Bits<32>>>,
+    acc_sign: Vec<Constant<Bits<32>>>,
+    acc_hi: Vec<Constant<Bits<32>>>,
+}
+
+/// How a PE is built, beside its memory contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeKind {
+    /// Multiplier on a DSP block (else an 8x9 LUT multiplier).
+    pub dsp: bool,
+    /// Per-PE copies of the forwarding selects (`HwParams::replicate`).
+    pub keep: bool,
+    /// Accumulator width (`HwParams::acc_bits`).
+    pub acc_bits: u32,
 }
 
 impl Pe {
-    /// `weights`: this bank's words; `bias`: [set A, set B] words; `name`: file-name stem;
-    /// `dsp`: multiplier on a DSP block (else LUTs).
+    /// `weights`: this bank's words; `bias`: [set A, set B] words; `name`: file-name stem.
     pub fn new(
-        dsp: bool,
+        kind: PeKind,
         weights: &[u64],
         weight_depth: usize,
         bias: [&[u64]; 2],
         y_depth: usize,
         name: &str,
-        keep: bool,
     ) -> Self {
+        let PeKind {
+            dsp,
+            keep,
+            acc_bits,
+        } = kind;
         let y0 = 1usize << addr_bits(y_depth);
+        let lo = (1u64 << acc_bits) - 1;
+        let full = (1u64 << 32) - 1;
+        let narrow: Vec<()> = if acc_bits < 32 { vec![()] } else { vec![] };
         Self {
             clock: Default::default(),
             op_valid: Default::default(),
@@ -146,7 +171,7 @@ impl Pe {
             scan_addr: Default::default(),
             scan_enable: Default::default(),
             scan_data: Default::default(),
-            mul: Mul16::new(true, dsp),
+            mul: Mul16::narrow(dsp),
             wrom: SyncRom::new(weight_depth, weights, format!("{name}_w.hex")),
             // A MAC read that meets a write of its address takes the forwarded word instead,
             // and the bias copy reads the upper half while it writes the lower one.
@@ -201,6 +226,15 @@ impl Pe {
             y_eff: Default::default(),
             y_add: Default::default(),
             sum: Default::default(),
+            acc_lo: narrow.iter().map(|_| Constant::new(lo.into())).collect(),
+            acc_sign: narrow
+                .iter()
+                .map(|_| Constant::new((1u64 << (acc_bits - 1)).into()))
+                .collect(),
+            acc_hi: narrow
+                .iter()
+                .map(|_| Constant::new((full & !lo).into()))
+                .collect(),
         }
     }
 }
@@ -301,9 +335,23 @@ impl Logic for Pe {
         // Each register takes only its RAM's word (one enable per register).
         if !self.mac_set.val() | self.scan_enable.val() | self.init_q.q.val() {
             self.ya_r.d.next = self.ya.read_data.val();
+            for i in 0..self.acc_lo.len() {
+                self.ya_r.d.next = self.ya.read_data.val() & self.acc_lo[i].val();
+                if (self.ya.read_data.val() & self.acc_sign[i].val()).any() {
+                    self.ya_r.d.next =
+                        (self.ya.read_data.val() & self.acc_lo[i].val()) | self.acc_hi[i].val();
+                }
+            }
         }
         if self.mac_set.val() | self.scan_enable.val() | self.init_q.q.val() {
             self.yb_r.d.next = self.yb.read_data.val();
+            for i in 0..self.acc_lo.len() {
+                self.yb_r.d.next = self.yb.read_data.val() & self.acc_lo[i].val();
+                if (self.yb.read_data.val() & self.acc_sign[i].val()).any() {
+                    self.yb_r.d.next =
+                        (self.yb.read_data.val() & self.acc_lo[i].val()) | self.acc_hi[i].val();
+                }
+            }
         }
         self.e_valid.d.next = self.d_valid.q.val();
         self.e_yaddr.d.next = self.d_yaddr.q.val();
@@ -366,6 +414,13 @@ impl Logic for Pe {
         self.f1_valid.d.next = self.e2_valid.q.val();
         self.f1_addr.d.next = self.e2_yaddr.q.val();
         self.f1_data.d.next = self.sum.val();
+        for i in 0..self.acc_lo.len() {
+            self.f1_data.d.next = self.sum.val() & self.acc_lo[i].val();
+            if (self.sum.val() & self.acc_sign[i].val()).any() {
+                self.f1_data.d.next =
+                    (self.sum.val() & self.acc_lo[i].val()) | self.acc_hi[i].val();
+            }
+        }
         self.f2_data.d.next = self.f1_data.q.val();
         self.f3_data.d.next = self.f2_data.q.val();
         // Bias copy at sequence start: bias word Y0 + a read (the read port is idle then),
@@ -404,7 +459,7 @@ mod tests {
     use crate::mem::hex_lines;
     use rand::{Rng, SeedableRng};
 
-    fn make(rng: &mut impl Rng) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
+    fn make(rng: &mut impl Rng, acc_bits: u32) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
         // The extremes first: -128 caught a sign-extension bug in rust-hdl's signed casts.
         let w: Vec<i8> = (0..32)
             .map(|i| match i {
@@ -413,17 +468,34 @@ mod tests {
                 _ => rng.gen(),
             })
             .collect();
-        let b: [Vec<i32>; 2] = [
-            (0..8).map(|_| rng.gen_range(-1000..1000)).collect(),
-            (0..8).map(|_| rng.gen_range(-1000..1000)).collect(),
+        // Biases near the ends of the accumulator range, so narrow accumulators wrap.
+        let bmax = (1i32 << (acc_bits.min(31) - 1)) - 1;
+        let mut b: [Vec<i32>; 2] = [
+            (0..8).map(|_| rng.gen_range(-bmax..bmax)).collect(),
+            (0..8).map(|_| rng.gen_range(-bmax..bmax)).collect(),
         ];
+        for s in b.iter_mut() {
+            s[0] = bmax - 10;
+            s[1] = -bmax + 10;
+        }
         let wu: Vec<u64> = w.iter().map(|&x| u64::from(x as u8)).collect();
         let bu: Vec<Vec<u64>> = b
             .iter()
             .map(|s| s.iter().map(|&x| u64::from(x as u32)).collect())
             .collect();
         (
-            Pe::new(true, &wu, 32, [&bu[0], &bu[1]], 8, "pe", true),
+            Pe::new(
+                PeKind {
+                    dsp: true,
+                    keep: true,
+                    acc_bits,
+                },
+                &wu,
+                32,
+                [&bu[0], &bu[1]],
+                8,
+                "pe",
+            ),
             w,
             b,
         )
@@ -432,7 +504,7 @@ mod tests {
     #[test]
     fn pe_yosys_validate() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let (mut uut, w, _) = make(&mut rng);
+        let (mut uut, w, _) = make(&mut rng, 32);
         uut.connect_all();
         let v = generate_verilog(&uut);
         let files = vec![
@@ -453,13 +525,24 @@ mod tests {
     }
 
     /// Random MAC ops with back-to-back hazards on the same accumulator, both Y sets, checked
-    /// through the scan port against an integer reference.
+    /// through the scan port against an integer reference that wraps at the accumulator width.
     #[test]
     fn pe_mac_matches_reference() {
+        for acc_bits in [32, 20] {
+            mac_matches_reference(acc_bits);
+        }
+    }
+
+    fn mac_matches_reference(acc_bits: u32) {
+        let wrap = |v: i64| -> i32 {
+            let s = 64 - acc_bits;
+            ((v << s) >> s) as i32
+        };
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        let (uut, w, b) = make(&mut rng);
+        let (uut, w, b) = make(&mut rng, acc_bits);
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         let mut y = b.clone();
+        let mut wraps = 0;
         for k in 0..8u64 {
             sim.uut.init_valid.next = true;
             sim.uut.init_addr.next = k.into();
@@ -480,7 +563,9 @@ mod tests {
                 sim.uut.op_yaddr.next = (ya as u64).into();
                 sim.uut.op_delta.next = u64::from((d as u32) & 0x1ff).into();
                 if valid {
-                    y[set][ya] = y[set][ya].wrapping_add(i32::from(w[wa]) * d);
+                    let v = i64::from(y[set][ya]) + i64::from(w[wa]) * i64::from(d);
+                    y[set][ya] = wrap(v);
+                    wraps += usize::from(i64::from(y[set][ya]) != v);
                 }
                 sim.cycle().unwrap();
             }
@@ -499,8 +584,17 @@ mod tests {
                 sim.cycle().unwrap();
                 sim.cycle().unwrap();
                 let got = sim.uut.scan_data.val().to_u64() as u32 as i32;
-                assert_eq!(got, ys[k as usize], "set {set} addr {k}");
+                assert_eq!(
+                    got, ys[k as usize],
+                    "set {set} addr {k} acc_bits {acc_bits}"
+                );
             }
         }
+        // The narrow accumulator must have wrapped, or the test would not see its width.
+        assert_eq!(
+            wraps > 0,
+            acc_bits < 32,
+            "{wraps} wraps at acc_bits {acc_bits}"
+        );
     }
 }

@@ -21,7 +21,7 @@ use crate::lane_pack::LanePack;
 use crate::mem::SyncRom;
 use crate::out_fifo::OutFifo;
 use crate::params::{HwError, HwParams, Image, DESC_FIELDS};
-use crate::pe::Pe;
+use crate::pe::{Pe, PeKind};
 use crate::requant::{RequantLane, REQUANT_LATENCY};
 use crate::rle_buffer::RleBuffer;
 use rust_hdl::prelude::*;
@@ -139,6 +139,19 @@ pub struct DeltaTop {
     ll: DFF<Bits<16>>,
     /// ll >= G, kept as a flag: the lane mask is then a function of it and ll's low 3 bits.
     ll_full: DFF<bool>,
+    /// iCE40 only (one entry each; none on ECP5, where the loops over them then write no
+    /// Verilog): `kbase`, `kr`, `ll` and `ll_full` counted again where the groups arrive, at
+    /// the encoder's input, stepping when the encoder takes a valid group (groups arrive in
+    /// issue order, so the values agree), plus `e_l0` = (layer == 0) as a flag for that step.
+    /// They feed the encoder, so the scan pipeline's copies (`m_base`, `m_k`, `m_lanes`: 11
+    /// stages of 40 bits, about 330 flip-flops, each a logic cell on iCE40) have no loads and
+    /// Yosys removes them. ECP5 keeps the carried copies: its timing was closed on them
+    /// (144.8 MHz median with the counters there, 156.2 without).
+    e_base: Vec<DFF<Bits<16>>>,
+    e_k: Vec<DFF<Bits<16>>>,
+    e_ll: Vec<DFF<Bits<16>>>,
+    e_full: Vec<DFF<bool>>,
+    e_l0: Vec<DFF<bool>>,
     init_last: DFF<bool>,
     /// init_words - 2 - cnt during Init: `init_last` is its zero test.
     ileft: DFF<Bits<16>>,
@@ -243,17 +256,21 @@ impl DeltaTop {
         let pes = (0..p)
             .map(|b| {
                 Pe::new(
-                    b < params.max_dsp as usize,
+                    PeKind {
+                        dsp: b < params.pes_on_dsp(),
+                        keep: params.replicate,
+                        acc_bits: params.acc_bits,
+                    },
                     &image.weights[b],
                     geo.weight_depth,
                     [&image.bias[0][b], &image.bias[1][b]],
                     geo.y_set_depth,
                     &format!("{prefix}pe{b}"),
-                    params.replicate,
                 )
             })
             .collect();
         let rq_dsp = params.rq_lanes_on_dsp();
+        let counted = usize::from(!params.replicate);
         let c8 = |v: usize| Constant::new((v as u64).into());
         Ok(Self {
             clock: Default::default(),
@@ -327,6 +344,11 @@ impl DeltaTop {
             kr: Default::default(),
             ll: Default::default(),
             ll_full: Default::default(),
+            e_base: (0..counted).map(|_| Default::default()).collect(),
+            e_k: (0..counted).map(|_| Default::default()).collect(),
+            e_ll: (0..counted).map(|_| Default::default()).collect(),
+            e_full: (0..counted).map(|_| Default::default()).collect(),
+            e_l0: (0..counted).map(|_| Default::default()).collect(),
             init_last: Default::default(),
             ileft: Default::default(),
             drain_a: Default::default(),
@@ -686,6 +708,39 @@ impl Logic for DeltaTop {
             self.encoder.in_lanes.next = self.m_lanes[1].q.val();
             self.encoder.in_raddr.next = self.m_k[1].q.val();
         }
+        // iCE40: the group's base, reference address and lanes from the counters at the
+        // encoder's input (see `e_base`).
+        for i in 0..self.e_base.len() {
+            self.e_base[i].clock.next = self.clock.val();
+            self.e_k[i].clock.next = self.clock.val();
+            self.e_ll[i].clock.next = self.clock.val();
+            self.e_full[i].clock.next = self.clock.val();
+            self.e_l0[i].clock.next = self.clock.val();
+            self.e_base[i].d.next = self.e_base[i].q.val();
+            self.e_k[i].d.next = self.e_k[i].q.val();
+            self.e_ll[i].d.next = self.e_ll[i].q.val();
+            self.e_full[i].d.next = self.e_full[i].q.val();
+            self.e_l0[i].d.next = self.e_l0[i].q.val();
+            self.encoder.in_base.next = self.e_base[i].q.val();
+            self.encoder.in_raddr.next = self.e_k[i].q.val();
+            self.encoder.in_lanes.next = (bits::<8>(1) << (self.e_ll[i].q.val() & 7)) - 1;
+            if self.e_full[i].q.val() {
+                self.encoder.in_lanes.next = self.all_lanes.val();
+            }
+            self.mon_base.next = self.e_base[i].q.val();
+            self.mon_lanes.next = self.encoder.in_lanes.val();
+            for j in (self.m_valid.len() - 1)..self.m_valid.len() {
+                if self.adv.val()
+                    & ((self.m_valid[j].q.val() & !self.e_l0[i].q.val())
+                        | (self.m_valid[1].q.val() & self.e_l0[i].q.val()))
+                {
+                    self.e_k[i].d.next = self.e_k[i].q.val() + 1;
+                    self.e_ll[i].d.next = self.e_ll[i].q.val() - self.n_lanes.val();
+                    self.e_full[i].d.next = self.e_ll[i].q.val() >= self.two_lanes.val();
+                    self.e_base[i].d.next = self.e_base[i].q.val() + self.n_lanes.val();
+                }
+            }
+        }
 
         // PEs.
         for b in 0..self.pes.len() {
@@ -810,6 +865,9 @@ impl Logic for DeltaTop {
         match self.state.q.val() {
             SeqState::Idle => {
                 self.layer.d.next = 0.into();
+                for i in 0..self.e_l0.len() {
+                    self.e_l0[i].d.next = true;
+                }
                 self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
                 self.ileft.d.next = self.d_init_words.read_data.val() - 2;
                 // A frame starts when it is whole in the input buffer and its logits fit the
@@ -846,6 +904,12 @@ impl Logic for DeltaTop {
                 self.sc.d.next = self.d_src_ybase.read_data.val();
                 self.sc_p1.d.next = self.d_src_ybase.read_data.val() + 1;
                 self.kr.d.next = self.d_rbase.read_data.val();
+                for i in 0..self.e_base.len() {
+                    self.e_k[i].d.next = self.d_rbase.read_data.val();
+                    self.e_base[i].d.next = 0.into();
+                    self.e_ll[i].d.next = self.d_in_dim.read_data.val();
+                    self.e_full[i].d.next = self.d_in_dim.read_data.val() >= self.n_lanes.val();
+                }
                 self.kleft.d.next = self.d_groups.read_data.val();
                 self.k_more.d.next = self.d_groups.read_data.val().any();
                 self.k_last.d.next = self.d_groups.read_data.val() == 1;
@@ -881,6 +945,9 @@ impl Logic for DeltaTop {
                     self.state.d.next = SeqState::Load;
                     self.st_drain.d.next = false;
                     self.layer.d.next = self.layer.q.val() + 1;
+                    for i in 0..self.e_l0.len() {
+                        self.e_l0[i].d.next = false;
+                    }
                 }
             }
             SeqState::Out => {
@@ -889,6 +956,9 @@ impl Logic for DeltaTop {
                     self.st_out.d.next = false;
                     // Idle reads descriptor entry 0.
                     self.layer.d.next = 0.into();
+                    for i in 0..self.e_l0.len() {
+                        self.e_l0[i].d.next = true;
+                    }
                 }
             }
             _ => {
