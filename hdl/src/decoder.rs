@@ -160,6 +160,12 @@ mod tests {
 
     #[test]
     fn decoder_yosys_validate() {
+        for avail in [false, true] {
+            yosys_validate_with(avail);
+        }
+    }
+
+    fn yosys_validate_with(avail: bool) {
         let mut uut = BufDec {
             clock: Default::default(),
             wr_valid: Default::default(),
@@ -169,7 +175,7 @@ mod tests {
             chunks: Default::default(),
             wbase: Default::default(),
             ybase: Default::default(),
-            rle: RleBuffer::new(16),
+            rle: RleBuffer::new(16).avail_flag(avail),
             dec: Decoder::default(),
         };
         uut.connect_all();
@@ -178,9 +184,15 @@ mod tests {
 
     /// Random word streams with gaps: the ops are exactly chunks ops per nonzero word at
     /// column pos + run (weights chunk-major, accumulators ybase + c), and `done` follows the
-    /// terminator.
+    /// terminator. Both forms of the RLE buffer's read-ahead.
     #[test]
     fn decoder_issues_every_chunk_of_every_nonzero_word() {
+        for avail in [false, true] {
+            issues_every_chunk(avail);
+        }
+    }
+
+    fn issues_every_chunk(avail: bool) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(8);
         let uut = BufDec {
             clock: Default::default(),
@@ -191,7 +203,7 @@ mod tests {
             chunks: Default::default(),
             wbase: Default::default(),
             ybase: Default::default(),
-            rle: RleBuffer::new(64),
+            rle: RleBuffer::new(64).avail_flag(avail),
             dec: Decoder::default(),
         };
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();

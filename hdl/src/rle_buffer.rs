@@ -69,6 +69,12 @@ pub struct RleBuffer {
     f1: DFF<bool>,
     f2: DFF<bool>,
     head: DFF<bool>,
+    /// iCE40 (see `avail_flag`): "the BRAM holds an unread word" as a flip-flop, computed a
+    /// cycle ahead for both outcomes of `fetch` (two pointer compares in parallel, then a 2:1
+    /// select), so `fetch` no longer waits on a pointer compare and its fan-out (the read
+    /// pointer's enable, the BRAM read enable) starts from a flip-flop. None on ECP5, where the
+    /// loops over it write no Verilog.
+    avail: Vec<DFF<bool>>,
     fetch: Signal<Local, bool>,
     pos: Signal<Local, Bits<3>>,
     cnt_next: Signal<Local, Bits<3>>,
@@ -101,10 +107,20 @@ impl RleBuffer {
             f1: Default::default(),
             f2: Default::default(),
             head: Default::default(),
+            avail: Vec::new(),
             fetch: Default::default(),
             pos: Default::default(),
             cnt_next: Default::default(),
         }
+    }
+}
+
+impl RleBuffer {
+    /// With `on`, the registered "unread word" flag (`avail`) replaces the pointer compare in
+    /// `fetch`; same behaviour cycle for cycle.
+    pub fn avail_flag(mut self, on: bool) -> Self {
+        self.avail = if on { vec![Default::default()] } else { Vec::new() };
+        self
     }
 }
 
@@ -128,6 +144,19 @@ impl Logic for RleBuffer {
             & (self.cnt.q.val() != 4)
             & !((self.cnt.q.val() == 3) & (self.f1.q.val() | self.f2.q.val()))
             & !((self.cnt.q.val() == 2) & self.f1.q.val() & self.f2.q.val());
+        for i in 0..self.avail.len() {
+            self.avail[i].clock.next = self.clock.val();
+            self.fetch.next = self.avail[i].q.val()
+                & (self.cnt.q.val() != 4)
+                & !((self.cnt.q.val() == 3) & (self.f1.q.val() | self.f2.q.val()))
+                & !((self.cnt.q.val() == 2) & self.f1.q.val() & self.f2.q.val());
+            // Next cycle's pointers: the write pointer's next value is settled above.
+            self.avail[i].d.next = self.wr_ptr.d.val() != self.rd_ptr.q.val();
+            if self.fetch.val() {
+                self.avail[i].d.next =
+                    self.wr_ptr.d.val() != ((self.rd_ptr.q.val() + 1) & self.mask.val());
+            }
+        }
         self.words.read_address.next = self.rd_ptr.q.val();
         self.words.read_enable.next = self.fetch.val();
         if self.fetch.val() {

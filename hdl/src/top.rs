@@ -314,7 +314,7 @@ impl DeltaTop {
             mon_pack: LanePack::new(g),
             encoder: DeltaEncoder::new(g, geo.r_depth),
             compactor: Compactor::new(g, params.rle_run_bits, params.replicate),
-            rle: RleBuffer::new(geo.fifo_depth),
+            rle: RleBuffer::new(geo.fifo_depth).avail_flag(!params.replicate),
             decoder: Decoder::default(),
             pes,
             rq: (0..g)
