@@ -119,7 +119,11 @@ impl RleBuffer {
     /// With `on`, the registered "unread word" flag (`avail`) replaces the pointer compare in
     /// `fetch`; same behaviour cycle for cycle.
     pub fn avail_flag(mut self, on: bool) -> Self {
-        self.avail = if on { vec![Default::default()] } else { Vec::new() };
+        self.avail = if on {
+            vec![Default::default()]
+        } else {
+            Vec::new()
+        };
         self
     }
 }

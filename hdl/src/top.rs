@@ -140,9 +140,11 @@ pub struct DeltaTop {
     /// ll >= G, kept as a flag: the lane mask is then a function of it and ll's low 3 bits.
     ll_full: DFF<bool>,
     /// iCE40 only (one entry each; none on ECP5, where the loops over them then write no
-    /// Verilog): `kbase`, `kr`, `ll` and `ll_full` counted again where the groups arrive, at
-    /// the encoder's input, stepping when the encoder takes a valid group (groups arrive in
+    /// Verilog): `kbase`, `kr`, `ll` and the lane mask counted again where the groups arrive,
+    /// at the encoder's input, stepping when the encoder takes a valid group (groups arrive in
     /// issue order, so the values agree), plus `e_l0` = (layer == 0) as a flag for that step.
+    /// The mask is a register (the next group's, from `e_ll`, loaded with the step), so the
+    /// encoder's nonzero logic does not start from a shift and a carry chain.
     /// They feed the encoder, so the scan pipeline's copies (`m_base`, `m_k`, `m_lanes`: 11
     /// stages of 40 bits, about 330 flip-flops, each a logic cell on iCE40) have no loads and
     /// Yosys removes them. ECP5 keeps the carried copies: its timing was closed on them
@@ -150,7 +152,14 @@ pub struct DeltaTop {
     e_base: Vec<DFF<Bits<16>>>,
     e_k: Vec<DFF<Bits<16>>>,
     e_ll: Vec<DFF<Bits<16>>>,
-    e_full: Vec<DFF<bool>>,
+    e_lanes: Vec<DFF<Bits<8>>>,
+    /// The lane mask as a function of the low 4 bits of the elements left: `lane_tab[v]` for
+    /// v < 2G (v >= 2G, or any higher bit set, means all lanes), `step_tab[v]` the same for
+    /// v - G (the mask after a step), so neither needs an adder or a shifter.
+    lane_tab: Vec<Constant<Bits<8>>>,
+    step_tab: Vec<Constant<Bits<8>>>,
+    nib: Vec<Constant<Bits<16>>>,
+    hi_bits: Vec<Constant<Bits<16>>>,
     e_l0: Vec<DFF<bool>>,
     init_last: DFF<bool>,
     /// init_words - 2 - cnt during Init: `init_last` is its zero test.
@@ -233,6 +242,16 @@ pub struct DeltaTop {
     two_lanes: Constant<Bits<16>>,
     n_sub: Constant<Bits<8>>,
     n_pe: Constant<Bits<8>>,
+}
+
+/// Lanes holding an element when `left` elements are left: all G lanes from G up, else the low
+/// `left & 7` (the sequencer's `in_lanes`, in the same wrapping arithmetic).
+fn lane_mask(left: u64, g: usize) -> usize {
+    if left >= g as u64 {
+        (1 << g) - 1
+    } else {
+        ((1u64 << (left & 7)) - 1) as usize
+    }
 }
 
 fn rom<const W: usize>(depth: usize, image: &Image, field: usize, prefix: &str) -> SyncRom<W> {
@@ -347,7 +366,19 @@ impl DeltaTop {
             e_base: (0..counted).map(|_| Default::default()).collect(),
             e_k: (0..counted).map(|_| Default::default()).collect(),
             e_ll: (0..counted).map(|_| Default::default()).collect(),
-            e_full: (0..counted).map(|_| Default::default()).collect(),
+            e_lanes: (0..counted).map(|_| Default::default()).collect(),
+            lane_tab: (0..16 * counted)
+                .map(|v| c8(lane_mask(v as u64, g)))
+                .collect(),
+            step_tab: (0..16 * counted)
+                .map(|v| c8(lane_mask((v as u64).wrapping_sub(g as u64) & 0xffff, g)))
+                .collect(),
+            nib: (0..16 * counted)
+                .map(|v| Constant::new((v as u64).into()))
+                .collect(),
+            hi_bits: (0..counted)
+                .map(|_| Constant::new(0xfff0u64.into()))
+                .collect(),
             e_l0: (0..counted).map(|_| Default::default()).collect(),
             init_last: Default::default(),
             ileft: Default::default(),
@@ -714,21 +745,18 @@ impl Logic for DeltaTop {
             self.e_base[i].clock.next = self.clock.val();
             self.e_k[i].clock.next = self.clock.val();
             self.e_ll[i].clock.next = self.clock.val();
-            self.e_full[i].clock.next = self.clock.val();
+            self.e_lanes[i].clock.next = self.clock.val();
             self.e_l0[i].clock.next = self.clock.val();
             self.e_base[i].d.next = self.e_base[i].q.val();
             self.e_k[i].d.next = self.e_k[i].q.val();
             self.e_ll[i].d.next = self.e_ll[i].q.val();
-            self.e_full[i].d.next = self.e_full[i].q.val();
+            self.e_lanes[i].d.next = self.e_lanes[i].q.val();
             self.e_l0[i].d.next = self.e_l0[i].q.val();
             self.encoder.in_base.next = self.e_base[i].q.val();
             self.encoder.in_raddr.next = self.e_k[i].q.val();
-            self.encoder.in_lanes.next = (bits::<8>(1) << (self.e_ll[i].q.val() & 7)) - 1;
-            if self.e_full[i].q.val() {
-                self.encoder.in_lanes.next = self.all_lanes.val();
-            }
+            self.encoder.in_lanes.next = self.e_lanes[i].q.val();
             self.mon_base.next = self.e_base[i].q.val();
-            self.mon_lanes.next = self.encoder.in_lanes.val();
+            self.mon_lanes.next = self.e_lanes[i].q.val();
             for j in (self.m_valid.len() - 1)..self.m_valid.len() {
                 if self.adv.val()
                     & ((self.m_valid[j].q.val() & !self.e_l0[i].q.val())
@@ -736,7 +764,15 @@ impl Logic for DeltaTop {
                 {
                     self.e_k[i].d.next = self.e_k[i].q.val() + 1;
                     self.e_ll[i].d.next = self.e_ll[i].q.val() - self.n_lanes.val();
-                    self.e_full[i].d.next = self.e_ll[i].q.val() >= self.two_lanes.val();
+                    // The next group's lanes (those of ll - G, by table on ll's low bits).
+                    self.e_lanes[i].d.next = self.all_lanes.val();
+                    if !(self.e_ll[i].q.val() & self.hi_bits[i].val()).any() {
+                        for v in 0..self.step_tab.len() {
+                            if (self.e_ll[i].q.val() & 15) == self.nib[v].val() {
+                                self.e_lanes[i].d.next = self.step_tab[v].val();
+                            }
+                        }
+                    }
                     self.e_base[i].d.next = self.e_base[i].q.val() + self.n_lanes.val();
                 }
             }
@@ -908,7 +944,14 @@ impl Logic for DeltaTop {
                     self.e_k[i].d.next = self.d_rbase.read_data.val();
                     self.e_base[i].d.next = 0.into();
                     self.e_ll[i].d.next = self.d_in_dim.read_data.val();
-                    self.e_full[i].d.next = self.d_in_dim.read_data.val() >= self.n_lanes.val();
+                    self.e_lanes[i].d.next = self.all_lanes.val();
+                    if !(self.d_in_dim.read_data.val() & self.hi_bits[i].val()).any() {
+                        for v in 0..self.lane_tab.len() {
+                            if (self.d_in_dim.read_data.val() & 15) == self.nib[v].val() {
+                                self.e_lanes[i].d.next = self.lane_tab[v].val();
+                            }
+                        }
+                    }
                 }
                 self.kleft.d.next = self.d_groups.read_data.val();
                 self.k_more.d.next = self.d_groups.read_data.val().any();
