@@ -58,56 +58,59 @@ impl Logic for Mul16 {
         self.p.connect();
     }
     fn hdl(&self) -> Verilog {
-        if self._narrow && !self._dsp {
-            // b[8] weighs -2^8: the rows add b[7:0] * w, then 2^8 * w is taken away.
-            return Verilog::Custom(
-                "// shift-add 8x9 signed multiplier (LUTs, no DSP block)\n\
-wire [16:0] ax = {{9{a[7]}}, a[7:0]};\n\
-// The upper input bits are the sign extension of the ones used.\n\
-wire unused_ext = ^{a[15:8], b[15:9]};\n\
-reg [16:0] acc;\n\
-integer i;\n\
-always @(*) begin\n\
-   acc = 17'h0;\n\
-   for (i = 0; i < 8; i = i + 1)\n\
-      if (b[i]) acc = acc + (ax << i);\n\
-   if (b[8]) acc = acc - (ax << 8);\n\
-   p = {{15{acc[16]}}, acc};\n\
-end\n"
-                    .into(),
-            );
-        }
         let code = match (self._dsp, self._signed) {
             (true, true) => "always @(*) p = $signed(a) * $signed(b);\n".to_string(),
             (true, false) => "always @(*) p = a * b;\n".to_string(),
-            (false, signed) => {
-                let ext = if signed {
+            // b[8] weighs -2^8: the rows add b[7:0] * w, then 2^8 * w is taken away.
+            (false, _) if self._narrow => shift_add(
+                "shift-add 8x9 signed multiplier (LUTs, no DSP block)\n\
+// The upper input bits are the sign extension of the ones used.\n\
+wire unused_ext = ^{a[15:8], b[15:9]};",
+                17,
+                "{{9{a[7]}}, a[7:0]}",
+                8,
+                "   if (b[8]) acc = acc - (ax << 8);\n",
+                "{{15{acc[16]}}, acc}",
+            ),
+            (false, signed) => shift_add(
+                "shift-add multiplier (LUTs, no DSP block)",
+                32,
+                if signed {
                     "{{16{a[15]}}, a}"
                 } else {
                     "{16'h0, a}"
-                };
-                let fix = if signed {
-                    // b[15] weighs -2^15: the loop added +2^15*a, so take 2^16*a away.
+                },
+                16,
+                // b[15] weighs -2^15: the loop added +2^15*a, so take 2^16*a away.
+                if signed {
                     "   if (b[15]) acc = acc - (ax << 16);\n"
                 } else {
                     ""
-                };
-                format!(
-                    "// shift-add multiplier (LUTs, no DSP block)\n\
-wire [31:0] ax = {ext};\n\
-reg [31:0] acc;\n\
-integer i;\n\
-always @(*) begin\n\
-   acc = 32'h0;\n\
-   for (i = 0; i < 16; i = i + 1)\n\
-      if (b[i]) acc = acc + (ax << i);\n\
-{fix}   p = acc;\n\
-end\n"
-                )
-            }
+                },
+                "acc",
+            ),
         };
         Verilog::Custom(code)
     }
+}
+
+/// A combinational shift-add product: `rows` conditional adds of `ax << i` (ax = `ext`, `w` bits)
+/// into an accumulator, then `fix` (the sign row), then `p = out`. `head` is the comment line
+/// (and any declarations after it).
+fn shift_add(head: &str, w: usize, ext: &str, rows: usize, fix: &str, out: &str) -> String {
+    let hi = w - 1;
+    format!(
+        "// {head}\n\
+wire [{hi}:0] ax = {ext};\n\
+reg [{hi}:0] acc;\n\
+integer i;\n\
+always @(*) begin\n\
+   acc = {w}'h0;\n\
+   for (i = 0; i < {rows}; i = i + 1)\n\
+      if (b[i]) acc = acc + (ax << i);\n\
+{fix}   p = {out};\n\
+end\n"
+    )
 }
 
 #[cfg(test)]
