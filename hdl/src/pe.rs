@@ -333,6 +333,8 @@ impl Logic for Pe {
         }
         self.scan_data.next = self.scan_r.q.val();
         // Each register takes only its RAM's word (one enable per register).
+        // The sign extension is written out at each of its three registers (hdl_gen has no
+        // helper calls, and a shared local signal would change the 32-bit Verilog).
         if !self.mac_set.val() | self.scan_enable.val() | self.init_q.q.val() {
             self.ya_r.d.next = self.ya.read_data.val();
             for i in 0..self.acc_lo.len() {

@@ -148,6 +148,8 @@ impl Logic for RleBuffer {
             & (self.cnt.q.val() != 4)
             & !((self.cnt.q.val() == 3) & (self.f1.q.val() | self.f2.q.val()))
             & !((self.cnt.q.val() == 2) & self.f1.q.val() & self.f2.q.val());
+        // The queue-room terms are written out again here, not shared through a new signal:
+        // a new signal would change the ECP5 Verilog, whose timing was closed as it is.
         for i in 0..self.avail.len() {
             self.avail[i].clock.next = self.clock.val();
             self.fetch.next = self.avail[i].q.val()
