@@ -151,7 +151,7 @@ pub fn generate_for(
         "multipliers": {
             "dsp": design.multipliers.0,
             "lut": design.multipliers.1,
-            "note": if params.requant_dsp_first { "requant lanes (two 16x16 products each) go to DSP blocks first (iCE40), then PEs; the rest use LUT multipliers (a PE's is 8x9)" } else { "PE multipliers go to DSP blocks up to max_dsp; then each requant lane whose two 16x16 products fit the remainder, the other lanes use LUTs" },
+            "note": "PE multipliers go to DSP blocks up to max_dsp (an 8x9 LUT multiplier beyond); then each requant lane whose two 16x16 products fit the remainder, the other lanes use LUTs",
         },
         "ports": {
             "s_axis": "tvalid, tready, tdata[8*lanes-1:0] (lane g = element base+g, int8), tuser (sequence start, first beat), tlast (last beat of a frame)",

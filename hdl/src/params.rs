@@ -42,10 +42,6 @@ pub struct HwParams {
     /// across the device (ECP5). false on iCE40, where Yosys then merges the copies (every
     /// flip-flop takes a logic cell there, and the device is small).
     pub replicate: bool,
-    /// The requant lanes take the DSP blocks before the PEs (iCE40): a lane in LUTs is two
-    /// 16x16 products (about 850 logic cells each on iCE40), a PE beyond the DSPs one 8x9
-    /// product (about 100). Elsewhere the PEs come first (ECP5 has LUTs to spare).
-    pub requant_dsp_first: bool,
 }
 
 /// One fully-connected layer in plain integers.
@@ -163,26 +159,17 @@ impl HwParams {
     pub fn g(&self) -> usize {
         self.nz_lanes as usize
     }
-    /// Requant lanes whose two 16x16 products go to DSP blocks: lanes 0, 1, ... as long as both
-    /// of a lane's multipliers fit what is left to them (all DSPs with `requant_dsp_first`,
-    /// else what the PEs leave); the rest use LUTs.
+    /// Requant lanes whose two 16x16 products go to DSP blocks: the PEs take the DSPs first,
+    /// then lanes 0, 1, ... as long as both of a lane's multipliers fit; the rest use LUTs.
+    /// (The PEs stay first on iCE40 too: a PE's 8x9 LUT multiplier is one combinational
+    /// stage, 15.5 MHz on a UP5K, while the lanes' LUT multipliers are pipelined.)
     pub fn rq_lanes_on_dsp(&self) -> usize {
-        let dsp = self.max_dsp as usize;
-        let left = if self.requant_dsp_first {
-            dsp
-        } else {
-            dsp.saturating_sub(self.p())
-        };
-        self.g().min(left / 2)
+        self.g()
+            .min((self.max_dsp as usize).saturating_sub(self.p()) / 2)
     }
     /// PEs 0 .. this have their multiplier on a DSP block, the others an 8x9 LUT multiplier.
     pub fn pes_on_dsp(&self) -> usize {
-        let dsp = self.max_dsp as usize;
-        if self.requant_dsp_first {
-            self.p().min(dsp - 2 * self.rq_lanes_on_dsp())
-        } else {
-            self.p().min(dsp)
-        }
+        self.p().min(self.max_dsp as usize)
     }
     /// Largest RLE run R = 2^rle_run_bits - 1.
     pub fn max_run(&self) -> u64 {
