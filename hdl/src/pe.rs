@@ -158,7 +158,8 @@ impl Pe {
         let y0 = 1usize << addr_bits(y_depth);
         let lo = (1u64 << acc_bits) - 1;
         let full = (1u64 << 32) - 1;
-        let narrow: Vec<()> = if acc_bits < 32 { vec![()] } else { vec![] };
+        // One set of sign-extension constants below 32 bits, none at 32.
+        let narrow = usize::from(acc_bits < 32);
         Self {
             clock: Default::default(),
             op_valid: Default::default(),
@@ -226,13 +227,11 @@ impl Pe {
             y_eff: Default::default(),
             y_add: Default::default(),
             sum: Default::default(),
-            acc_lo: narrow.iter().map(|_| Constant::new(lo.into())).collect(),
-            acc_sign: narrow
-                .iter()
+            acc_lo: (0..narrow).map(|_| Constant::new(lo.into())).collect(),
+            acc_sign: (0..narrow)
                 .map(|_| Constant::new((1u64 << (acc_bits - 1)).into()))
                 .collect(),
-            acc_hi: narrow
-                .iter()
+            acc_hi: (0..narrow)
                 .map(|_| Constant::new((full & !lo).into()))
                 .collect(),
         }
