@@ -127,6 +127,15 @@ pub struct Pe {
     acc_lo: Vec<Constant<Bits<32>>>,
     acc_sign: Vec<Constant<Bits<32>>>,
     acc_hi: Vec<Constant<Bits<32>>>,
+    /// iCE40 (`PeKind::onehot`): E1's multiplexer as an AND-OR on masks registered in D (the
+    /// forwarding priority decoded a stage early; each mask is all ones or all zeros, so Yosys
+    /// keeps one flip-flop per mask): two LUT levels instead of a four-deep priority chain. One
+    /// entry each on iCE40, none on ECP5, whose Verilog then stays as its timing was closed on.
+    m_set: Vec<DFF<Bits<32>>>,
+    m_f1: Vec<DFF<Bits<32>>>,
+    m_f2: Vec<DFF<Bits<32>>>,
+    m_f3: Vec<DFF<Bits<32>>>,
+    m_ones: Vec<Constant<Bits<32>>>,
 }
 
 /// How a PE is built, beside its memory contents.
@@ -138,6 +147,8 @@ pub struct PeKind {
     pub keep: bool,
     /// Accumulator width (`HwParams::acc_bits`).
     pub acc_bits: u32,
+    /// E1's multiplexer from one-hot masks (iCE40, where a LUT level costs about 3 ns).
+    pub onehot: bool,
 }
 
 impl Pe {
@@ -154,7 +165,9 @@ impl Pe {
             dsp,
             keep,
             acc_bits,
+            onehot,
         } = kind;
+        let oh = usize::from(onehot);
         let y0 = 1usize << addr_bits(y_depth);
         let lo = (1u64 << acc_bits) - 1;
         let full = (1u64 << 32) - 1;
@@ -234,6 +247,11 @@ impl Pe {
             acc_hi: (0..narrow)
                 .map(|_| Constant::new((full & !lo).into()))
                 .collect(),
+            m_set: (0..oh).map(|_| Default::default()).collect(),
+            m_f1: (0..oh).map(|_| Default::default()).collect(),
+            m_f2: (0..oh).map(|_| Default::default()).collect(),
+            m_f3: (0..oh).map(|_| Default::default()).collect(),
+            m_ones: (0..oh).map(|_| Constant::new(full.into())).collect(),
         }
     }
 }
@@ -398,6 +416,36 @@ impl Logic for Pe {
         if self.e_hit2.q.val().any() {
             self.y_eff.next = self.f1_data.q.val();
         }
+        for i in 0..self.m_set.len() {
+            self.m_set[i].clock.next = self.clock.val();
+            self.m_f1[i].clock.next = self.clock.val();
+            self.m_f2[i].clock.next = self.clock.val();
+            self.m_f3[i].clock.next = self.clock.val();
+            // In D: the same priority as the chain above (two ahead, then three, then four).
+            self.m_set[i].d.next = 0.into();
+            self.m_f1[i].d.next = 0.into();
+            self.m_f2[i].d.next = 0.into();
+            self.m_f3[i].d.next = 0.into();
+            if self.d_hit2.q.val() {
+                self.m_f1[i].d.next = self.m_ones[i].val();
+            } else if self.d_hit3.q.val() {
+                self.m_f2[i].d.next = self.m_ones[i].val();
+            } else if self.d_hit4.q.val() {
+                self.m_f3[i].d.next = self.m_ones[i].val();
+            } else {
+                self.m_set[i].d.next = self.m_ones[i].val();
+            }
+            self.y_eff.next = (self.ya_r.q.val() & self.m_set[i].q.val())
+                | (self.f1_data.q.val() & self.m_f1[i].q.val())
+                | (self.f2_data.q.val() & self.m_f2[i].q.val())
+                | (self.f3_data.q.val() & self.m_f3[i].q.val());
+            if self.mac_set.val() {
+                self.y_eff.next = (self.yb_r.q.val() & self.m_set[i].q.val())
+                    | (self.f1_data.q.val() & self.m_f1[i].q.val())
+                    | (self.f2_data.q.val() & self.m_f2[i].q.val())
+                    | (self.f3_data.q.val() & self.m_f3[i].q.val());
+            }
+        }
         self.y_eff_r.d.next = self.y_eff.val();
         self.e2_prod.d.next = self.e_prod.q.val();
         self.e2_valid.d.next = self.e_valid.q.val();
@@ -460,7 +508,7 @@ mod tests {
     use crate::mem::hex_lines;
     use rand::{Rng, SeedableRng};
 
-    fn make(rng: &mut impl Rng, acc_bits: u32) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
+    fn make(rng: &mut impl Rng, acc_bits: u32, onehot: bool) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
         // The extremes first: -128 caught a sign-extension bug in rust-hdl's signed casts.
         let w: Vec<i8> = (0..32)
             .map(|i| match i {
@@ -488,8 +536,9 @@ mod tests {
             Pe::new(
                 PeKind {
                     dsp: true,
-                    keep: true,
+                    keep: !onehot,
                     acc_bits,
+                    onehot,
                 },
                 &wu,
                 32,
@@ -505,7 +554,7 @@ mod tests {
     #[test]
     fn pe_yosys_validate() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let (mut uut, w, _) = make(&mut rng, 32);
+        let (mut uut, w, _) = make(&mut rng, 32, false);
         uut.connect_all();
         let v = generate_verilog(&uut);
         let files = vec![
@@ -529,18 +578,18 @@ mod tests {
     /// through the scan port against an integer reference that wraps at the accumulator width.
     #[test]
     fn pe_mac_matches_reference() {
-        for acc_bits in [32, 20] {
-            mac_matches_reference(acc_bits);
+        for (acc_bits, onehot) in [(32, false), (20, false), (24, true)] {
+            mac_matches_reference(acc_bits, onehot);
         }
     }
 
-    fn mac_matches_reference(acc_bits: u32) {
+    fn mac_matches_reference(acc_bits: u32, onehot: bool) {
         let wrap = |v: i64| -> i32 {
             let s = 64 - acc_bits;
             ((v << s) >> s) as i32
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        let (uut, w, b) = make(&mut rng, acc_bits);
+        let (uut, w, b) = make(&mut rng, acc_bits, onehot);
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         let mut y = b.clone();
         let mut wraps = 0;

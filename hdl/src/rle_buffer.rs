@@ -75,6 +75,11 @@ pub struct RleBuffer {
     /// pointer's enable, the BRAM read enable) starts from a flip-flop. None on ECP5, where the
     /// loops over it write no Verilog.
     avail: Vec<DFF<bool>>,
+    /// With `avail`: wr_ptr + 1 and rd_ptr + 1 kept in registers, so the next `avail` compares
+    /// registers only (wr_next != rd_next in its four cases: both or neither pointer moving
+    /// keeps the flag, one moving compares the other with its successor).
+    wr_p1: Vec<DFFWithInit<Bits<16>>>,
+    rd_p1: Vec<DFFWithInit<Bits<16>>>,
     fetch: Signal<Local, bool>,
     pos: Signal<Local, Bits<3>>,
     cnt_next: Signal<Local, Bits<3>>,
@@ -108,6 +113,8 @@ impl RleBuffer {
             f2: Default::default(),
             head: Default::default(),
             avail: Vec::new(),
+            wr_p1: Vec::new(),
+            rd_p1: Vec::new(),
             fetch: Default::default(),
             pos: Default::default(),
             cnt_next: Default::default(),
@@ -119,11 +126,10 @@ impl RleBuffer {
     /// With `on`, the registered "unread word" flag (`avail`) replaces the pointer compare in
     /// `fetch`; same behaviour cycle for cycle.
     pub fn avail_flag(mut self, on: bool) -> Self {
-        self.avail = if on {
-            vec![Default::default()]
-        } else {
-            Vec::new()
-        };
+        let n = usize::from(on);
+        self.avail = (0..n).map(|_| Default::default()).collect();
+        self.wr_p1 = (0..n).map(|_| DFFWithInit::new(1.into())).collect();
+        self.rd_p1 = (0..n).map(|_| DFFWithInit::new(1.into())).collect();
         self
     }
 }
@@ -156,11 +162,22 @@ impl Logic for RleBuffer {
                 & (self.cnt.q.val() != 4)
                 & !((self.cnt.q.val() == 3) & (self.f1.q.val() | self.f2.q.val()))
                 & !((self.cnt.q.val() == 2) & self.f1.q.val() & self.f2.q.val());
-            // Next cycle's pointers: the write pointer's next value is settled above.
-            self.avail[i].d.next = self.wr_ptr.d.val() != self.rd_ptr.q.val();
+            self.wr_p1[i].clock.next = self.clock.val();
+            self.rd_p1[i].clock.next = self.clock.val();
+            self.wr_p1[i].d.next = self.wr_p1[i].q.val();
+            if self.w_valid.q.val() {
+                self.wr_p1[i].d.next = (self.wr_p1[i].q.val() + 1) & self.mask.val();
+            }
+            self.rd_p1[i].d.next = self.rd_p1[i].q.val();
             if self.fetch.val() {
-                self.avail[i].d.next =
-                    self.wr_ptr.d.val() != ((self.rd_ptr.q.val() + 1) & self.mask.val());
+                self.rd_p1[i].d.next = (self.rd_p1[i].q.val() + 1) & self.mask.val();
+            }
+            self.avail[i].d.next = self.avail[i].q.val();
+            if self.w_valid.q.val() & !self.fetch.val() {
+                self.avail[i].d.next = self.wr_p1[i].q.val() != self.rd_ptr.q.val();
+            }
+            if !self.w_valid.q.val() & self.fetch.val() {
+                self.avail[i].d.next = self.wr_ptr.q.val() != self.rd_p1[i].q.val();
             }
         }
         self.words.read_address.next = self.rd_ptr.q.val();
@@ -212,6 +229,13 @@ impl Logic for RleBuffer {
         }
         self.cnt.d.next = self.cnt_next.val();
         self.head.d.next = self.cnt_next.val().any();
+        // With `avail` (iCE40): the same flag without the count's add: a pop leaves a word
+        // iff two were queued, an arriving word always does.
+        for _i in 0..self.avail.len() {
+            self.head.d.next = self.f2.q.val()
+                | (self.head.q.val() & !self.pop.val())
+                | (self.pop.val() & (self.cnt.q.val() >= 2));
+        }
         self.nonempty.next = self.head.q.val();
         self.rd_word.next = self.e0.q.val();
     }

@@ -279,6 +279,7 @@ impl DeltaTop {
                         dsp: b < params.pes_on_dsp(),
                         keep: params.replicate,
                         acc_bits: params.acc_bits,
+                        onehot: !params.replicate,
                     },
                     &image.weights[b],
                     geo.weight_depth,
