@@ -17,6 +17,7 @@
 //! instead of eight.
 
 use crate::encoder_lane::EncoderLane;
+use crate::lane_bounds::LaneBounds;
 use crate::mem::SyncRamBytes;
 use rust_hdl::prelude::*;
 
@@ -70,6 +71,13 @@ pub struct DeltaEncoder {
     /// nzacc[i] = nz bits of lanes below i (a chain, since HDL locals are assigned once).
     nzacc: Vec<Signal<Local, Bits<8>>>,
     lane_bit: Vec<Constant<Bits<8>>>,
+    /// iCE40 (`registered_bounds`): each lane's bounds x - theta and x + theta (offset binary,
+    /// as in `EncoderLane`) formed in E1 and registered beside `m_x`, so M holds two compares
+    /// and the OR of the lanes instead of an add, a compare and the OR in series. One entry
+    /// per lane on iCE40, none on ECP5, whose Verilog stays as its timing was closed on.
+    m_lo: Vec<DFF<Bits<11>>>,
+    m_hi: Vec<DFF<Bits<11>>>,
+    bounds: Vec<LaneBounds>,
 }
 
 fn sigs<T: Default>(n: usize) -> Vec<T> {
@@ -124,7 +132,21 @@ impl DeltaEncoder {
             lane_bit: (0..lanes)
                 .map(|i| Constant::new((1u64 << i).into()))
                 .collect(),
+            m_lo: Vec::new(),
+            m_hi: Vec::new(),
+            bounds: Vec::new(),
         }
+    }
+
+    /// With `on`, the threshold bounds are registered a stage early (`m_lo`, `m_hi`): the same
+    /// outputs cycle for cycle, with theta sampled when the group enters M rather than in M
+    /// (theta is a layer constant, so the accelerator cannot tell).
+    pub fn registered_bounds(mut self, on: bool) -> Self {
+        let n = if on { self.lane.len() } else { 0 };
+        self.m_lo = sigs(n);
+        self.m_hi = sigs(n);
+        self.bounds = sigs(n);
+        self
     }
     pub fn lanes(&self) -> usize {
         self.lane.len()
@@ -216,6 +238,30 @@ impl Logic for DeltaEncoder {
             }
             self.nzacc[i + 1].next = self.nzacc[i].val() | self.nzbit[i].val();
         }
+        // iCE40: the lane bits again, from the registered bounds (the chain above then has no
+        // loads and Yosys removes it with the lanes' adders).
+        for i in 0..self.m_lo.len() {
+            self.m_lo[i].clock.next = self.clock.val();
+            self.m_hi[i].clock.next = self.clock.val();
+            self.bounds[i].x.next = self.e1_x[i].q.val();
+            self.bounds[i].theta.next = self.theta.val();
+            self.bounds[i].r.next = self.m_r[i].q.val();
+            self.m_lo[i].d.next = self.m_lo[i].q.val();
+            self.m_hi[i].d.next = self.m_hi[i].q.val();
+            if self.adv.val() {
+                self.m_lo[i].d.next = self.bounds[i].lo.val();
+                self.m_hi[i].d.next = self.bounds[i].hi.val();
+            }
+            self.nzbit[i].next = 0.into();
+            if self.m_lanes.q.val().get_bit(i)
+                & self.m_valid.q.val()
+                & ((self.bounds[i].r11.val() < self.m_lo[i].q.val())
+                    | (self.bounds[i].r11.val() > self.m_hi[i].q.val()))
+            {
+                self.nzbit[i].next = self.lane_bit[i].val();
+            }
+            self.nzacc[i + 1].next = self.nzacc[i].val() | self.nzbit[i].val();
+        }
         // Outputs are assigned once per evaluation (no glitch for a parent block to react to).
         for i in self.lane.len()..(self.lane.len() + 1) {
             if self.adv.val() {
@@ -240,24 +286,25 @@ mod tests {
         yosys_validate("deltagen_hdl_encoder", &generate_verilog(&uut)).unwrap();
     }
 
-    /// Random groups with random stalls; every lane against `arith::delta_encode`.
+    /// Random groups with random stalls and a theta change mid-stream; every lane against
+    /// `arith::delta_encode`, in both forms (bounds formed in M, and registered from E1).
     #[test]
     fn delta_encoder_matches_golden() {
         for lanes in [1, 3, 8] {
-            encoder_vs_golden(lanes);
+            for bounds in [false, true] {
+                encoder_vs_golden(lanes, bounds);
+            }
         }
     }
 
     /// A group in the pipeline: (values, lane mask, reference address).
     type Group = (Vec<i8>, u64, usize);
 
-    fn encoder_vs_golden(lanes: usize) {
+    fn encoder_vs_golden(lanes: usize, bounds: bool) {
         let depth = 8;
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        let mut sim = ClockedSim::new(DeltaEncoder::new(lanes, depth), |u, c| {
-            u.clock.next = Clock::from(c)
-        })
-        .unwrap();
+        let uut = DeltaEncoder::new(lanes, depth).registered_bounds(bounds);
+        let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         for a in 0..depth as u64 {
             sim.uut.clear.next = true;
             sim.uut.clear_addr.next = a.into();
@@ -270,7 +317,8 @@ mod tests {
         let mut mask = 0u64;
         // The group held in E1 and in M: (values, lane mask, address).
         let mut e1: Option<Group> = None;
-        let mut m: Option<Group> = None;
+        // The group in M with the theta of the cycle it entered M (the registered bounds'):
+        let mut m: Option<(Group, i32)> = None;
         // The group in E2, whose outputs are visible, with the theta it was tested against in M.
         let mut e2: Option<(Group, i32)> = None;
         let mut checked = 0;
@@ -305,8 +353,10 @@ mod tests {
             }
             sim.cycle().unwrap();
             if adv {
-                e2 = m.take().map(|g| (g, theta));
-                m = e1.take();
+                e2 = m
+                    .take()
+                    .map(|(g, theta_e1)| (g, if bounds { theta_e1 } else { theta }));
+                m = e1.take().map(|g| (g, theta));
                 e1 = Some((x.clone(), mask, addr));
                 // Next group: new values, next address (consecutive groups never share one).
                 addr = (addr + 1) % depth;

@@ -15,6 +15,7 @@ pub mod mem;
 
 pub mod design;
 pub mod encoder_lane;
+pub mod lane_bounds;
 pub mod mul16;
 pub mod mul16p;
 pub mod out_fifo;

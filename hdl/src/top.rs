@@ -332,7 +332,7 @@ impl DeltaTop {
             in_buf: InBuffer::new(geo.in_slot_beats),
             out_fifo: OutFifo::new(geo.out_depth),
             mon_pack: LanePack::new(g),
-            encoder: DeltaEncoder::new(g, geo.r_depth),
+            encoder: DeltaEncoder::new(g, geo.r_depth).registered_bounds(!params.replicate),
             compactor: Compactor::new(g, params.rle_run_bits, params.replicate),
             rle: RleBuffer::new(geo.fifo_depth).avail_flag(!params.replicate),
             decoder: Decoder::default(),
