@@ -435,16 +435,15 @@ impl Logic for Pe {
             } else {
                 self.m_set[i].d.next = self.m_ones[i].val();
             }
-            self.y_eff.next = (self.ya_r.q.val() & self.m_set[i].q.val())
+            // The MAC set's word, then the AND-OR (one 4:1 term per bit after the set select).
+            self.y_eff.next = self.yb_r.q.val();
+            if !self.mac_set.val() {
+                self.y_eff.next = self.ya_r.q.val();
+            }
+            self.y_eff.next = (self.y_eff.val() & self.m_set[i].q.val())
                 | (self.f1_data.q.val() & self.m_f1[i].q.val())
                 | (self.f2_data.q.val() & self.m_f2[i].q.val())
                 | (self.f3_data.q.val() & self.m_f3[i].q.val());
-            if self.mac_set.val() {
-                self.y_eff.next = (self.yb_r.q.val() & self.m_set[i].q.val())
-                    | (self.f1_data.q.val() & self.m_f1[i].q.val())
-                    | (self.f2_data.q.val() & self.m_f2[i].q.val())
-                    | (self.f3_data.q.val() & self.m_f3[i].q.val());
-            }
         }
         self.y_eff_r.d.next = self.y_eff.val();
         self.e2_prod.d.next = self.e_prod.q.val();
