@@ -320,6 +320,23 @@ const RANDOM_SEQUENCES: usize = 2;
 const RANDOM_FRAMES: usize = 20;
 const RANDOM_SEED: u64 = 7;
 
+/// Default `--seed-timeout`: ECP5-25k seeds of ecp5-16pe take about 5 minutes here, UP5K
+/// seeds 1-2; a router still running after half an hour is not converging.
+pub const DEFAULT_SEED_TIMEOUT_MIN: f64 = 30.0;
+
+fn parse_minutes(s: &str) -> std::result::Result<f64, String> {
+    let m: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of minutes"))?;
+    if m.is_finite() && m > 0.0 {
+        Ok(m)
+    } else {
+        Err(format!(
+            "'{s}': the limit must be a positive number of minutes"
+        ))
+    }
+}
+
 /// Arguments of `deltagen synth`.
 #[derive(Args, Debug, Clone)]
 pub struct SynthArgs {
@@ -354,6 +371,11 @@ pub struct SynthArgs {
     /// Place-and-route runs with seeds 1..=N (median, min and max Fmax).
     #[arg(long, default_value_t = 3)]
     pub seeds: u32,
+    /// Wall-clock limit in minutes for one place-and-route seed. nextpnr's router can loop
+    /// without converging on some netlists; a seed over the limit is stopped and reported as an
+    /// error naming the seed and its log (try other seeds, or a lower --clock).
+    #[arg(long, default_value_t = DEFAULT_SEED_TIMEOUT_MIN, value_parser = parse_minutes)]
+    pub seed_timeout: f64,
     /// Output directory (generate/, synth/, logs/, synth.json, synth.md, the bitstream)
     /// [default: build/synth/CONFIG-TARGET[-BOARD], CONFIG the config's name].
     #[arg(long)]
@@ -376,6 +398,8 @@ pub struct SynthOptions {
     /// Overrides the config's `clock_mhz`.
     pub clock_mhz: Option<f64>,
     pub seeds: u32,
+    /// Wall-clock limit of one nextpnr seed, minutes.
+    pub seed_timeout_min: f64,
     pub out: PathBuf,
     pub force: bool,
     pub quiet: bool,
@@ -393,6 +417,7 @@ impl SynthOptions {
             baud: deltagen_hdl::board::boards::DEFAULT_BAUD,
             clock_mhz: None,
             seeds: 3,
+            seed_timeout_min: DEFAULT_SEED_TIMEOUT_MIN,
             out,
             force: false,
             quiet: false,
@@ -418,6 +443,7 @@ impl SynthOptions {
             baud: a.baud,
             clock_mhz: a.clock,
             seeds: a.seeds,
+            seed_timeout_min: a.seed_timeout,
             out,
             force: a.force,
             quiet,
@@ -767,7 +793,35 @@ fn spinner(quiet: bool, prefix: String) -> ProgressBar {
 }
 
 /// Runs `cmd` in `dir`, copying stdout and stderr into `log` and the latest line onto `pb`.
-fn run_logged(mut cmd: Command, dir: &Path, log: &Path, pb: &ProgressBar) -> Result<()> {
+fn run_logged(cmd: Command, dir: &Path, log: &Path, pb: &ProgressBar) -> Result<()> {
+    run_logged_limited(cmd, dir, log, pb, None).map_err(|e| match e {
+        ToolError::Failed(e) => e,
+        // Without a limit there is no time-out; kept total rather than panicking.
+        ToolError::TimedOut(l) => anyhow!("{} stopped after {l:?}", log.display()),
+    })
+}
+
+/// How a tool run under [`run_logged_limited`] failed.
+enum ToolError {
+    Failed(anyhow::Error),
+    /// Stopped after the limit (the limit).
+    TimedOut(Duration),
+}
+
+impl From<anyhow::Error> for ToolError {
+    fn from(e: anyhow::Error) -> Self {
+        ToolError::Failed(e)
+    }
+}
+
+/// [`run_logged`] with an optional wall-clock limit: past it the tool is killed.
+fn run_logged_limited(
+    mut cmd: Command,
+    dir: &Path,
+    log: &Path,
+    pb: &ProgressBar,
+    limit: Option<Duration>,
+) -> std::result::Result<(), ToolError> {
     let what = format!("{:?}", cmd.get_program());
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let file = Arc::new(Mutex::new(file));
@@ -800,12 +854,28 @@ fn run_logged(mut cmd: Command, dir: &Path, log: &Path, pb: &ProgressBar) -> Res
             })
         })
         .collect();
-    let status = child
-        .wait()
-        .with_context(|| format!("waiting for {what}"))?;
+    let started = Instant::now();
+    let status = loop {
+        match child
+            .try_wait()
+            .with_context(|| format!("waiting for {what}"))?
+        {
+            Some(status) => break Some(status),
+            None if limit.is_some_and(|l| started.elapsed() > l) => {
+                // Killing closes the pipes, so the copying threads end too.
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
     for t in threads {
         let _ = t.join();
     }
+    let Some(status) = status else {
+        return Err(ToolError::TimedOut(limit.unwrap_or_default()));
+    };
     if !status.success() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let errors: Vec<&str> = text
@@ -819,11 +889,11 @@ fn run_logged(mut cmd: Command, dir: &Path, log: &Path, pb: &ProgressBar) -> Res
         } else {
             errors
         };
-        bail!(
+        return Err(ToolError::Failed(anyhow!(
             "{what} failed ({status}); log {}:\n{}",
             log.display(),
             tail.join("\n")
-        );
+        )));
     }
     Ok(())
 }
@@ -1526,9 +1596,25 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
                 cmd.arg(p.pnr_output().0)
                     .arg(from_rtl(&placed(seed, *p), &out_abs));
             }
-            let r = run_logged(cmd, &rtl, &log, &pb);
+            let limit = Duration::from_secs_f64(opts.seed_timeout_min * 60.0);
+            let r = run_logged_limited(cmd, &rtl, &log, &pb, Some(limit));
             pb.finish_and_clear();
-            r?;
+            match r {
+                Ok(()) => {}
+                Err(ToolError::Failed(e)) => return Err(e),
+                Err(ToolError::TimedOut(l)) => bail!(
+                    "{} seed {seed} did not finish within {} (--seed-timeout) and was \
+                     stopped; its router may not converge on this netlist at {clock_mhz} MHz. \
+                     Try other seeds, a lower --clock, or a longer --seed-timeout; log {}",
+                    family.nextpnr().unwrap_or("nextpnr"),
+                    if l.as_secs_f64() >= 60.0 {
+                        format!("{:.1} min", l.as_secs_f64() / 60.0)
+                    } else {
+                        format!("{:.1} s", l.as_secs_f64())
+                    },
+                    log.display()
+                ),
+            }
             let rep: Value = serde_json::from_str(
                 &std::fs::read_to_string(&report)
                     .with_context(|| format!("reading {}", report.display()))?,

@@ -297,12 +297,17 @@ fn icebreaker_bitstream() {
     let md = std::fs::read_to_string(out.join("synth.md")).unwrap();
     assert!(md.contains("| bitstream | `bitstream.bin`") && md.contains("board part: bridge"));
 
-    // 100 MHz: timing fails, the reports stay, the earlier bitstream goes.
+    // 100 MHz: timing fails, the reports stay, the earlier bitstream goes. (The limit keeps a
+    // router that does not converge from hanging the suite; it finishes in about a minute.)
     let a = synth(
         &config,
         &model,
         &out,
-        &[&board[..], &["--clock", "100", "--force"]].concat(),
+        &[
+            &board[..],
+            &["--clock", "100", "--force", "--seed-timeout", "10"],
+        ]
+        .concat(),
     )
     .failure();
     let e = stderr(&a);
@@ -319,6 +324,38 @@ fn icebreaker_bitstream() {
         .as_str()
         .unwrap()
         .contains("no seed meets"));
+
+    // A seed over its wall-clock limit is stopped and named, with its log.
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &[
+            &board[..],
+            &["--clock", "20", "--force", "--seed-timeout", "0.002"],
+        ]
+        .concat(),
+    )
+    .failure();
+    let e = stderr(&a);
+    assert!(
+        e.contains("nextpnr-ice40 seed 1 did not finish within 0.1 s (--seed-timeout)")
+            && e.contains("nextpnr_seed1.log"),
+        "{e}"
+    );
+    assert!(!out.join("bitstream.bin").exists());
+    let a = synth(
+        &config,
+        &model,
+        &out,
+        &["--target", "ice40-up5k", "--seed-timeout", "0"],
+    )
+    .failure();
+    assert!(
+        stderr(&a).contains("positive number of minutes"),
+        "{}",
+        stderr(&a)
+    );
 }
 
 #[test]
