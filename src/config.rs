@@ -242,6 +242,12 @@ impl AccelConfig {
             .sum()
     }
 
+    /// One Y RAM per PE for every layer (iCE40, where block RAMs are scarce) instead of two
+    /// alternating sets: a hidden layer's MACs then wait for its scan (`cycles::layer_run`).
+    pub fn one_y_ram(&self) -> bool {
+        self.target.starts_with("ice40")
+    }
+
     /// Largest zero run one RLE word holds.
     pub fn rle_max_run(&self) -> u32 {
         (1u32 << self.rle_run_bits) - 1

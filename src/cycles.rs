@@ -35,6 +35,10 @@ pub const WORD_TO_DECODER: u64 = 6;
 /// Run ends this many cycles after the decoder takes the terminator (registered `done`, seen by
 /// the sequencer one cycle later).
 pub const DONE_LATENCY: u64 = 2;
+/// One Y RAM (`AccelConfig::one_y_ram`): in a hidden layer the decoder takes no word before
+/// this many cycles after the compactor forms the terminator (its output register, then the
+/// sequencer's gate register), so the layer's MACs never read Y while its scan still does.
+pub const MAC_GATE_DELAY: u64 = 2;
 /// Read-out: Load of the read-out descriptor plus the Run cycle that dispatches to Out.
 pub const READOUT_OVERHEAD: u64 = 2;
 /// Out: one logit per cycle plus the registered read of the first one, the PE's Y set and scan
@@ -96,10 +100,28 @@ pub fn layer_run(
     chunks: u64,
     front_latency: u64,
 ) -> LayerRun {
+    layer_run_gated(mask, lanes, groups, max_run, chunks, front_latency, false)
+}
+
+/// [`layer_run`]; with `gated` the decoder starts no word before `MAC_GATE_DELAY` cycles after
+/// the terminator is formed (a hidden layer with one Y RAM: its scan and MACs take turns).
+pub fn layer_run_gated(
+    mask: &[bool],
+    lanes: usize,
+    groups: usize,
+    max_run: u64,
+    chunks: u64,
+    front_latency: u64,
+    gated: bool,
+) -> LayerRun {
     let words = group_words(mask, lanes, groups, max_run);
     let mut r = LayerRun::default();
     let mut h = front_latency;
     let mut dec_free = 0u64;
+    if gated {
+        let h_end: u64 = front_latency + words.iter().map(|g| (g.len() as u64).max(1)).sum::<u64>();
+        dec_free = h_end + MAC_GATE_DELAY;
+    }
     for g in &words {
         for (i, &nz) in g.iter().enumerate() {
             let start = (h + i as u64 + WORD_TO_DECODER).max(dec_free);
@@ -140,13 +162,14 @@ pub fn frame_cycles(
         } else {
             HIDDEN_FRONT_LATENCY
         };
-        let run = layer_run(
+        let run = layer_run_gated(
             &deltas[l],
             lanes,
             groups,
             max_run,
             cfg.chunks(layer.outputs()),
             front,
+            l > 0 && cfg.one_y_ram(),
         );
         t += LOAD_CYCLES + run.run_cycles + DRAIN_CYCLES;
     }
@@ -177,12 +200,14 @@ impl SequenceSchedule {
 }
 
 /// Cycles of the sequence-start initialisation: one word per cycle into every Y bank (biases, both
-/// Y sets at once) and every reference lane (cleared), so the longest of the three.
+/// Y sets at once, or the one Y RAM holding every layer) and every reference lane (cleared), so
+/// the longest of these.
 pub fn init_cycles(cfg: &AccelConfig, model: &Model) -> u64 {
     let mut set = [0u64; 2];
     let mut refs = 0u64;
     for (l, layer) in model.layers.iter().enumerate() {
-        set[l % 2] += cfg.chunks(layer.outputs());
+        let s = if cfg.one_y_ram() { 0 } else { l % 2 };
+        set[s] += cfg.chunks(layer.outputs());
         refs += layer_groups(cfg, l, layer.inputs()) as u64;
     }
     set[0].max(set[1]).max(refs)

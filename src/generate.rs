@@ -128,6 +128,7 @@ pub fn generate_for(
     let geo = design.image.geometry;
     let p = cfg.pe_count as u64;
     let g = cfg.nz_lanes as u64;
+    let y_rams: u64 = if cfg.one_y_ram() { 1 } else { 2 };
     let mem = |count: u64, depth: usize, width: u64| json!({"count": count, "depth": depth, "width": width, "bits": count * depth as u64 * width});
     let report = json!({
         "config": serde_json::to_value(&cfg)?,
@@ -140,8 +141,10 @@ pub fn generate_for(
         "memories": {
             "weights": mem(p, geo.weight_depth, 8),
             "weights_used_per_bank": design.image.weights[0].len(),
-            "accumulators": mem(2 * p, geo.y_set_depth, 32),
-            "biases": mem(2 * p, geo.y_set_depth, 32),
+            // Two Y sets per PE, or one holding every layer (`one_y_ram`, iCE40).
+            "accumulators": mem(y_rams * p, geo.y_set_depth, 32),
+            "biases": mem(y_rams * p, geo.y_set_depth, 32),
+            "y_rams_per_pe": y_rams,
             "references": mem(g, geo.r_depth, 8),
             "rle_buffer": mem(1, geo.fifo_depth, 18),
             "input_buffer": mem(1, 2 * geo.in_slot_beats, 64),

@@ -105,7 +105,13 @@ fn accel_matches_golden_tiny() {
     spec.theta = 1;
     spec.tau = 2;
     spec.change_prob = 0.3;
+    // iCE40 (one Y RAM per PE, the MACs wait for the scan) and ECP5 (two alternating Y sets).
     check(&tiny(2, 2, 2), &spec, 0.0);
+    let mut two_sets = tiny(2, 2, 2);
+    two_sets.target = "ecp5-25k".into();
+    assert!(!two_sets.one_y_ram());
+    check(&two_sets, &spec, 0.0);
+    check(&two_sets, &spec, 0.3);
 }
 
 /// (pe, lanes, run_bits, widths, theta, tau, change_prob, stall)

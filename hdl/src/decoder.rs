@@ -53,6 +53,23 @@ pub struct Decoder {
     ta: Signal<Local, Bits<16>>,
     ty: Signal<Local, Bits<16>>,
     tn: Signal<Local, Bits<16>>,
+    /// One Y RAM (iCE40, one entry each; none on ECP5, whose Verilog stays as it was): the
+    /// sequencer's gate, as the next cycle's "take no word" (`hold_next`), folded with
+    /// `finished` into one register, so the gate adds no LUT level in front of `pop`.
+    pub hold_next: Vec<Signal<In, bool>>,
+    blocked: Vec<DFF<bool>>,
+}
+
+impl Decoder {
+    /// `gated`: with the `hold_next` port (`HwParams::one_y_ram`).
+    pub fn new(gated: bool) -> Self {
+        let n = usize::from(gated);
+        Decoder {
+            hold_next: (0..n).map(|_| Default::default()).collect(),
+            blocked: (0..n).map(|_| Default::default()).collect(),
+            ..Default::default()
+        }
+    }
 }
 
 impl Logic for Decoder {
@@ -68,6 +85,9 @@ impl Logic for Decoder {
         self.nzw.next = self.word.val().get_bit(17);
         self.last.next = !self.nzw.val() & self.word.val().get_bit(8);
         self.cur_valid.next = self.nonempty.val() & !self.finished.q.val();
+        for i in 0..self.blocked.len() {
+            self.cur_valid.next = self.nonempty.val() & !self.blocked[i].q.val();
+        }
         self.consume.next = self.cur_valid.val() & (!self.nzw.val() | self.lastc.q.val());
         self.ta.next = self.waddr.q.val();
         self.ty.next = self.yaddr.q.val();
@@ -115,6 +135,11 @@ impl Logic for Decoder {
         self.op_yaddr.next = self.q_yaddr.q.val();
         self.op_delta.next = self.q_delta.q.val();
         self.done.next = self.q_done.q.val();
+        // After every assignment of finished's next value.
+        for i in 0..self.blocked.len() {
+            self.blocked[i].clock.next = self.clock.val();
+            self.blocked[i].d.next = self.finished.d.val() | self.hold_next[i].val();
+        }
     }
 }
 

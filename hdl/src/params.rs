@@ -42,6 +42,12 @@ pub struct HwParams {
     /// across the device (ECP5). false on iCE40, where Yosys then merges the copies (every
     /// flip-flop takes a logic cell there, and the device is small).
     pub replicate: bool,
+    /// One Y RAM per PE holding every layer's accumulators (iCE40), instead of two sets with
+    /// layers alternating between them. The scan of a hidden layer's input and that layer's
+    /// MACs then share the RAM's read port, so the decoder waits until the compactor has
+    /// written the layer's terminator (every scan read is done by then); see `cycles.rs`.
+    /// Half the Y block RAMs: the UP5K has 30 EBR, and two 32-bit sets are 4 per PE.
+    pub one_y_ram: bool,
 }
 
 /// One fully-connected layer in plain integers.
@@ -188,7 +194,11 @@ impl HwParams {
         let g = self.g();
         let max_chunks = (self.max_out as usize).div_ceil(p);
         let layers = self.max_layers as usize;
-        let y_set_depth = layers.div_ceil(2) * max_chunks;
+        let y_set_depth = if self.one_y_ram {
+            layers * max_chunks
+        } else {
+            layers.div_ceil(2) * max_chunks
+        };
         let r_depth =
             (self.max_in as usize).div_ceil(g) + (layers.saturating_sub(1)) * max_chunks * (p / g);
         let mut fifo_depth = 4usize;
@@ -212,7 +222,8 @@ impl HwParams {
 pub struct Geometry {
     /// Per PE bank, 8-bit weights.
     pub weight_depth: usize,
-    /// Per PE bank and per Y set (layers alternate between two sets), 32-bit accumulators.
+    /// Per PE bank and per Y set (layers alternate between two sets; with `one_y_ram` set A
+    /// holds every layer), 32-bit accumulators.
     pub y_set_depth: usize,
     /// Per encoder lane, 8-bit references of every layer input.
     pub r_depth: usize,
@@ -440,8 +451,9 @@ pub fn build_image(params: &HwParams, layers: &[LayerSpec]) -> Result<Image, HwE
                 }
             }
         }
-        ybase.push(set_fill[l % 2]);
-        set_fill[l % 2] += chunks;
+        let set = if params.one_y_ram { 0 } else { l % 2 };
+        ybase.push(set_fill[set]);
+        set_fill[set] += chunks;
     }
     if weights[0].len() > geo.weight_depth {
         return err(
@@ -462,7 +474,8 @@ pub fn build_image(params: &HwParams, layers: &[LayerSpec]) -> Result<Image, HwE
     ];
     for (l, ly) in layers.iter().enumerate() {
         for (o, &b) in ly.bias.iter().enumerate() {
-            bias[l % 2][o % p][ybase[l] + o / p] = u64::from(b as u32);
+            let set = if params.one_y_ram { 0 } else { l % 2 };
+            bias[set][o % p][ybase[l] + o / p] = u64::from(b as u32);
         }
     }
     let mut descriptors = Vec::new();

@@ -136,6 +136,11 @@ pub struct Pe {
     m_f2: Vec<DFF<Bits<32>>>,
     m_f3: Vec<DFF<Bits<32>>>,
     m_ones: Vec<Constant<Bits<32>>>,
+    /// `PeKind::one_y_ram` (one entry, iCE40; none on ECP5, whose Verilog stays as it was): set
+    /// A holds every layer and serves the scan too, the MAC's reads taking the port whenever an
+    /// op is in C (the sequencer keeps the two apart); `mac_set` is held low by the top, so
+    /// set B has no reader and Yosys removes it.
+    one_ram: Vec<Constant<bool>>,
 }
 
 /// How a PE is built, beside its memory contents.
@@ -149,6 +154,8 @@ pub struct PeKind {
     pub acc_bits: u32,
     /// E1's multiplexer from one-hot masks (iCE40, where a LUT level costs about 3 ns).
     pub onehot: bool,
+    /// One Y RAM for every layer (`HwParams::one_y_ram`).
+    pub one_y_ram: bool,
 }
 
 impl Pe {
@@ -166,6 +173,7 @@ impl Pe {
             keep,
             acc_bits,
             onehot,
+            one_y_ram,
         } = kind;
         let oh = usize::from(onehot);
         let y0 = 1usize << addr_bits(y_depth);
@@ -252,6 +260,9 @@ impl Pe {
             m_f2: (0..oh).map(|_| Default::default()).collect(),
             m_f3: (0..oh).map(|_| Default::default()).collect(),
             m_ones: (0..oh).map(|_| Constant::new(full.into())).collect(),
+            one_ram: (0..usize::from(one_y_ram))
+                .map(|_| Constant::new(true))
+                .collect(),
         }
     }
 }
@@ -345,6 +356,15 @@ impl Logic for Pe {
             self.yb.read_enable.next = self.scan_enable.val();
             self.scan_y.next = self.yb_r.q.val();
         }
+        for i in 0..self.one_ram.len() {
+            self.ya.read_address.next = self.scan_addr.val();
+            self.ya.read_enable.next = self.scan_enable.val();
+            if self.c_valid.q.val() & self.one_ram[i].val() {
+                self.ya.read_address.next = self.c_yaddr.q.val();
+                self.ya.read_enable.next = true;
+            }
+            self.scan_y.next = self.ya_r.q.val();
+        }
         if self.scan_enable.val() {
             self.scan_r.d.next = self.scan_y.val();
         }
@@ -370,6 +390,14 @@ impl Logic for Pe {
                     self.yb_r.d.next =
                         (self.yb.read_data.val() & self.acc_lo[i].val()) | self.acc_hi[i].val();
                 }
+            }
+        }
+        // One RAM: ya_r is a stage of the MAC (an op in D) or of the scan, which may stall.
+        for i in 0..self.one_ram.len() {
+            if self.one_ram[i].val()
+                & !(self.d_valid.q.val() | self.scan_enable.val() | self.init_q.q.val())
+            {
+                self.ya_r.d.next = self.ya_r.q.val();
             }
         }
         self.e_valid.d.next = self.d_valid.q.val();
@@ -507,7 +535,12 @@ mod tests {
     use crate::mem::hex_lines;
     use rand::{Rng, SeedableRng};
 
-    fn make(rng: &mut impl Rng, acc_bits: u32, onehot: bool) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
+    fn make(
+        rng: &mut impl Rng,
+        acc_bits: u32,
+        onehot: bool,
+        one_y_ram: bool,
+    ) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
         // The extremes first: -128 caught a sign-extension bug in rust-hdl's signed casts.
         let w: Vec<i8> = (0..32)
             .map(|i| match i {
@@ -538,6 +571,7 @@ mod tests {
                     keep: !onehot,
                     acc_bits,
                     onehot,
+                    one_y_ram,
                 },
                 &wu,
                 32,
@@ -553,7 +587,7 @@ mod tests {
     #[test]
     fn pe_yosys_validate() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let (mut uut, w, _) = make(&mut rng, 32, false);
+        let (mut uut, w, _) = make(&mut rng, 32, false, false);
         uut.connect_all();
         let v = generate_verilog(&uut);
         let files = vec![
@@ -582,13 +616,80 @@ mod tests {
         }
     }
 
+    /// One Y RAM (iCE40): two layers' words in address ranges 0..4 and 4..8 of set A, the MAC
+    /// and the scan taking turns on its read port, the scan stalling at random (its stages must
+    /// hold, not refill from the RAM).
+    #[test]
+    fn pe_one_y_ram_mac_and_stalled_scan() {
+        let acc_bits = 24;
+        let wrap = |v: i64| -> i32 {
+            let s = 64 - acc_bits;
+            ((v << s) >> s) as i32
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (uut, w, b) = make(&mut rng, acc_bits, true, true);
+        let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
+        let mut y = b[0].clone();
+        for k in 0..8u64 {
+            sim.uut.init_valid.next = true;
+            sim.uut.init_addr.next = k.into();
+            sim.cycle().unwrap();
+        }
+        sim.uut.init_valid.next = false;
+        sim.cycle().unwrap();
+        for round in 0..4 {
+            let base = 4 * (round % 2);
+            for _ in 0..60 {
+                let valid = rng.gen_bool(0.8);
+                let wa = rng.gen_range(0..32usize);
+                let ya = base + rng.gen_range(0..3usize);
+                let d: i32 = rng.gen_range(-255..=255);
+                sim.uut.op_valid.next = valid;
+                sim.uut.op_waddr.next = (wa as u64).into();
+                sim.uut.op_yaddr.next = (ya as u64).into();
+                sim.uut.op_delta.next = u64::from((d as u32) & 0x1ff).into();
+                if valid {
+                    y[ya] = wrap(i64::from(y[ya]) + i64::from(w[wa]) * i64::from(d));
+                }
+                sim.cycle().unwrap();
+            }
+            sim.uut.op_valid.next = false;
+            for _ in 0..MAC_LATENCY {
+                sim.cycle().unwrap();
+            }
+            // The scan of the range just written, with stalls: after the n-th advancing cycle
+            // the scan register holds the word addressed in the (n-2)-th.
+            let mut sent = Vec::new();
+            let mut checked = 0;
+            while checked < 4 {
+                let go = rng.gen_bool(0.6);
+                let a = base + sent.len().min(3);
+                sim.uut.scan_enable.next = go;
+                sim.uut.scan_addr.next = (a as u64).into();
+                sim.cycle().unwrap();
+                if go {
+                    sent.push(a);
+                }
+                if sent.len() >= 3 {
+                    let want = y[sent[sent.len() - 3]];
+                    let got = sim.uut.scan_data.val().to_u64() as u32 as i32;
+                    assert_eq!(got, want, "round {round} after {} advances", sent.len());
+                    if go {
+                        checked += 1;
+                    }
+                }
+            }
+            sim.uut.scan_enable.next = false;
+        }
+    }
+
     fn mac_matches_reference(acc_bits: u32, onehot: bool) {
         let wrap = |v: i64| -> i32 {
             let s = 64 - acc_bits;
             ((v << s) >> s) as i32
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        let (uut, w, b) = make(&mut rng, acc_bits, onehot);
+        let (uut, w, b) = make(&mut rng, acc_bits, onehot, false);
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         let mut y = b.clone();
         let mut wraps = 0;

@@ -161,6 +161,10 @@ pub struct DeltaTop {
     nib: Vec<Constant<Bits<16>>>,
     hi_bits: Vec<Constant<Bits<16>>>,
     e_l0: Vec<DFF<bool>>,
+    /// `HwParams::one_y_ram` (one entry, iCE40): the decoder may take words (so the MACs may
+    /// read Y) in layer 0, or once the compactor has written the layer's terminator: every scan
+    /// read of the previous layer's words, on the same Y RAM port, is done by then.
+    mac_gate: Vec<DFF<bool>>,
     init_last: DFF<bool>,
     /// init_words - 2 - cnt during Init: `init_last` is its zero test.
     ileft: DFF<Bits<16>>,
@@ -280,6 +284,7 @@ impl DeltaTop {
                         keep: params.replicate,
                         acc_bits: params.acc_bits,
                         onehot: !params.replicate,
+                        one_y_ram: params.one_y_ram,
                     },
                     &image.weights[b],
                     geo.weight_depth,
@@ -335,7 +340,7 @@ impl DeltaTop {
             encoder: DeltaEncoder::new(g, geo.r_depth).registered_bounds(!params.replicate),
             compactor: Compactor::new(g, params.rle_run_bits, params.replicate),
             rle: RleBuffer::new(geo.fifo_depth).avail_flag(!params.replicate),
-            decoder: Decoder::default(),
+            decoder: Decoder::new(params.one_y_ram),
             pes,
             rq: (0..g)
                 .map(|i| RequantLane::new(i < rq_dsp, params.lut_mul_pairs, params.replicate))
@@ -381,6 +386,9 @@ impl DeltaTop {
                 .map(|_| Constant::new(0xfff0u64.into()))
                 .collect(),
             e_l0: (0..counted).map(|_| Default::default()).collect(),
+            mac_gate: (0..usize::from(params.one_y_ram))
+                .map(|_| Default::default())
+                .collect(),
             init_last: Default::default(),
             ileft: Default::default(),
             drain_a: Default::default(),
@@ -602,6 +610,17 @@ impl Logic for DeltaTop {
         self.rle.wr_word.next = self.compactor.wr_word.val();
         self.rle.pop.next = self.decoder.pop.val();
         self.decoder.nonempty.next = self.rle.nonempty.val();
+        for i in 0..self.mac_gate.len() {
+            self.mac_gate[i].clock.next = self.clock.val();
+            self.mac_gate[i].d.next = self.mac_gate[i].q.val();
+            // The terminator: (run 0, value 1) with nz clear (`rle_buffer::rle_word`).
+            if self.compactor.wr_valid.val()
+                & !self.compactor.wr_word.val().get_bit(17)
+                & self.compactor.wr_word.val().get_bit(8)
+            {
+                self.mac_gate[i].d.next = true;
+            }
+        }
         self.decoder.word.next = self.rle.rd_word.val();
         self.decoder.in_dim.next = self.d_in_dim.read_data.val();
         self.decoder.chunks.next = self.d_chunks.read_data.val();
@@ -787,6 +806,9 @@ impl Logic for DeltaTop {
             self.pes[b].op_yaddr.next = self.decoder.op_yaddr.val();
             self.pes[b].op_delta.next = self.decoder.op_delta.val();
             self.pes[b].mac_set.next = self.mac_set.q.val();
+            for _i in 0..self.mac_gate.len() {
+                self.pes[b].mac_set.next = false;
+            }
             self.pes[b].init_valid.next = self.pe_init.q.val();
             self.pes[b].init_addr.next = self.pe_init_addr.q.val();
             self.pes[b].scan_addr.next = self.sc.q.val();
@@ -929,6 +951,9 @@ impl Logic for DeltaTop {
             }
             SeqState::Load => {
                 self.state.d.next = SeqState::Run;
+                for i in 0..self.mac_gate.len() {
+                    self.mac_gate[i].d.next = !self.layer.q.val().any();
+                }
                 self.scan_run.d.next = !self.d_readout.read_data.val().any();
                 self.first.d.next = true;
                 self.mac_set.d.next = self.layer.q.val().get_bit(0);
@@ -1011,6 +1036,10 @@ impl Logic for DeltaTop {
                 self.st_init.d.next = false;
                 self.st_drain.d.next = false;
             }
+        }
+        // After every assignment of the gate's next value (the Load arm above sets it).
+        for i in 0..self.mac_gate.len() {
+            self.decoder.hold_next[i].next = !self.mac_gate[i].d.val();
         }
     }
 }
