@@ -616,20 +616,14 @@ mod tests {
         }
     }
 
-    /// One Y RAM (iCE40): two layers' words in address ranges 0..4 and 4..8 of set A, the MAC
-    /// and the scan taking turns on its read port, the scan stalling at random (its stages must
-    /// hold, not refill from the RAM).
-    #[test]
-    fn pe_one_y_ram_mac_and_stalled_scan() {
-        let acc_bits = 24;
-        let wrap = |v: i64| -> i32 {
-            let s = 64 - acc_bits;
-            ((v << s) >> s) as i32
-        };
-        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        let (uut, w, b) = make(&mut rng, acc_bits, true, true);
-        let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
-        let mut y = b[0].clone();
+    /// `v` wrapped to an `acc_bits`-wide two's complement accumulator.
+    fn wrap_to(acc_bits: u32, v: i64) -> i32 {
+        let s = 64 - acc_bits;
+        ((v << s) >> s) as i32
+    }
+
+    /// The sequence-start bias copy of Y words 0..8.
+    fn copy_biases(sim: &mut ClockedSim<Pe>) {
         for k in 0..8u64 {
             sim.uut.init_valid.next = true;
             sim.uut.init_addr.next = k.into();
@@ -637,6 +631,20 @@ mod tests {
         }
         sim.uut.init_valid.next = false;
         sim.cycle().unwrap();
+    }
+
+    /// One Y RAM (iCE40): two layers' words in address ranges 0..4 and 4..8 of set A, the MAC
+    /// and the scan taking turns on its read port, the scan stalling at random (its stages must
+    /// hold, not refill from the RAM).
+    #[test]
+    fn pe_one_y_ram_mac_and_stalled_scan() {
+        let acc_bits = 24;
+        let wrap = |v: i64| wrap_to(acc_bits, v);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (uut, w, b) = make(&mut rng, acc_bits, true, true);
+        let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
+        let mut y = b[0].clone();
+        copy_biases(&mut sim);
         for round in 0..4 {
             let base = 4 * (round % 2);
             for _ in 0..60 {
@@ -684,22 +692,13 @@ mod tests {
     }
 
     fn mac_matches_reference(acc_bits: u32, onehot: bool) {
-        let wrap = |v: i64| -> i32 {
-            let s = 64 - acc_bits;
-            ((v << s) >> s) as i32
-        };
+        let wrap = |v: i64| wrap_to(acc_bits, v);
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let (uut, w, b) = make(&mut rng, acc_bits, onehot, false);
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         let mut y = b.clone();
         let mut wraps = 0;
-        for k in 0..8u64 {
-            sim.uut.init_valid.next = true;
-            sim.uut.init_addr.next = k.into();
-            sim.cycle().unwrap();
-        }
-        sim.uut.init_valid.next = false;
-        sim.cycle().unwrap();
+        copy_biases(&mut sim);
         for round in 0..6 {
             let set = round % 2;
             sim.uut.mac_set.next = set == 1;
