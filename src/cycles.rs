@@ -91,21 +91,10 @@ pub struct LayerRun {
 /// starts, one per max(1, words) cycles; each word is formed in one cycle, the terminator in
 /// the cycle after the last group; the decoder takes a word `WORD_TO_DECODER` cycles after it
 /// is formed, or when it finishes the previous one (chunks cycles for a nonzero
-/// word, 1 for a zero word), whichever is later.
+/// word, 1 for a zero word), whichever is later. With `gated` the decoder starts no word before
+/// `MAC_GATE_DELAY` cycles after the terminator is formed (a hidden layer with one Y RAM: its
+/// scan and MACs take turns).
 pub fn layer_run(
-    mask: &[bool],
-    lanes: usize,
-    groups: usize,
-    max_run: u64,
-    chunks: u64,
-    front_latency: u64,
-) -> LayerRun {
-    layer_run_gated(mask, lanes, groups, max_run, chunks, front_latency, false)
-}
-
-/// [`layer_run`]; with `gated` the decoder starts no word before `MAC_GATE_DELAY` cycles after
-/// the terminator is formed (a hidden layer with one Y RAM: its scan and MACs take turns).
-pub fn layer_run_gated(
     mask: &[bool],
     lanes: usize,
     groups: usize,
@@ -162,7 +151,7 @@ pub fn frame_cycles(
         } else {
             HIDDEN_FRONT_LATENCY
         };
-        let run = layer_run_gated(
+        let run = layer_run(
             &deltas[l],
             lanes,
             groups,
@@ -309,7 +298,7 @@ mod tests {
     fn empty_vector_costs_groups_plus_terminator() {
         // 3 groups reach the compactor at 2, 3, 4 (front latency 2); terminator written at 5,
         // decoded WORD_TO_DECODER later, Run ends 2 cycles after that.
-        let r = layer_run(&[false; 5], 2, 3, 255, 4, 2);
+        let r = layer_run(&[false; 5], 2, 3, 255, 4, 2, false);
         assert_eq!(r.nonzero_words, 0);
         assert_eq!(r.zero_words, 1);
         assert_eq!(r.run_cycles, 5 + WORD_TO_DECODER + DONE_LATENCY);
@@ -318,7 +307,7 @@ mod tests {
     #[test]
     fn busy_decoder_hides_the_encoder() {
         // One nonzero per group of one lane, chunks 10: the decoder is the bottleneck.
-        let r = layer_run(&[true; 4], 1, 4, 255, 10, 2);
+        let r = layer_run(&[true; 4], 1, 4, 255, 10, 2, false);
         assert_eq!(r.nonzero_words, 4);
         // Front latency 2: first word decoded at 2 + WORD_TO_DECODER, four words of 10 cycles,
         // then the terminator.

@@ -792,36 +792,20 @@ fn spinner(quiet: bool, prefix: String) -> ProgressBar {
     pb
 }
 
-/// Runs `cmd` in `dir`, copying stdout and stderr into `log` and the latest line onto `pb`.
-fn run_logged(cmd: Command, dir: &Path, log: &Path, pb: &ProgressBar) -> Result<()> {
-    run_logged_limited(cmd, dir, log, pb, None).map_err(|e| match e {
-        ToolError::Failed(e) => e,
-        // Without a limit there is no time-out; kept total rather than panicking.
-        ToolError::TimedOut(l) => anyhow!("{} stopped after {l:?}", log.display()),
-    })
-}
+/// The error of a [`run_logged`] tool stopped at its wall-clock limit (the limit).
+#[derive(Debug, thiserror::Error)]
+#[error("stopped after {0:?}")]
+struct TimedOut(Duration);
 
-/// How a tool run under [`run_logged_limited`] failed.
-enum ToolError {
-    Failed(anyhow::Error),
-    /// Stopped after the limit (the limit).
-    TimedOut(Duration),
-}
-
-impl From<anyhow::Error> for ToolError {
-    fn from(e: anyhow::Error) -> Self {
-        ToolError::Failed(e)
-    }
-}
-
-/// [`run_logged`] with an optional wall-clock limit: past it the tool is killed.
-fn run_logged_limited(
+/// Runs `cmd` in `dir`, copying stdout and stderr into `log` and the latest line onto `pb`;
+/// with a `limit`, kills it past that wall-clock time and fails with [`TimedOut`].
+fn run_logged(
     mut cmd: Command,
     dir: &Path,
     log: &Path,
     pb: &ProgressBar,
     limit: Option<Duration>,
-) -> std::result::Result<(), ToolError> {
+) -> Result<()> {
     let what = format!("{:?}", cmd.get_program());
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let file = Arc::new(Mutex::new(file));
@@ -874,7 +858,7 @@ fn run_logged_limited(
         let _ = t.join();
     }
     let Some(status) = status else {
-        return Err(ToolError::TimedOut(limit.unwrap_or_default()));
+        return Err(TimedOut(limit.unwrap_or_default()).into());
     };
     if !status.success() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -889,11 +873,11 @@ fn run_logged_limited(
         } else {
             errors
         };
-        return Err(ToolError::Failed(anyhow!(
+        bail!(
             "{what} failed ({status}); log {}:\n{}",
             log.display(),
             tail.join("\n")
-        )));
+        );
     }
     Ok(())
 }
@@ -1446,7 +1430,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
         let pb = spinner(opts.quiet, format!("yosys ({} {top})", target.name));
         let mut cmd = Command::new(&yosys);
         cmd.arg("-s").arg(from_rtl(&script_path, &out_abs));
-        let r = run_logged(cmd, &rtl, &yosys_log, &pb);
+        let r = run_logged(cmd, &rtl, &yosys_log, &pb, None);
         pb.finish_and_clear();
         r?;
     }
@@ -1597,12 +1581,13 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
                     .arg(from_rtl(&placed(seed, *p), &out_abs));
             }
             let limit = Duration::from_secs_f64(opts.seed_timeout_min * 60.0);
-            let r = run_logged_limited(cmd, &rtl, &log, &pb, Some(limit));
+            let r = run_logged(cmd, &rtl, &log, &pb, Some(limit));
             pb.finish_and_clear();
-            match r {
-                Ok(()) => {}
-                Err(ToolError::Failed(e)) => return Err(e),
-                Err(ToolError::TimedOut(l)) => bail!(
+            if let Err(e) = r {
+                let Some(TimedOut(l)) = e.downcast_ref::<TimedOut>() else {
+                    return Err(e);
+                };
+                bail!(
                     "{} seed {seed} did not finish within {} (--seed-timeout) and was \
                      stopped; its router may not converge on this netlist at {clock_mhz} MHz. \
                      Try other seeds, a lower --clock, or a longer --seed-timeout; log {}",
@@ -1613,7 +1598,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
                         format!("{:.1} s", l.as_secs_f64())
                     },
                     log.display()
-                ),
+                );
             }
             let rep: Value = serde_json::from_str(
                 &std::fs::read_to_string(&report)
@@ -1685,7 +1670,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
             cmd.args(p.args())
                 .arg(from_rtl(&placed(best.seed, *p), &out_abs))
                 .arg(from_rtl(&bit, &out_abs));
-            let r = run_logged(cmd, &rtl, &log, &pb);
+            let r = run_logged(cmd, &rtl, &log, &pb, None);
             pb.finish_and_clear();
             r?;
             let bytes = std::fs::metadata(&bit)

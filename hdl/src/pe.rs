@@ -633,6 +633,24 @@ mod tests {
         sim.cycle().unwrap();
     }
 
+    /// Puts a random op on the PE's inputs (valid with probability 0.8, Y address base + 0..3);
+    /// returns (weight address, Y address, delta) when it is valid.
+    fn drive_op(
+        sim: &mut ClockedSim<Pe>,
+        rng: &mut impl Rng,
+        base: usize,
+    ) -> Option<(usize, usize, i32)> {
+        let valid = rng.gen_bool(0.8);
+        let wa = rng.gen_range(0..32usize);
+        let ya = base + rng.gen_range(0..3usize);
+        let d: i32 = rng.gen_range(-255..=255);
+        sim.uut.op_valid.next = valid;
+        sim.uut.op_waddr.next = (wa as u64).into();
+        sim.uut.op_yaddr.next = (ya as u64).into();
+        sim.uut.op_delta.next = u64::from((d as u32) & 0x1ff).into();
+        valid.then_some((wa, ya, d))
+    }
+
     /// One Y RAM (iCE40): two layers' words in address ranges 0..4 and 4..8 of set A, the MAC
     /// and the scan taking turns on its read port, the scan stalling at random (its stages must
     /// hold, not refill from the RAM).
@@ -648,15 +666,7 @@ mod tests {
         for round in 0..4 {
             let base = 4 * (round % 2);
             for _ in 0..60 {
-                let valid = rng.gen_bool(0.8);
-                let wa = rng.gen_range(0..32usize);
-                let ya = base + rng.gen_range(0..3usize);
-                let d: i32 = rng.gen_range(-255..=255);
-                sim.uut.op_valid.next = valid;
-                sim.uut.op_waddr.next = (wa as u64).into();
-                sim.uut.op_yaddr.next = (ya as u64).into();
-                sim.uut.op_delta.next = u64::from((d as u32) & 0x1ff).into();
-                if valid {
+                if let Some((wa, ya, d)) = drive_op(&mut sim, &mut rng, base) {
                     y[ya] = wrap(i64::from(y[ya]) + i64::from(w[wa]) * i64::from(d));
                 }
                 sim.cycle().unwrap();
@@ -703,15 +713,7 @@ mod tests {
             let set = round % 2;
             sim.uut.mac_set.next = set == 1;
             for _ in 0..60 {
-                let valid = rng.gen_bool(0.8);
-                let wa = rng.gen_range(0..32usize);
-                let ya = rng.gen_range(0..3usize);
-                let d: i32 = rng.gen_range(-255..=255);
-                sim.uut.op_valid.next = valid;
-                sim.uut.op_waddr.next = (wa as u64).into();
-                sim.uut.op_yaddr.next = (ya as u64).into();
-                sim.uut.op_delta.next = u64::from((d as u32) & 0x1ff).into();
-                if valid {
+                if let Some((wa, ya, d)) = drive_op(&mut sim, &mut rng, 0) {
                     let v = i64::from(y[set][ya]) + i64::from(w[wa]) * i64::from(d);
                     y[set][ya] = wrap(v);
                     wraps += usize::from(i64::from(y[set][ya]) != v);
