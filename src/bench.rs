@@ -78,8 +78,9 @@ pub struct BenchReport {
     pub seed: u64,
     pub rows: Vec<BenchRow>,
     pub command: String,
-    /// Configs whose weight_bank_depth was raised to hold the bench model (cycles unchanged).
-    pub weight_bank_depth_raised: Vec<(String, u32)>,
+    /// Configs whose capacity fields were raised to hold the bench model (cycles unchanged):
+    /// the config and its `field = value`s.
+    pub capacity_raised: Vec<(String, Vec<String>)>,
 }
 
 fn slug(x: f64) -> String {
@@ -93,7 +94,7 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<BenchReport> {
         format::check_writable(f, opts.force)?;
     }
     let mut rows = Vec::new();
-    let mut weight_depths = Vec::new();
+    let mut capacity = Vec::new();
     let total = (opts.configs.len() * opts.points.len()) as u64;
     let pb = crate::cli::progress(total, "bench", opts.quiet);
     for config in &opts.configs {
@@ -106,17 +107,17 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<BenchReport> {
             spec.theta = theta;
             spec.check().map_err(anyhow::Error::msg)?;
             let (model, inputs) = generate(&spec);
-            // Weight memory depth does not change a cycle: a preset too small for the bench
-            // model is measured with deeper weight banks (recorded in the report).
-            let need = cfg.weight_depth_needed(&model);
-            if need > u64::from(cfg.weight_bank_depth) {
-                cfg.weight_bank_depth = need.next_power_of_two() as u32;
+            // Capacity (widest layer, layer count, weight memory depth) does not change a
+            // cycle: a preset too small for the bench model is measured with more of it
+            // (recorded in the report).
+            let raised = cfg.raise_capacity(&model);
+            if !raised.is_empty() {
                 let path = opts.out.join(format!("{}.toml", cfg.name));
                 std::fs::create_dir_all(&opts.out)
                     .with_context(|| format!("creating {}", opts.out.display()))?;
                 format::write_text(&path, &cfg.to_toml(), true)?;
                 config_file = path.display().to_string();
-                weight_depths.push((cfg.name.clone(), cfg.weight_bank_depth));
+                capacity.push((cfg.name.clone(), raised));
             }
             let dir = opts
                 .out
@@ -171,7 +172,7 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<BenchReport> {
         seed: opts.seed,
         rows,
         command: command.to_string(),
-        weight_bank_depth_raised: weight_depths,
+        capacity_raised: capacity,
     };
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
@@ -244,12 +245,12 @@ fn markdown(r: &BenchReport) -> String {
         },
         r.command,
         table(r),
-        r.weight_bank_depth_raised
+        r.capacity_raised
             .iter()
             .map(|(c, d)| {
                 format!(
-                    "`{c}` ran with weight_bank_depth = {d} to hold the model (memory depth \
-                     changes no cycle).\n\n"
+                    "`{c}` ran with {} to hold the model (capacity changes no cycle).\n\n",
+                    d.join(", ")
                 )
             })
             .collect::<String>(),

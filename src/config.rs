@@ -242,6 +242,36 @@ impl AccelConfig {
             .sum()
     }
 
+    /// Raises the capacity fields (max_in, max_out, max_layers, weight_bank_depth) that are too
+    /// small for `model`; none of them changes a cycle (`cycles.rs` reads none). Returns the
+    /// fields raised as `field = value`. For measuring a preset's cycles on a model it cannot hold
+    /// (`deltagen bench`); the raised config is not the preset's hardware.
+    pub fn raise_capacity(&mut self, model: &Model) -> Vec<String> {
+        let mut raised = Vec::new();
+        let widest = |f: fn(&crate::model::Layer) -> usize| {
+            model.layers.iter().map(f).max().unwrap_or(0) as u32
+        };
+        let mut raise = |field: &str, v: &mut u32, need: u32| {
+            if need > *v {
+                *v = need;
+                raised.push(format!("{field} = {need}"));
+            }
+        };
+        raise("max_in", &mut self.max_in, widest(|l| l.inputs()));
+        raise("max_out", &mut self.max_out, widest(|l| l.outputs()));
+        raise(
+            "max_layers",
+            &mut self.max_layers,
+            model.layers.len() as u32,
+        );
+        let depth = self.weight_depth_needed(model);
+        if depth > u64::from(self.weight_bank_depth) {
+            let d = depth.next_power_of_two() as u32;
+            raise("weight_bank_depth", &mut self.weight_bank_depth, d);
+        }
+        raised
+    }
+
     /// One Y RAM per PE for every layer (iCE40, where block RAMs are scarce) instead of two
     /// alternating sets: a hidden layer's MACs then wait for its scan (`cycles::layer_run`).
     pub fn one_y_ram(&self) -> bool {

@@ -21,7 +21,6 @@ pub fn hw_params(cfg: &AccelConfig) -> HwParams {
         max_dsp: cfg.max_dsp,
         // The family the config is made for, not `deltagen synth --target`: a config synthesized
         // for another family keeps its own form (same function and latency, other area/Fmax).
-        lut_mul_pairs: !cfg.target.starts_with("ice40"),
         replicate: !cfg.target.starts_with("ice40"),
         one_y_ram: cfg.one_y_ram(),
     }

@@ -312,9 +312,11 @@ impl Resources {
     }
 }
 
-/// Layer widths of the random model `synth` makes without `--model` (the model of the measured
-/// preset rows in docs/architecture.md).
-pub const DEFAULT_LAYERS: &str = "96,64,32,4";
+/// Layer widths of the random model `synth` makes without `--model` and `--layers`: the first
+/// the config holds (the models of the measured preset rows in docs/architecture.md: 96-64-32-4
+/// for ecp5-16pe and ice40-up5k-4pe's wider predecessors, 64-32-32-4 for ice40-up5k-8pe, whose
+/// 512-word weight banks hold 448 words of it).
+pub const DEFAULT_LAYERS: [&[usize]; 3] = [&[96, 64, 32, 4], &[64, 32, 32, 4], &[16, 8, 3]];
 /// Sequences, frames and seed of that random model (`deltagen model random` with these).
 const RANDOM_SEQUENCES: usize = 2;
 const RANDOM_FRAMES: usize = 20;
@@ -347,10 +349,10 @@ pub struct SynthArgs {
     /// with --layers (`deltagen model random`, seed 7) into OUT/model and uses that.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Layer widths of the random model made without --model, input first (must fit the config,
-    /// e.g. 16,8,3 for tiny-2pe).
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_LAYERS, conflicts_with = "model")]
-    pub layers: Vec<usize>,
+    /// Layer widths of the random model made without --model, input first (must fit the
+    /// config). Default: the first of 96,64,32,4 / 64,32,32,4 / 16,8,3 the config holds.
+    #[arg(long, value_delimiter = ',', conflicts_with = "model")]
+    pub layers: Option<Vec<usize>>,
     /// Device: ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k or xilinx-7 (resource estimate only).
     #[arg(long)]
     pub target: String,
@@ -391,7 +393,8 @@ pub struct SynthOptions {
     pub config: String,
     /// None: a random model with `layers` in `OUT/model`.
     pub model: Option<PathBuf>,
-    pub layers: Vec<usize>,
+    /// None: the first of [`DEFAULT_LAYERS`] the config holds.
+    pub layers: Option<Vec<usize>>,
     pub target: String,
     pub board: Option<String>,
     pub baud: u32,
@@ -411,7 +414,7 @@ impl SynthOptions {
         SynthOptions {
             config: config.to_string(),
             model,
-            layers: parse_layers(DEFAULT_LAYERS),
+            layers: None,
             target: target.to_string(),
             board: None,
             baud: deltagen_hdl::board::boards::DEFAULT_BAUD,
@@ -449,10 +452,6 @@ impl SynthOptions {
             quiet,
         })
     }
-}
-
-fn parse_layers(s: &str) -> Vec<usize> {
-    s.split(',').filter_map(|w| w.trim().parse().ok()).collect()
 }
 
 /// `build/synth/CONFIG-TARGET[-BOARD]` (characters other than letters, digits, `.`, `_`, `-` in
@@ -1193,8 +1192,8 @@ pub struct SynthReport {
 /// Where the model comes from.
 enum ModelSource {
     Package(PathBuf),
-    /// Made by `synth` itself (`--layers`), written to `OUT/model`.
-    Random(Box<(Model, crate::io::Inputs)>),
+    /// Made by `synth` itself (`--layers` or the default), written to `OUT/model`; its widths.
+    Random(Box<(Model, crate::io::Inputs, Vec<usize>)>),
 }
 
 fn dashed(widths: &[usize], sep: &str) -> String {
@@ -1246,26 +1245,54 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
             )
         })?;
     }
-    let source = match &opts.model {
-        Some(m) => ModelSource::Package(m.clone()),
-        None => {
-            let spec = RandomSpec::new(
-                opts.layers.clone(),
-                RANDOM_SEQUENCES,
-                RANDOM_FRAMES,
-                RANDOM_SEED,
-            );
-            spec.check().map_err(anyhow::Error::msg)?;
-            let (model, inputs) = random::generate(&spec);
-            cfg.validate_model(&model).map_err(|e| {
+    let random_model = |layers: &[usize]| {
+        let spec = RandomSpec::new(
+            layers.to_vec(),
+            RANDOM_SEQUENCES,
+            RANDOM_FRAMES,
+            RANDOM_SEED,
+        );
+        spec.check().map_err(anyhow::Error::msg)?;
+        let (model, inputs) = random::generate(&spec);
+        let fits = cfg.validate_model(&model);
+        Ok::<_, anyhow::Error>((model, inputs, fits))
+    };
+    let source = match (&opts.model, &opts.layers) {
+        (Some(m), _) => ModelSource::Package(m.clone()),
+        (None, Some(layers)) => {
+            let (model, inputs, fits) = random_model(layers)?;
+            fits.map_err(|e| {
                 anyhow!(
                     "the random model {} (--layers, used without --model) does not fit config {}: \
                      {e}; pass --layers that fit (e.g. 16,8,3 for tiny-2pe) or --model",
-                    dashed(&opts.layers, "-"),
+                    dashed(layers, "-"),
                     cfg.name
                 )
             })?;
-            ModelSource::Random(Box::new((model, inputs)))
+            ModelSource::Random(Box::new((model, inputs, layers.clone())))
+        }
+        (None, None) => {
+            let mut chosen = None;
+            for layers in DEFAULT_LAYERS {
+                let (model, inputs, fits) = random_model(layers)?;
+                if fits.is_ok() {
+                    chosen = Some((model, inputs, layers.to_vec()));
+                    break;
+                }
+            }
+            let Some(c) = chosen else {
+                bail!(
+                    "config {} holds none of the default random models ({}); pass --layers that \
+                     fit it or --model",
+                    cfg.name,
+                    DEFAULT_LAYERS
+                        .iter()
+                        .map(|l| dashed(l, "-"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            ModelSource::Random(Box::new(c))
         }
     };
 
@@ -1318,7 +1345,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
             (m, "package".to_string(), w)
         }
         ModelSource::Random(b) => {
-            let (model, inputs) = *b;
+            let (model, inputs, layers) = *b;
             let dir = out_abs.join("model");
             model.save(&dir, opts.force)?;
             inputs.save(&dir.join("inputs.npz"), opts.force)?;
@@ -1328,9 +1355,9 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
                 format!(
                     "random: deltagen model random --layers {} --sequences {RANDOM_SEQUENCES} \
                      --frames {RANDOM_FRAMES} --seed {RANDOM_SEED}",
-                    dashed(&opts.layers, ",")
+                    dashed(&layers, ",")
                 ),
-                opts.layers.clone(),
+                layers,
             )
         }
     };
@@ -2223,7 +2250,6 @@ mod tests {
             default_out("my cfg/1", "ecp5-85k", Some("ulx3s")),
             Path::new("build/synth/my_cfg_1-ecp5-85k-ulx3s")
         );
-        assert_eq!(parse_layers(DEFAULT_LAYERS), [96, 64, 32, 4]);
     }
 
     #[test]

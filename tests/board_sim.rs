@@ -78,10 +78,10 @@ fn board_matches_golden_tiny_16_8_3() {
     check(&cfg, &spec);
 }
 
-/// Four lanes, a partial last beat (21 inputs), three layers.
+/// Two lanes, a partial last beat (21 inputs), three layers.
 #[test]
 fn board_matches_golden_ice40_preset() {
-    let cfg = AccelConfig::preset("ice40-up5k-8pe").unwrap();
+    let cfg = AccelConfig::preset("ice40-up5k-4pe").unwrap();
     let mut spec = RandomSpec::new(vec![21, 12, 9, 4], 2, 4, 43);
     spec.tau = 2;
     spec.change_prob = 0.2;

@@ -259,6 +259,9 @@ fn trained_model_traces_through_the_rtl() {
             "basicmotions",
             "--method",
             "delta-lsq",
+            // 6-32-32-4: 184 weight words per PE bank (the preset holds 512).
+            "--hidden",
+            "32,32",
             "--data-dir",
         ])
         .arg(data_dir())

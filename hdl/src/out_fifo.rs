@@ -8,6 +8,10 @@
 //! yet moved on) and the output register (`out_valid`, `o_data`), which takes the word when it
 //! is empty or its word is taken. Nothing but that register reads the BRAM, so on ECP5 `deltagen
 //! synth` moves it into the DP16KD's output register and the stream starts from flip-flops.
+//!
+//! A word is the logit and its last flag: 33 bits, three iCE40 EBRs wide. With accumulators
+//! narrower than 32 bits (`narrow`) the flag takes bit 31 and the read sign-extends bit 30, so
+//! the RAM is 32 bits wide: two EBRs.
 
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
@@ -28,6 +32,14 @@ pub struct OutFifo {
     pub m_axis_tdata: Signal<Out, Bits<32>>,
     pub m_axis_tlast: Signal<Out, bool>,
     words: SyncRam<33>,
+    /// `narrow`: the 32-bit RAM that replaces `words` (then unread, so Yosys removes it). One
+    /// entry or none: with none the loops below write no Verilog, so a 32-bit design's Verilog
+    /// (ecp5-16pe, whose timing was closed on it) stays as it was.
+    words_n: Vec<SyncRam<32>>,
+    word_n: Vec<Signal<Local, Bits<32>>>,
+    read_n: Vec<NarrowRead>,
+    n_low: Vec<Constant<Bits<32>>>,
+    n_last: Vec<Constant<Bits<32>>>,
     wr_ptr: DFF<Bits<16>>,
     rd_ptr: DFF<Bits<16>>,
     out_valid: DFF<bool>,
@@ -49,8 +61,10 @@ pub struct OutFifo {
 
 impl OutFifo {
     /// `depth` words (a power of two, at most 2^15 so 16-bit pointers tell full from empty).
-    pub fn new(depth: usize) -> Self {
+    /// `narrow`: every logit fits 31 bits signed (a 32-bit RAM, see the module notes).
+    pub fn new(depth: usize, narrow: bool) -> Self {
         assert!(depth.is_power_of_two() && depth <= 1 << 15);
+        let n = usize::from(narrow);
         Self {
             clock: Default::default(),
             wr_valid: Default::default(),
@@ -65,6 +79,17 @@ impl OutFifo {
             // A read needs a word in the RAM and a write needs room: never the same word (the
             // sequencer starts a frame only when all its logits fit).
             words: SyncRam::new(depth, &[], None).no_rw_check(),
+            words_n: (0..n)
+                .map(|_| SyncRam::new(depth, &[], None).no_rw_check())
+                .collect(),
+            word_n: (0..n).map(|_| Default::default()).collect(),
+            read_n: (0..n).map(|_| Default::default()).collect(),
+            n_low: (0..n)
+                .map(|_| Constant::new(0x7fff_ffffu64.into()))
+                .collect(),
+            n_last: (0..n)
+                .map(|_| Constant::new(0x8000_0000u64.into()))
+                .collect(),
             wr_ptr: Default::default(),
             rd_ptr: Default::default(),
             out_valid: Default::default(),
@@ -114,6 +139,20 @@ impl Logic for OutFifo {
         self.pop.next = self.ne.q.val() & (!self.r_valid.q.val() | self.mv.val());
         self.words.read_address.next = self.rd_ptr.q.val() & self.mask.val();
         self.words.read_enable.next = self.pop.val();
+        for i in 0..self.words_n.len() {
+            self.words_n[i].clock.next = self.clock.val();
+            self.word_n[i].next = self.wr_data.val() & self.n_low[i].val();
+            if self.wr_last.val() {
+                self.word_n[i].next =
+                    (self.wr_data.val() & self.n_low[i].val()) | self.n_last[i].val();
+            }
+            self.words_n[i].write_address.next = self.wr_ptr.q.val() & self.mask.val();
+            self.words_n[i].write_data.next = self.word_n[i].val();
+            self.words_n[i].write_enable.next = self.wr_valid.val();
+            self.words_n[i].read_address.next = self.rd_ptr.q.val() & self.mask.val();
+            self.words_n[i].read_enable.next = self.pop.val();
+            self.read_n[i].r.next = self.words_n[i].read_data.val();
+        }
         if self.pop.val() {
             self.ne.d.next = self.occ.q.val() != 1;
         }
@@ -134,6 +173,9 @@ impl Logic for OutFifo {
         }
         if self.mv.val() {
             self.o_data.d.next = self.words.read_data.val();
+            for i in 0..self.read_n.len() {
+                self.o_data.d.next = self.read_n[i].w.val();
+            }
             self.out_valid.d.next = true;
         } else if self.m_axis_tready.val() {
             self.out_valid.d.next = false;
@@ -144,6 +186,24 @@ impl Logic for OutFifo {
     }
 }
 
+/// A narrow FIFO word as the 33-bit output word: the flag (bit 31) to bit 32, the sign (bit 30)
+/// copied into bit 31. A block of its own: `hdl_gen` loops do not take `bit_cast` of an
+/// indexed signal.
+#[derive(LogicBlock, Default)]
+struct NarrowRead {
+    r: Signal<In, Bits<32>>,
+    w: Signal<Out, Bits<33>>,
+}
+
+impl Logic for NarrowRead {
+    #[hdl_gen]
+    fn update(&mut self) {
+        // r << 1 puts the flag at 32 and the sign at 31; bits 30..0 stay r's.
+        self.w.next = ((bit_cast::<33, 32>(self.r.val()) << 1) & bits::<33>(0x1_8000_0000_u64))
+            | bit_cast::<33, 31>(self.r.val().get_bits::<31>(0));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,17 +211,41 @@ mod tests {
 
     #[test]
     fn out_fifo_is_valid_verilog() {
-        let mut uut = OutFifo::new(8);
-        uut.connect_all();
-        yosys_validate("out_fifo", &generate_verilog(&uut)).unwrap();
+        for narrow in [false, true] {
+            let mut uut = OutFifo::new(8, narrow);
+            uut.connect_all();
+            yosys_validate("out_fifo", &generate_verilog(&uut)).unwrap();
+        }
+    }
+
+    /// Word `i` of the test stream: any 32-bit value, or (`narrow`) a 31-bit signed one, both
+    /// signs and the range's ends included.
+    fn word(i: u32, narrow: bool) -> u32 {
+        let v = i.wrapping_mul(0x9e37_79b9) ^ (i << 29);
+        if narrow {
+            (((v << 1) as i32) >> 1) as u32
+        } else {
+            v
+        }
+    }
+
+    #[test]
+    fn words_survive_back_pressure() {
+        back_pressure(false);
+    }
+
+    #[test]
+    fn narrow_words_survive_back_pressure() {
+        back_pressure(true);
     }
 
     /// Bursts of writes, a reader that stalls at random: every word comes out once, in order,
     /// with its last flag; `room` never lets a frame overflow it.
-    #[test]
-    fn words_survive_back_pressure() {
-        let mut sim =
-            ClockedSim::new(OutFifo::new(8), |u, c| u.clock.next = Clock::from(c)).unwrap();
+    fn back_pressure(narrow: bool) {
+        let mut sim = ClockedSim::new(OutFifo::new(8, narrow), |u, c| {
+            u.clock.next = Clock::from(c)
+        })
+        .unwrap();
         sim.uut.need.next = 5u64.into();
         let mut state = 0x9e3779b97f4a7c15u64;
         let mut rnd = move || {
@@ -183,7 +267,7 @@ mod tests {
             }
             let wr = burst_left > 0;
             sim.uut.wr_valid.next = wr;
-            sim.uut.wr_data.next = u64::from(written).into();
+            sim.uut.wr_data.next = u64::from(word(written, narrow)).into();
             sim.uut.wr_last.next = burst_left == 1;
             let ready = rnd() % 10 < 6;
             sim.uut.m_axis_tready.next = ready;
@@ -204,7 +288,9 @@ mod tests {
                 in_fifo += 1;
             }
         }
-        let want: Vec<(u32, bool)> = (0..written).map(|i| (i, i % 5 == 4)).collect();
+        let want: Vec<(u32, bool)> = (0..written)
+            .map(|i| (word(i, narrow), i % 5 == 4))
+            .collect();
         assert_eq!(written, 200);
         assert_eq!(got, want);
         assert_eq!(in_fifo, 0);

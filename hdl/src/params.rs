@@ -33,10 +33,6 @@ pub struct HwParams {
     pub max_layers: u32,
     pub weight_bank_depth: u32,
     pub max_dsp: u32,
-    /// LUT multipliers add their shifted rows in pairs in the first stage (one LUT level before
-    /// the carry chain: for fabrics where routing dominates, ECP5) rather than in fours (fewer
-    /// registers: on iCE40 every flip-flop takes a logic cell). Same latency either way.
-    pub lut_mul_pairs: bool,
     /// Per-block copies of broadcast registers (`KeepReg`: the PEs' forwarding selects, the
     /// requant lanes' layer constants, the compactor's local `ready`), so no flip-flop drives
     /// across the device (ECP5). false on iCE40, where Yosys then merges the copies (every

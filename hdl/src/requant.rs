@@ -77,14 +77,23 @@ pub struct RequantLane {
     q3_sat: DFF<bool>,
     q5_z: DFF<Bits<8>>,
     sum: Signal<Local, Bits<48>>,
+    /// Accumulators narrower than 32 bits (one entry, none at 32: a 32-bit design's Verilog
+    /// stays as its timing was closed on): y's bits from acc_bits up, copies of its sign, are
+    /// cleared at the multipliers' inputs. Only 0 < y < ysat is multiplied (the flags decide
+    /// the rest), so the product is the same, and Yosys trims the constant-zero rows and sums.
+    y_mask: Vec<Constant<Bits<32>>>,
+    y_pos: Vec<Signal<Local, Bits<32>>>,
     shifted: Signal<Local, Bits<8>>,
     z_out: Signal<Local, Bits<8>>,
 }
 
 impl RequantLane {
-    /// `dsp`: the two multipliers on DSP blocks (else LUTs, `pairs`: see `Mul16P::new`).
+    /// `dsp`: the two multipliers on DSP blocks (else LUTs, see `Mul16P`).
     /// `keep`: the layer-constant copies are KeepRegs (see `HwParams::replicate`; M always is).
-    pub fn new(dsp: bool, pairs: bool, keep: bool) -> Self {
+    /// `acc_bits`: the accumulators' width (y is sign-extended from it).
+    pub fn new(dsp: bool, keep: bool, acc_bits: u32) -> Self {
+        let narrow = (acc_bits < 32) as usize;
+        let mask = (1u64 << acc_bits.min(32)) - 1;
         Self {
             clock: Default::default(),
             adv: Default::default(),
@@ -96,8 +105,8 @@ impl RequantLane {
             tau: Default::default(),
             zmax: Default::default(),
             z: Default::default(),
-            mul_hi: Mul16P::new(dsp, pairs),
-            mul_lo: Mul16P::new(dsp, pairs),
+            mul_hi: Mul16P::new(dsp),
+            mul_lo: Mul16P::new(dsp),
             q0_y: Default::default(),
             q1_y: Default::default(),
             q1_m: Default::default(),
@@ -128,6 +137,8 @@ impl RequantLane {
             q3_sat: Default::default(),
             q5_z: Default::default(),
             sum: Default::default(),
+            y_mask: (0..narrow).map(|_| Constant::new(mask.into())).collect(),
+            y_pos: (0..narrow).map(|_| Default::default()).collect(),
             shifted: Default::default(),
             z_out: Default::default(),
         }
@@ -170,6 +181,11 @@ impl Logic for RequantLane {
         self.k_round.d.next = self.round.val();
         self.mul_lo.a.next = self.q1_y.q.val().get_bits::<16>(0);
         self.mul_lo.b.next = self.q1_m.q.val();
+        for i in 0..self.y_mask.len() {
+            self.y_pos[i].next = self.q1_y.q.val() & self.y_mask[i].val();
+            self.mul_hi.a.next = self.y_pos[i].val().get_bits::<16>(16);
+            self.mul_lo.a.next = self.y_pos[i].val().get_bits::<16>(0);
+        }
         self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
             + bit_cast::<48, 32>(self.q2_lo.q.val())
             + self.k_round.q.val();
@@ -293,22 +309,38 @@ mod tests {
 
     #[test]
     fn requant_yosys_validate() {
-        for dsp in [false, true] {
-            let mut uut = RequantLane::new(dsp, true, true);
+        for (dsp, acc_bits) in [(false, 32), (true, 32), (false, 24)] {
+            let mut uut = RequantLane::new(dsp, true, acc_bits);
             uut.connect_all();
             yosys_validate("deltagen_hdl_requant", &generate_verilog(&uut)).unwrap();
         }
     }
 
-    /// Random y, M, S, tau (shift 0, large shifts, saturation, negatives) with random stalls,
-    /// against `arith::activation`; ysat against `arith::saturation_point`.
     #[test]
     fn requant_matches_golden() {
+        golden(32);
+    }
+
+    /// Narrow accumulators: y sign-extended from bit 23 (the masked multiplier inputs), and from
+    /// bit 11 (the mask reaches the low product's input too).
+    #[test]
+    fn narrow_requant_matches_golden() {
+        golden(24);
+        golden(12);
+    }
+
+    /// Random y, M, S, tau (shift 0, large shifts, saturation, negatives, the accumulator
+    /// range's ends) with random stalls, against `arith::activation`; ysat against
+    /// `arith::saturation_point`.
+    fn golden(acc_bits: u32) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        let mut sim = ClockedSim::new(RequantLane::new(false, true, true), |u, c| {
+        let mut sim = ClockedSim::new(RequantLane::new(false, true, acc_bits), |u, c| {
             u.clock.next = Clock::from(c)
         })
         .unwrap();
+        // y as the PEs deliver it: sign-extended from bit acc_bits - 1.
+        let wrap = |y: i32| (y << (32 - acc_bits)) >> (32 - acc_bits);
+        let top = wrap(i32::MAX);
         for case in 0..60 {
             let m: u32 = rng.gen_range(1..65536);
             let s: u32 = match case % 4 {
@@ -330,12 +362,13 @@ mod tests {
             let mut advanced = 0usize;
             while advanced < 40 + REQUANT_LATENCY as usize {
                 let adv = rng.gen_bool(0.7);
-                let y: i32 = match rng.gen_range(0..4) {
+                let y: i32 = wrap(match rng.gen_range(0..5) {
                     0 => rng.gen(),
                     1 => rng.gen_range(-3..3),
                     2 => (ys.min(i32::MAX as i64) as i32).saturating_add(rng.gen_range(-2..2)),
+                    3 => top.saturating_add(rng.gen_range(-1..3)),
                     _ => rng.gen_range(0..=(ys.min(i32::MAX as i64) as i32)),
-                };
+                });
                 sim.uut.adv.next = adv;
                 sim.uut.y.next = u64::from(y as u32).into();
                 sim.cycle().unwrap();

@@ -335,7 +335,7 @@ impl DeltaTop {
             d_frame_beats: rom(dd, image, 16, prefix),
             d_out_dim: rom(dd, image, 17, prefix),
             in_buf: InBuffer::new(geo.in_slot_beats),
-            out_fifo: OutFifo::new(geo.out_depth),
+            out_fifo: OutFifo::new(geo.out_depth, params.acc_bits < 32),
             mon_pack: LanePack::new(g),
             encoder: DeltaEncoder::new(g, geo.r_depth).registered_bounds(!params.replicate),
             compactor: Compactor::new(g, params.rle_run_bits, params.replicate),
@@ -343,7 +343,7 @@ impl DeltaTop {
             decoder: Decoder::new(params.one_y_ram),
             pes,
             rq: (0..g)
-                .map(|i| RequantLane::new(i < rq_dsp, params.lut_mul_pairs, params.replicate))
+                .map(|i| RequantLane::new(i < rq_dsp, params.replicate, params.acc_bits))
                 .collect(),
             state: Default::default(),
             layer: Default::default(),

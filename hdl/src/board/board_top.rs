@@ -184,7 +184,6 @@ mod tests {
             max_layers: 2,
             weight_bank_depth: 64,
             max_dsp: 2,
-            lut_mul_pairs: false,
             replicate: false,
             one_y_ram: true,
         };
