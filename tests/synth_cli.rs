@@ -411,18 +411,22 @@ fn target_and_board_errors() {
         }
     }
 
-    // Without --model the default random model (96-64-32-4) is too wide for tiny-2pe.
+    // Without --model and --layers synth takes the first default random model the config
+    // holds (64-32-32-4 here, as the acceptance run of ice40-up5k-8pe does); a config that holds
+    // none of them (8 inputs at most) is refused with what to pass.
+    let narrow = dir.path().join("narrow.toml");
+    std::fs::write(&narrow, SLOW_TINY.replace("max_in = 64", "max_in = 8")).unwrap();
     let a = deltagen()
         .args(["--quiet", "synth", "--config"])
-        .arg(&config)
+        .arg(&narrow)
         .args(["--target", "ice40-up5k", "--out"])
         .arg(&out)
         .assert()
         .failure();
     let e = stderr(&a);
     assert!(
-        e.contains("random model 96-64-32-4")
-            && e.contains("max_in = 64")
+        e.contains("holds none of the default random models")
+            && e.contains("96-64-32-4, 64-32-32-4, 16-8-3")
             && e.contains("--layers"),
         "{e}"
     );
