@@ -154,7 +154,7 @@ pub fn generate_for(
         "multipliers": {
             "dsp": design.multipliers.0,
             "lut": design.multipliers.1,
-            "note": "PE multipliers go to DSP blocks up to max_dsp (an 8x9 LUT multiplier beyond); then each requant lane whose two 16x16 products fit the remainder, the other lanes use LUTs",
+            "note": "DSP blocks and LUT multipliers. PE multipliers go to DSP blocks up to max_dsp (an 8x9 LUT multiplier beyond); on iCE40 two PEs share a block (dual 8x8 mode) when that puts more requant lanes or PEs on DSP blocks; then each requant lane whose two 16x16 products fit the remaining blocks, the other lanes use LUTs",
         },
         "ports": {
             "s_axis": "tvalid, tready, tdata[8*lanes-1:0] (lane g = element base+g, int8), tuser (sequence start, first beat), tlast (last beat of a frame)",

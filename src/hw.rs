@@ -23,6 +23,7 @@ pub fn hw_params(cfg: &AccelConfig) -> HwParams {
         // for another family keeps its own form (same function and latency, other area/Fmax).
         replicate: !cfg.target.starts_with("ice40"),
         one_y_ram: cfg.one_y_ram(),
+        dual_mac: cfg.target.starts_with("ice40"),
     }
 }
 

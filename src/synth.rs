@@ -1439,8 +1439,15 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     let netlist = synth_dir.join("netlist.json");
     let stat_flat = synth_dir.join("stat_flat.json");
     let mut script = String::new();
+    // PE pairs instantiate the iCE40 SB_MAC16 under SYNTHESIS (`Mac8x2`); other families take
+    // its behavioural model.
+    let defines = if family == Family::Ice40 {
+        ""
+    } else {
+        "-DDELTAGEN_NO_SB_MAC16 "
+    };
     for name in &verilog_files {
-        script += &format!("read_verilog {name}\n");
+        script += &format!("read_verilog {defines}{name}\n");
     }
     script += &format!(
         "{}\nwrite_json {}\ntee -q -o {} stat -json\n",

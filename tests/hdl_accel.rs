@@ -112,6 +112,12 @@ fn accel_matches_golden_tiny() {
     assert!(!two_sets.one_y_ram());
     check(&two_sets, &spec, 0.0);
     check(&two_sets, &spec, 0.3);
+    // iCE40 with two PEs per DSP block (dual 8x8 mode), the lane on the DSPs they leave.
+    let mut paired = tiny(4, 2, 2);
+    paired.max_dsp = 4;
+    let hp = hw::hw_params(&paired);
+    assert!(hp.pes_paired() && hp.rq_lanes_on_dsp() == 1, "{hp:?}");
+    check(&paired, &spec, 0.3);
 }
 
 /// (pe, lanes, run_bits, widths, theta, tau, change_prob, stall)

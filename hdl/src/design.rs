@@ -52,15 +52,14 @@ pub fn build_design(params: &HwParams, layers: &[LayerSpec]) -> Result<Design, H
     }
     let p = params.p();
     let g = params.g();
-    let pe_dsp = params.pes_on_dsp();
-    let rq_dsp = 2 * params.rq_lanes_on_dsp();
-    let mults = p + 2 * g;
-    let dsp = pe_dsp + rq_dsp;
+    let rq_dsp = params.rq_lanes_on_dsp();
+    let dsp = params.pe_dsp_blocks() + 2 * rq_dsp;
+    let lut = (p - params.pes_on_dsp()) + 2 * (g - rq_dsp);
     Ok(Design {
         verilog,
         hex_files,
         image,
-        multipliers: (dsp, mults - dsp),
+        multipliers: (dsp, lut),
     })
 }
 

@@ -44,6 +44,9 @@ pub struct HwParams {
     /// written the layer's terminator (every scan read is done by then); see `cycles.rs`.
     /// Half the Y block RAMs: the UP5K has 30 EBR, and two 32-bit sets are 4 per PE.
     pub one_y_ram: bool,
+    /// The family's DSP block holds two signed 8x8 products (iCE40 SB_MAC16), so two PEs
+    /// may share one (`pes_paired`).
+    pub dual_mac: bool,
 }
 
 /// One fully-connected layer in plain integers.
@@ -161,17 +164,42 @@ impl HwParams {
     pub fn g(&self) -> usize {
         self.nz_lanes as usize
     }
+    /// Two PEs per DSP block (`Mac8x2`): on a family with dual 8x8 blocks, an even PE count
+    /// whose pairs fit the DSPs, when that puts more requant lanes (or PEs) on DSP blocks
+    /// than one block per PE. (Eight UP5K PEs then take four DSPs, and two lanes the rest.)
+    pub fn pes_paired(&self) -> bool {
+        let (p, d) = (self.p(), self.max_dsp as usize);
+        self.dual_mac
+            && p % 2 == 0
+            && p / 2 <= d
+            && (self.lanes_on_dsp_left(d - p / 2) > self.lanes_on_dsp_left(d.saturating_sub(p))
+                || p > d)
+    }
+    fn lanes_on_dsp_left(&self, dsps: usize) -> usize {
+        self.g().min(dsps / 2)
+    }
+    /// DSP blocks the PEs take.
+    pub fn pe_dsp_blocks(&self) -> usize {
+        if self.pes_paired() {
+            self.p() / 2
+        } else {
+            self.p().min(self.max_dsp as usize)
+        }
+    }
     /// Requant lanes whose two 16x16 products go to DSP blocks: the PEs take the DSPs first,
     /// then lanes 0, 1, ... as long as both of a lane's multipliers fit; the rest use LUTs.
     /// (The PEs stay first on iCE40 too: a PE's 8x9 LUT multiplier is one combinational
     /// stage, 15.5 MHz on a UP5K, while the lanes' LUT multipliers are pipelined.)
     pub fn rq_lanes_on_dsp(&self) -> usize {
-        self.g()
-            .min((self.max_dsp as usize).saturating_sub(self.p()) / 2)
+        self.lanes_on_dsp_left((self.max_dsp as usize).saturating_sub(self.pe_dsp_blocks()))
     }
-    /// PEs 0 .. this have their multiplier on a DSP block, the others an 8x9 LUT multiplier.
+    /// PEs 0 .. this have their product from a DSP block, the others an 8x9 LUT multiplier.
     pub fn pes_on_dsp(&self) -> usize {
-        self.p().min(self.max_dsp as usize)
+        if self.pes_paired() {
+            self.p()
+        } else {
+            self.p().min(self.max_dsp as usize)
+        }
     }
     /// Largest RLE run R = 2^rle_run_bits - 1.
     pub fn max_run(&self) -> u64 {

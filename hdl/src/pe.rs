@@ -33,6 +33,7 @@
 use crate::keep_reg::KeepReg;
 use crate::mem::{addr_bits, SyncRam, SyncRom};
 use crate::mul16::Mul16;
+use crate::opt_signal::OptSignal;
 use rust_hdl::prelude::*;
 
 /// Cycles from an op in stage A to its Y write being visible to a read.
@@ -141,6 +142,24 @@ pub struct Pe {
     /// op is in C (the sequencer keeps the two apart); `mac_set` is held low by the top, so
     /// set B has no reader and Yosys removes it.
     one_ram: Vec<Constant<bool>>,
+    /// `PeKind::paired` (one entry; none otherwise, whose Verilog then stays as it was): the
+    /// product comes from a DSP block shared with another PE (`Mac8x2`), as signed weight x
+    /// |delta| (|delta| <= 255: two 8-bit activations apart). |delta| and the sign are
+    /// registered in B (every PE sees the same delta, so Yosys keeps one copy), the operands
+    /// leave in C (the block registers them, as D does here), the product comes back in E1,
+    /// where a negative delta inverts it; its + 1 is E2's carry-in.
+    pub mul_w: OptSignal<Out, Bits<8>>,
+    pub mul_d: OptSignal<Out, Bits<8>>,
+    pub mul_p: OptSignal<In, Bits<16>>,
+    c_mag: Vec<DFF<Bits<8>>>,
+    c_neg: Vec<DFF<bool>>,
+    d_neg: Vec<DFF<bool>>,
+    e_neg: Vec<DFF<bool>>,
+    /// 0 or 1, 32 bits wide (a bit_cast of an indexed signal does not translate; Yosys
+    /// trims the constant bits).
+    e2_neg: Vec<DFF<Bits<32>>>,
+    p_ext: Vec<Signal<Local, Bits<32>>>,
+    p_hi: Vec<Constant<Bits<32>>>,
 }
 
 /// How a PE is built, beside its memory contents.
@@ -156,6 +175,9 @@ pub struct PeKind {
     pub onehot: bool,
     /// One Y RAM for every layer (`HwParams::one_y_ram`).
     pub one_y_ram: bool,
+    /// The product from a DSP block shared with another PE (`HwParams::pes_paired`); `dsp`
+    /// is then ignored.
+    pub paired: bool,
 }
 
 impl Pe {
@@ -174,7 +196,9 @@ impl Pe {
             acc_bits,
             onehot,
             one_y_ram,
+            paired,
         } = kind;
+        let pr = usize::from(paired);
         let oh = usize::from(onehot);
         let y0 = 1usize << addr_bits(y_depth);
         let lo = (1u64 << acc_bits) - 1;
@@ -262,6 +286,18 @@ impl Pe {
             m_ones: (0..oh).map(|_| Constant::new(full.into())).collect(),
             one_ram: (0..usize::from(one_y_ram))
                 .map(|_| Constant::new(true))
+                .collect(),
+            mul_w: OptSignal::new(paired),
+            mul_d: OptSignal::new(paired),
+            mul_p: OptSignal::new(paired),
+            c_mag: (0..pr).map(|_| Default::default()).collect(),
+            c_neg: (0..pr).map(|_| Default::default()).collect(),
+            d_neg: (0..pr).map(|_| Default::default()).collect(),
+            e_neg: (0..pr).map(|_| Default::default()).collect(),
+            e2_neg: (0..pr).map(|_| Default::default()).collect(),
+            p_ext: (0..pr).map(|_| Default::default()).collect(),
+            p_hi: (0..pr)
+                .map(|_| Constant::new(0xffff_0000u64.into()))
                 .collect(),
         }
     }
@@ -487,6 +523,39 @@ impl Logic for Pe {
             self.y_add.next = self.f1_data.q.val();
         }
         self.sum.next = self.y_add.val() + self.e2_prod.q.val();
+        for i in 0..self.c_mag.len() {
+            self.c_mag[i].clock.next = self.clock.val();
+            self.c_neg[i].clock.next = self.clock.val();
+            self.d_neg[i].clock.next = self.clock.val();
+            self.e_neg[i].clock.next = self.clock.val();
+            self.e2_neg[i].clock.next = self.clock.val();
+            // B: |delta| (at most 255) and its sign.
+            self.c_mag[i].d.next = self.b_delta.q.val().get_bits::<8>(0);
+            if self.b_delta.q.val().get_bit(8) {
+                self.c_mag[i].d.next = (!self.b_delta.q.val().get_bits::<8>(0)) + 1;
+            }
+            self.c_neg[i].d.next = self.b_delta.q.val().get_bit(8);
+            // C: the operands go to the shared block, which registers them.
+            self.mul_w.next = self.c_w.q.val();
+            self.mul_d.next = self.c_mag[i].q.val();
+            self.d_neg[i].d.next = self.c_neg[i].q.val();
+            self.e_neg[i].d.next = self.d_neg[i].q.val();
+            // E1: the product back, sign-extended, inverted for a negative delta (-p = ~p + 1).
+            self.p_ext[i].next = bit_cast::<32, 16>(self.mul_p.val());
+            if self.mul_p.val().get_bit(15) {
+                self.p_ext[i].next = bit_cast::<32, 16>(self.mul_p.val()) | self.p_hi[i].val();
+            }
+            self.e2_prod.d.next = self.p_ext[i].val();
+            if self.e_neg[i].q.val() {
+                self.e2_prod.d.next = !self.p_ext[i].val();
+            }
+            self.e2_neg[i].d.next = 0.into();
+            if self.e_neg[i].q.val() {
+                self.e2_neg[i].d.next = 1.into();
+            }
+            // E2: the + 1 as the adder's carry-in (one carry chain).
+            self.sum.next = self.y_add.val() + self.e2_prod.q.val() + self.e2_neg[i].q.val();
+        }
         self.f1_valid.d.next = self.e2_valid.q.val();
         self.f1_addr.d.next = self.e2_yaddr.q.val();
         self.f1_data.d.next = self.sum.val();
@@ -541,6 +610,16 @@ mod tests {
         onehot: bool,
         one_y_ram: bool,
     ) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
+        make_kind(rng, acc_bits, onehot, one_y_ram, false)
+    }
+
+    fn make_kind(
+        rng: &mut impl Rng,
+        acc_bits: u32,
+        onehot: bool,
+        one_y_ram: bool,
+        paired: bool,
+    ) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
         // The extremes first: -128 caught a sign-extension bug in rust-hdl's signed casts.
         let w: Vec<i8> = (0..32)
             .map(|i| match i {
@@ -572,6 +651,7 @@ mod tests {
                     acc_bits,
                     onehot,
                     one_y_ram,
+                    paired,
                 },
                 &wu,
                 32,
@@ -747,5 +827,108 @@ mod tests {
             acc_bits < 32,
             "{wraps} wraps at acc_bits {acc_bits}"
         );
+    }
+
+    /// A PE whose product comes from a shared DSP block (`Mac8x2`; the block's other half
+    /// idle), as on iCE40 with paired PEs.
+    #[derive(LogicBlock)]
+    struct PairedPe {
+        clock: Signal<In, Clock>,
+        pe: Pe,
+        mac: crate::mac8x2::Mac8x2,
+    }
+
+    impl Logic for PairedPe {
+        fn update(&mut self) {
+            self.pe.clock.next = self.clock.val();
+            self.mac.clock.next = self.clock.val();
+            self.mac.a0.next = self.pe.mul_w.val();
+            self.mac.b0.next = self.pe.mul_d.val();
+            self.mac.a1.next = 0.into();
+            self.mac.b1.next = 0.into();
+            self.pe.mul_p.next = self.mac.p0.val();
+        }
+        fn connect(&mut self) {
+            // The test drives the PE's op and scan inputs itself.
+            self.pe.clock.connect();
+            self.pe.op_valid.connect();
+            self.pe.op_waddr.connect();
+            self.pe.op_yaddr.connect();
+            self.pe.op_delta.connect();
+            self.pe.mac_set.connect();
+            self.pe.init_valid.connect();
+            self.pe.init_addr.connect();
+            self.pe.scan_addr.connect();
+            self.pe.scan_enable.connect();
+            self.pe.mul_p.connect();
+            self.mac.clock.connect();
+            self.mac.a0.connect();
+            self.mac.b0.connect();
+            self.mac.a1.connect();
+            self.mac.b1.connect();
+        }
+    }
+
+    /// Paired: random ops over the whole delta range (+-255) and weights with -128 and 127,
+    /// back-to-back hazards, one Y RAM, checked through the scan port; then the same with the
+    /// deltas' sign flipped, which must give the reference too (the product negation).
+    #[test]
+    fn pe_paired_mac_matches_reference() {
+        let acc_bits = 24;
+        let wrap = |v: i64| wrap_to(acc_bits, v);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let (pe, w, b) = make_kind(&mut rng, acc_bits, true, true, true);
+        let mut sim = ClockedSim::new(
+            PairedPe {
+                clock: Default::default(),
+                pe,
+                mac: Default::default(),
+            },
+            |u, c| u.clock.next = Clock::from(c),
+        )
+        .unwrap();
+        let mut y = b[0].clone();
+        for k in 0..8u64 {
+            sim.uut.pe.init_valid.next = true;
+            sim.uut.pe.init_addr.next = k.into();
+            sim.cycle().unwrap();
+        }
+        sim.uut.pe.init_valid.next = false;
+        sim.cycle().unwrap();
+        let mut extremes = 0;
+        for i in 0..400 {
+            let valid = rng.gen_bool(0.85);
+            // Every weight word in turn with the extreme deltas, then random ones.
+            let wa = i % 32;
+            let d: i32 = match i / 32 {
+                0 => 255,
+                1 => -255,
+                _ => rng.gen_range(-255..=255),
+            };
+            let ya = rng.gen_range(0..3usize);
+            sim.uut.pe.op_valid.next = valid;
+            sim.uut.pe.op_waddr.next = (wa as u64).into();
+            sim.uut.pe.op_yaddr.next = (ya as u64).into();
+            sim.uut.pe.op_delta.next = u64::from((d as u32) & 0x1ff).into();
+            if valid {
+                y[ya] = wrap(i64::from(y[ya]) + i64::from(w[wa]) * i64::from(d));
+                extremes += usize::from(d.abs() == 255 && (w[wa] == -128 || w[wa] == 127));
+            }
+            sim.cycle().unwrap();
+        }
+        assert!(extremes >= 2, "{extremes} extreme products");
+        sim.uut.pe.op_valid.next = false;
+        for _ in 0..MAC_LATENCY {
+            sim.cycle().unwrap();
+        }
+        sim.uut.pe.scan_enable.next = true;
+        for k in 0..3u64 {
+            sim.uut.pe.scan_addr.next = k.into();
+            for _ in 0..3 {
+                sim.cycle().unwrap();
+            }
+            let got = sim.uut.pe.scan_data.val().to_u64() as u32 as i32;
+            assert_eq!(got, y[k as usize], "addr {k}");
+        }
     }
 }

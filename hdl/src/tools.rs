@@ -39,7 +39,15 @@ fn run(dir: &Path, prog: &str, args: &[&str]) -> Result<(String, String, bool), 
 /// Yosys reads the design and elaborates `top_name` with the checks rust-hdl's `yosys_validate`
 /// applies (no latch, no implicit net, no undriven wire, no missing module).
 pub fn yosys_check(dir: &Path, file: &str, top_name: &str) -> Result<(), String> {
-    let script = format!("read -vlog95 {file}; hierarchy -check -top {top_name}; proc");
+    // A PE pair's DSP block (`Mac8x2`) is an SB_MAC16 instance under SYNTHESIS: elaborate it
+    // against Yosys' own cell library.
+    let text = std::fs::read_to_string(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+    let lib = if text.contains("SB_MAC16 #(") {
+        "read_verilog -lib +/ice40/cells_sim.v; "
+    } else {
+        ""
+    };
+    let script = format!("{lib}read -vlog95 {file}; hierarchy -check -top {top_name}; proc");
     let (stdout, stderr, ok) = run(dir, "yosys", &["-p", &script])?;
     for bad in [
         "Re-definition of",

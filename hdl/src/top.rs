@@ -18,6 +18,7 @@ use crate::delta_encoder::DeltaEncoder;
 use crate::in_buffer::InBuffer;
 use crate::keep_reg::KeepReg;
 use crate::lane_pack::LanePack;
+use crate::mac8x2::Mac8x2;
 use crate::mem::SyncRom;
 use crate::out_fifo::OutFifo;
 use crate::params::{HwError, HwParams, Image, DESC_FIELDS};
@@ -99,6 +100,8 @@ pub struct DeltaTop {
     rle: RleBuffer,
     decoder: Decoder,
     pes: Vec<Pe>,
+    /// `HwParams::pes_paired`: PEs 2k and 2k + 1 multiply in block k (none otherwise).
+    macs: Vec<Mac8x2>,
     rq: Vec<RequantLane>,
     state: DFF<SeqState>,
     layer: DFF<Bits<4>>,
@@ -285,6 +288,7 @@ impl DeltaTop {
                         acc_bits: params.acc_bits,
                         onehot: !params.replicate,
                         one_y_ram: params.one_y_ram,
+                        paired: params.pes_paired(),
                     },
                     &image.weights[b],
                     geo.weight_depth,
@@ -386,6 +390,9 @@ impl DeltaTop {
                 .map(|_| Constant::new(0xfff0u64.into()))
                 .collect(),
             e_l0: (0..counted).map(|_| Default::default()).collect(),
+            macs: (0..if params.pes_paired() { p / 2 } else { 0 })
+                .map(|_| Mac8x2::default())
+                .collect(),
             mac_gate: (0..usize::from(params.one_y_ram))
                 .map(|_| Default::default())
                 .collect(),
@@ -816,6 +823,16 @@ impl Logic for DeltaTop {
             if self.st_out.q.val() {
                 self.pes[b].scan_enable.next = true;
             }
+        }
+
+        for k in 0..self.macs.len() {
+            self.macs[k].clock.next = self.clock.val();
+            self.macs[k].a0.next = self.pes[2 * k].mul_w.val();
+            self.macs[k].b0.next = self.pes[2 * k].mul_d.val();
+            self.macs[k].a1.next = self.pes[2 * k + 1].mul_w.val();
+            self.macs[k].b1.next = self.pes[2 * k + 1].mul_d.val();
+            self.pes[2 * k].mul_p.next = self.macs[k].p0.val();
+            self.pes[2 * k + 1].mul_p.next = self.macs[k].p1.val();
         }
 
         // Read-out of the last layer's accumulators into the logit FIFO, which has room for

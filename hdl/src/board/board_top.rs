@@ -186,6 +186,7 @@ mod tests {
             max_dsp: 2,
             replicate: false,
             one_y_ram: true,
+            dual_mac: false,
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let mut layer = |i: usize, o: usize, m: u32, s: u32| LayerSpec {
