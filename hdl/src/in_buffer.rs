@@ -47,6 +47,10 @@ pub struct InBuffer {
     /// read it, `beats_m1` and `at_last` one more each): only then beats are taken.
     armed1: DFF<bool>,
     armed: DFF<bool>,
+    /// iCE40 (one entry; none on ECP5, whose Verilog stays as it was): `wr_beat != 0` as a
+    /// flag, so the sequence flags' enable is the handshake and two flip-flops, not a 16-bit
+    /// zero test.
+    not_first: Vec<DFF<bool>>,
     hs: Signal<Local, bool>,
     wr_full: Signal<Local, bool>,
     last_beat: Signal<Local, bool>,
@@ -56,6 +60,11 @@ pub struct InBuffer {
 impl InBuffer {
     /// Slots of `slot_beats` beats (a power of two, at least the longest frame).
     pub fn new(slot_beats: usize) -> Self {
+        Self::with_flags(slot_beats, false)
+    }
+
+    /// `first_flag`: keep the first-beat test in a flip-flop (`not_first`).
+    pub fn with_flags(slot_beats: usize, first_flag: bool) -> Self {
         assert!(slot_beats.is_power_of_two());
         Self {
             clock: Default::default(),
@@ -87,6 +96,9 @@ impl InBuffer {
             beats_m2: Default::default(),
             armed1: Default::default(),
             armed: Default::default(),
+            not_first: (0..usize::from(first_flag))
+                .map(|_| Default::default())
+                .collect(),
             hs: Default::default(),
             wr_full: Default::default(),
             last_beat: Default::default(),
@@ -148,6 +160,22 @@ impl Logic for InBuffer {
                 }
             }
         }
+        for i in 0..self.not_first.len() {
+            self.not_first[i].clock.next = self.clock.val();
+            self.not_first[i].d.next = self.not_first[i].q.val();
+            self.seq0.d.next = self.seq0.q.val();
+            self.seq1.d.next = self.seq1.q.val();
+            if self.hs.val() {
+                self.not_first[i].d.next = !self.last_beat.val();
+                if !self.not_first[i].q.val() {
+                    if self.wr_slot.q.val() {
+                        self.seq1.d.next = self.s_axis_tuser.val();
+                    } else {
+                        self.seq0.d.next = self.s_axis_tuser.val();
+                    }
+                }
+            }
+        }
         // Read side: the front end reads beats of the read slot by index.
         self.frame_ready.next = self.full0.q.val();
         self.seq_start.next = self.seq0.q.val();
@@ -179,17 +207,27 @@ mod tests {
 
     #[test]
     fn in_buffer_is_valid_verilog() {
-        let mut uut = InBuffer::new(8);
-        uut.connect_all();
-        yosys_validate("in_buffer", &generate_verilog(&uut)).unwrap();
+        for flag in [false, true] {
+            let mut uut = InBuffer::with_flags(8, flag);
+            uut.connect_all();
+            yosys_validate("in_buffer", &generate_verilog(&uut)).unwrap();
+        }
     }
 
     /// Frames of 3 beats arrive with gaps; the reader waits for whole frames, reads them back in
     /// order and sees the sequence-start flags; tlast errors are flagged.
     #[test]
     fn frames_are_whole_before_they_are_read() {
-        let mut sim =
-            ClockedSim::new(InBuffer::new(4), |u, c| u.clock.next = Clock::from(c)).unwrap();
+        for flag in [false, true] {
+            frames_are_whole(flag);
+        }
+    }
+
+    fn frames_are_whole(first_flag: bool) {
+        let mut sim = ClockedSim::new(InBuffer::with_flags(4, first_flag), |u, c| {
+            u.clock.next = Clock::from(c)
+        })
+        .unwrap();
         sim.uut.beats.next = 3u64.into();
         let frames: Vec<Vec<u64>> = (0..5u64)
             .map(|f| (0..3).map(|b| f * 100 + b).collect())

@@ -148,6 +148,12 @@ pub struct Pe {
     /// registered in B (every PE sees the same delta, so Yosys keeps one copy), the operands
     /// leave in C (the block registers them, as D does here), the product comes back in E1,
     /// where a negative delta inverts it; its + 1 is E2's carry-in.
+    /// `PeKind::gated_scan` (one entry; none otherwise): the scan register loads zero unless
+    /// `scan_sel` (this PE's bank is the one the requant lane takes, or the read-out runs),
+    /// so a lane ORs its PEs' words instead of selecting one with flags that fan out to every
+    /// PE (a flip-flop reset, no logic).
+    gated: Vec<Constant<bool>>,
+    pub scan_sel: OptSignal<In, bool>,
     pub mul_w: OptSignal<Out, Bits<8>>,
     pub mul_d: OptSignal<Out, Bits<8>>,
     pub mul_p: OptSignal<In, Bits<16>>,
@@ -178,6 +184,8 @@ pub struct PeKind {
     /// The product from a DSP block shared with another PE (`HwParams::pes_paired`); `dsp`
     /// is then ignored.
     pub paired: bool,
+    /// The scan register gated by `scan_sel` (iCE40).
+    pub gated_scan: bool,
 }
 
 impl Pe {
@@ -197,6 +205,7 @@ impl Pe {
             onehot,
             one_y_ram,
             paired,
+            gated_scan,
         } = kind;
         let pr = usize::from(paired);
         let oh = usize::from(onehot);
@@ -287,6 +296,10 @@ impl Pe {
             one_ram: (0..usize::from(one_y_ram))
                 .map(|_| Constant::new(true))
                 .collect(),
+            gated: (0..usize::from(gated_scan))
+                .map(|_| Constant::new(true))
+                .collect(),
+            scan_sel: OptSignal::new(gated_scan),
             mul_w: OptSignal::new(paired),
             mul_d: OptSignal::new(paired),
             mul_p: OptSignal::new(paired),
@@ -403,6 +416,11 @@ impl Logic for Pe {
         }
         if self.scan_enable.val() {
             self.scan_r.d.next = self.scan_y.val();
+        }
+        for i in 0..self.gated.len() {
+            if self.scan_enable.val() & self.gated[i].val() & !self.scan_sel.val() {
+                self.scan_r.d.next = 0.into();
+            }
         }
         self.scan_data.next = self.scan_r.q.val();
         // Each register takes only its RAM's word (one enable per register).
@@ -652,6 +670,7 @@ mod tests {
                     onehot,
                     one_y_ram,
                     paired,
+                    gated_scan: false,
                 },
                 &wu,
                 32,

@@ -243,6 +243,13 @@ pub struct DeltaTop {
     grp_base: Vec<Constant<Bits<8>>>,
     lo_mask: Constant<Bits<8>>,
     lane_id: Vec<Constant<Bits<8>>>,
+    /// iCE40 (one per lane; none on ECP5, whose Verilog stays as it was): the PEs zero their
+    /// scan words unless selected (`Pe::scan_sel`, from `s1_sub` as `s2_hot` is), so lane i's
+    /// input is the OR of its banks' words.
+    lane_or: Vec<Signal<Local, Bits<32>>>,
+    /// ... with the select of bank b in a register (`s1_sub == b / G`, loaded from `s0_sub`
+    /// with it), so no compare sits between the sequencer and the PEs' scan registers.
+    sel_r: Vec<DFF<bool>>,
     n_lanes: Constant<Bits<16>>,
     all_lanes: Constant<Bits<8>>,
     /// 2G: ll >= 2G before an issue means ll >= G after it.
@@ -289,6 +296,7 @@ impl DeltaTop {
                         onehot: !params.replicate,
                         one_y_ram: params.one_y_ram,
                         paired: params.pes_paired(),
+                        gated_scan: !params.replicate,
                     },
                     &image.weights[b],
                     geo.weight_depth,
@@ -338,7 +346,7 @@ impl DeltaTop {
             d_init_words: rom(dd, image, 15, prefix),
             d_frame_beats: rom(dd, image, 16, prefix),
             d_out_dim: rom(dd, image, 17, prefix),
-            in_buf: InBuffer::new(geo.in_slot_beats),
+            in_buf: InBuffer::with_flags(geo.in_slot_beats, !params.replicate),
             out_fifo: OutFifo::new(geo.out_depth, params.acc_bits < 32),
             mon_pack: LanePack::new(g),
             encoder: DeltaEncoder::new(g, geo.r_depth).registered_bounds(!params.replicate),
@@ -464,6 +472,12 @@ impl DeltaTop {
                 .collect(),
             lo_mask: c8(LOGIT_GROUP - 1),
             lane_id: (0..g).map(c8).collect(),
+            lane_or: (0..if params.replicate { 0 } else { g })
+                .map(|_| Default::default())
+                .collect(),
+            sel_r: (0..if params.replicate { 0 } else { p })
+                .map(|_| Default::default())
+                .collect(),
             n_lanes: Constant::new((g as u64).into()),
             all_lanes: Constant::new(((1u64 << g) - 1).into()),
             two_lanes: Constant::new((2 * g as u64).into()),
@@ -664,6 +678,10 @@ impl Logic for DeltaTop {
             self.s2_hot[k].clock.next = self.clock.val();
             self.s2_hot[k].d.next = self.s2_hot[k].q.val();
         }
+        for b in 0..self.sel_r.len() {
+            self.sel_r[b].clock.next = self.clock.val();
+            self.sel_r[b].d.next = self.sel_r[b].q.val();
+        }
         for j in 0..self.m_valid.len() {
             self.m_valid[j].clock.next = self.clock.val();
             self.m_base[j].clock.next = self.clock.val();
@@ -686,6 +704,9 @@ impl Logic for DeltaTop {
             self.s1_sub.d.next = self.s0_sub.q.val();
             for k in 0..self.s2_hot.len() {
                 self.s2_hot[k].d.next = self.s1_sub.q.val() == self.sub_id[k].val();
+            }
+            for b in 0..self.sel_r.len() {
+                self.sel_r[b].d.next = self.s0_sub.q.val() == self.bank_sub[b].val();
             }
             self.in_q.d.next = self.in_buf.rd_data.val();
             for j in 1..self.m_valid.len() {
@@ -743,6 +764,15 @@ impl Logic for DeltaTop {
             if self.layer.q.val() == 0 {
                 self.encoder.in_x[i].next = self.in_q.q.val().get_bits::<8>(8 * i);
             }
+        }
+        for i in 0..self.lane_or.len() {
+            self.lane_or[i].next = 0.into();
+            for b in 0..self.pes.len() {
+                if self.bank_lane[b].val() == self.lane_id[i].val() {
+                    self.lane_or[i].next = self.lane_or[i].val() | self.pes[b].scan_data.val();
+                }
+            }
+            self.rq[i].y.next = self.lane_or[i].val();
         }
         // The last metadata stage lines up with the requant output (loop-relative index).
         for j in (self.m_valid.len() - 1)..self.m_valid.len() {
@@ -820,6 +850,9 @@ impl Logic for DeltaTop {
             self.pes[b].init_addr.next = self.pe_init_addr.q.val();
             self.pes[b].scan_addr.next = self.sc.q.val();
             self.pes[b].scan_enable.next = self.adv.val();
+            for _i in 0..self.lane_or.len() {
+                self.pes[b].scan_sel.next = self.st_out.q.val() | self.sel_r[b].q.val();
+            }
             if self.st_out.q.val() {
                 self.pes[b].scan_enable.next = true;
             }
