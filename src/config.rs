@@ -275,6 +275,12 @@ impl AccelConfig {
     /// One Y RAM per PE for every layer (iCE40, where block RAMs are scarce) instead of two
     /// alternating sets: a hidden layer's MACs then wait for its scan (`cycles::layer_run`).
     pub fn one_y_ram(&self) -> bool {
+        self.is_ice40()
+    }
+
+    /// The config is made for an iCE40 (`target`): the hardware takes that family's form
+    /// (`hw::hw_params`), whichever device `deltagen synth --target` then places it on.
+    pub fn is_ice40(&self) -> bool {
         self.target.starts_with("ice40")
     }
 
@@ -323,6 +329,37 @@ mod tests {
             let path = format!("{}/configs/{name}.toml", env!("CARGO_MANIFEST_DIR"));
             assert_eq!(std::fs::read_to_string(path).unwrap(), *text);
         }
+    }
+
+    /// `raise_capacity` makes a preset hold a model it cannot (wider, deeper and with more
+    /// weights than the 8-PE UP5K preset), names every field it raised, and raises nothing a
+    /// second time.
+    #[test]
+    fn raise_capacity_fits_the_model_once() {
+        let (model, _) = crate::random::generate(&crate::random::RandomSpec::new(
+            vec![256, 128, 64, 32, 16, 10],
+            1,
+            1,
+            4,
+        ));
+        let mut cfg = AccelConfig::preset("ice40-up5k-8pe").unwrap();
+        assert!(cfg.validate_model(&model).is_err());
+        let raised = cfg.raise_capacity(&model);
+        let fields: Vec<&str> = raised
+            .iter()
+            .map(|r| r.split(" = ").next().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            ["max_in", "max_out", "max_layers", "weight_bank_depth"],
+            "{raised:?}"
+        );
+        assert!(raised.contains(&"max_in = 256".to_string()), "{raised:?}");
+        // 256*16 + 128*8 + 64*4 + 32*2 + 16*2 = 5472 words per bank, to a power of two.
+        assert_eq!(cfg.weight_bank_depth, 8192);
+        cfg.validate().unwrap();
+        cfg.validate_model(&model).unwrap();
+        assert!(cfg.raise_capacity(&model).is_empty());
     }
 
     #[test]

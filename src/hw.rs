@@ -21,9 +21,9 @@ pub fn hw_params(cfg: &AccelConfig) -> HwParams {
         max_dsp: cfg.max_dsp,
         // The family the config is made for, not `deltagen synth --target`: a config synthesized
         // for another family keeps its own form (same function and latency, other area/Fmax).
-        replicate: !cfg.target.starts_with("ice40"),
+        replicate: !cfg.is_ice40(),
         one_y_ram: cfg.one_y_ram(),
-        dual_mac: cfg.target.starts_with("ice40"),
+        dual_mac: cfg.is_ice40(),
     }
 }
 
