@@ -142,18 +142,18 @@ pub struct Pe {
     /// op is in C (the sequencer keeps the two apart); `mac_set` is held low by the top, so
     /// set B has no reader and Yosys removes it.
     one_ram: Vec<Constant<bool>>,
-    /// `PeKind::paired` (one entry; none otherwise, whose Verilog then stays as it was): the
-    /// product comes from a DSP block shared with another PE (`Mac8x2`), as signed weight x
-    /// |delta| (|delta| <= 255: two 8-bit activations apart). |delta| and the sign are
-    /// registered in B (every PE sees the same delta, so Yosys keeps one copy), the operands
-    /// leave in C (the block registers them, as D does here), the product comes back in E1,
-    /// where a negative delta inverts it; its + 1 is E2's carry-in.
     /// `PeKind::gated_scan` (one entry; none otherwise): the scan register loads zero unless
     /// `scan_sel` (this PE's bank is the one the requant lane takes, or the read-out runs),
     /// so a lane ORs its PEs' words instead of selecting one with flags that fan out to every
     /// PE (a flip-flop reset, no logic).
     gated: Vec<Constant<bool>>,
     pub scan_sel: OptSignal<In, bool>,
+    /// `PeKind::paired` (one entry; none otherwise, whose Verilog then stays as it was): the
+    /// product comes from a DSP block shared with another PE (`Mac8x2`), as signed weight x
+    /// |delta| (|delta| <= 255: two 8-bit activations apart). |delta| and the sign are
+    /// registered in B (every PE sees the same delta, so Yosys keeps one copy), the operands
+    /// leave in C (the block registers them, as D does here), the product comes back in E1,
+    /// where a negative delta inverts it; its + 1 is E2's carry-in.
     pub mul_w: OptSignal<Out, Bits<8>>,
     pub mul_d: OptSignal<Out, Bits<8>>,
     pub mul_p: OptSignal<In, Bits<16>>,
