@@ -10,7 +10,13 @@ write the routed delays and analyse them here:
         --sdf ../../routed.sdf
     tools/sta.py build/<name>/routed.sdf --period 6.667 --netlist build/<name>/synth/netlist_pnr.json
 
-(nextpnr runs in WebAssembly: give it paths below its working directory.) The analysis is a
+On iCE40 (session 14) the same works with Debian's nextpnr-ice40:
+
+    nextpnr-ice40 --up5k --package sg48 --json build/<name>/synth/netlist.json --freq 70 \
+        --seed 1 --timing-allow-fail --opt-timing --sdf routed.sdf
+    tools/sta.py routed.sdf --period 14.286
+
+(nextpnr-ecp5 runs in WebAssembly: give it paths below its working directory.) The analysis is a
 longest-path sweep over the SDF's cell (IOPATH) and routing (INTERCONNECT) delays, maximum
 corner, from every clocked output to every setup check. The SDF gives a DP16KD port its
 unregistered clock-to-out; with --netlist, ports in OUTREG mode get the 0.97 ns nextpnr uses.
