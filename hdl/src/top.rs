@@ -681,6 +681,8 @@ impl Logic for DeltaTop {
         for b in 0..self.sel_r.len() {
             self.sel_r[b].clock.next = self.clock.val();
             self.sel_r[b].d.next = self.sel_r[b].q.val();
+            // The read-out takes every bank's word.
+            self.pes[b].scan_sel.next = self.st_out.q.val() | self.sel_r[b].q.val();
         }
         for j in 0..self.m_valid.len() {
             self.m_valid[j].clock.next = self.clock.val();
@@ -850,9 +852,6 @@ impl Logic for DeltaTop {
             self.pes[b].init_addr.next = self.pe_init_addr.q.val();
             self.pes[b].scan_addr.next = self.sc.q.val();
             self.pes[b].scan_enable.next = self.adv.val();
-            for _i in 0..self.lane_or.len() {
-                self.pes[b].scan_sel.next = self.st_out.q.val() | self.sel_r[b].q.val();
-            }
             if self.st_out.q.val() {
                 self.pes[b].scan_enable.next = true;
             }
