@@ -198,7 +198,7 @@ impl HwParams {
         if self.pes_paired() {
             self.p()
         } else {
-            self.p().min(self.max_dsp as usize)
+            self.pe_dsp_blocks()
         }
     }
     /// Largest RLE run R = 2^rle_run_bits - 1.
