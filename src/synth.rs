@@ -800,6 +800,12 @@ struct TimedOut(Duration);
 
 /// Runs `cmd` in `dir`, copying stdout and stderr into `log` and the latest line onto `pb`;
 /// with a `limit`, kills it past that wall-clock time and fails with [`TimedOut`].
+/// Yosys' log shows its ABC child aborting (SIGABRT: an internal assertion).
+fn abc_aborted(log: &str) -> bool {
+    log.lines()
+        .any(|l| l.contains("ERROR: ABC: execution of command") && l.contains("return code 134"))
+}
+
 fn run_logged(
     mut cmd: Command,
     dir: &Path,
@@ -1464,9 +1470,28 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport> {
     let t0 = Instant::now();
     {
         let pb = spinner(opts.quiet, format!("yosys ({} {top})", target.name));
-        let mut cmd = Command::new(&yosys);
-        cmd.arg("-s").arg(from_rtl(&script_path, &out_abs));
-        let r = run_logged(cmd, &rtl, &yosys_log, &pb, None);
+        // Debian's Yosys 0.23 sometimes sees its ABC abort (an assertion, return code 134;
+        // YosysHQ/yosys#940, #1675) on a netlist it maps on the next run: up to two more runs,
+        // the crashed run's log kept as yosys_abc_abort_N.log.
+        let mut attempt = 1;
+        let r = loop {
+            let mut cmd = Command::new(&yosys);
+            cmd.arg("-s").arg(from_rtl(&script_path, &out_abs));
+            let r = run_logged(cmd, &rtl, &yosys_log, &pb, None);
+            let log_text = || std::fs::read_to_string(&yosys_log).unwrap_or_default();
+            if r.is_err() && attempt < 3 && abc_aborted(&log_text()) {
+                let kept = logs.join(format!("yosys_abc_abort_{attempt}.log"));
+                std::fs::rename(&yosys_log, &kept)
+                    .with_context(|| format!("keeping {}", kept.display()))?;
+                pb.println(format!(
+                    "yosys: ABC aborted (log {}); running Yosys again",
+                    kept.display()
+                ));
+                attempt += 1;
+                continue;
+            }
+            break r;
+        };
         pb.finish_and_clear();
         r?;
     }
@@ -2132,6 +2157,20 @@ pub fn run_cli(a: &SynthArgs, quiet: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn abc_abort_is_recognised() {
+        let crash =
+            "4.48.1.1. Executing ABC.\nERROR: ABC: execution of command \"\"berkeley-abc\" \
+                     -s -f /tmp/yosys-abc-x/abc.script 2>&1\" failed: return code 134.\n";
+        assert!(abc_aborted(crash));
+        assert!(!abc_aborted(
+            "ERROR: Module `\\SB_MAC16' referenced ... is not part of the design."
+        ));
+        assert!(!abc_aborted(
+            "ERROR: ABC: execution of command \"abc\" failed: return code 137."
+        ));
+    }
 
     #[test]
     fn median_min_max() {
