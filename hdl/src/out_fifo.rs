@@ -55,6 +55,9 @@ pub struct OutFifo {
     ne: DFF<bool>,
     pop: Signal<Local, bool>,
     mask: Constant<Bits<16>>,
+    /// 2 * depth - 1: `occ` (0 ..= depth) and `lim` fit it, so Yosys trims their upper bits
+    /// and the counter and compare chains are only as long as the depth needs.
+    cmask: Constant<Bits<16>>,
     depth: Constant<Bits<16>>,
     last_flag: Constant<Bits<33>>,
 }
@@ -103,6 +106,7 @@ impl OutFifo {
             ne: Default::default(),
             pop: Default::default(),
             mask: Constant::new(((depth - 1) as u64).into()),
+            cmask: Constant::new(((2 * depth - 1) as u64).into()),
             depth: Constant::new((depth as u64).into()),
             last_flag: Constant::new((1u64 << 32).into()),
         }
@@ -122,11 +126,11 @@ impl Logic for OutFifo {
         self.words.write_data.next = self.word.val();
         self.words.write_enable.next = self.wr_valid.val();
         if self.wr_valid.val() {
-            self.wr_ptr.d.next = self.wr_ptr.q.val() + 1;
+            self.wr_ptr.d.next = (self.wr_ptr.q.val() + 1) & self.mask.val();
         }
         // room: words in the RAM (the one in the output register has left it) + this cycle's
         // write + need <= depth, as one compare against a register.
-        self.lim.d.next = self.depth.val() - self.need.val();
+        self.lim.d.next = (self.depth.val() - self.need.val()) & self.cmask.val();
         self.room_q.d.next = self.occ.q.val() <= self.lim.q.val();
         if self.wr_valid.val() {
             self.room_q.d.next = self.occ.q.val() < self.lim.q.val();
@@ -160,13 +164,13 @@ impl Logic for OutFifo {
             self.ne.d.next = true;
         }
         if self.wr_valid.val() & !self.pop.val() {
-            self.occ.d.next = self.occ.q.val() + 1;
+            self.occ.d.next = (self.occ.q.val() + 1) & self.cmask.val();
         }
         if self.pop.val() & !self.wr_valid.val() {
-            self.occ.d.next = self.occ.q.val() - 1;
+            self.occ.d.next = (self.occ.q.val() - 1) & self.cmask.val();
         }
         if self.pop.val() {
-            self.rd_ptr.d.next = self.rd_ptr.q.val() + 1;
+            self.rd_ptr.d.next = (self.rd_ptr.q.val() + 1) & self.mask.val();
             self.r_valid.d.next = true;
         } else if self.mv.val() {
             self.r_valid.d.next = false;
@@ -231,22 +235,30 @@ mod tests {
 
     #[test]
     fn words_survive_back_pressure() {
-        back_pressure(false);
+        back_pressure(false, 5, 6);
+    }
+
+    /// Frames as long as the FIFO and a slow reader: the RAM fills to its depth, the top of
+    /// `occ`'s range (its width mask must hold it).
+    #[test]
+    fn full_frames_survive_a_slow_reader() {
+        back_pressure(true, 8, 2);
     }
 
     #[test]
     fn narrow_words_survive_back_pressure() {
-        back_pressure(true);
+        back_pressure(true, 5, 6);
     }
 
     /// Bursts of writes, a reader that stalls at random: every word comes out once, in order,
     /// with its last flag; `room` never lets a frame overflow it.
-    fn back_pressure(narrow: bool) {
+    /// Frames of `need` words; the reader is ready in `ready_in_10` cycles of 10.
+    fn back_pressure(narrow: bool, need: u32, ready_in_10: u64) {
         let mut sim = ClockedSim::new(OutFifo::new(8, narrow), |u, c| {
             u.clock.next = Clock::from(c)
         })
         .unwrap();
-        sim.uut.need.next = 5u64.into();
+        sim.uut.need.next = u64::from(need).into();
         let mut state = 0x9e3779b97f4a7c15u64;
         let mut rnd = move || {
             state ^= state << 13;
@@ -257,23 +269,25 @@ mod tests {
         let (mut written, mut burst_left) = (0u32, 0u32);
         let mut got = Vec::new();
         let mut in_fifo = 0i64;
-        for _ in 0..2000 {
+        let mut peak = 0;
+        for _ in 0..4000 {
             if burst_left == 0 && written < 200 {
                 sim.settle().unwrap();
-                // A frame of 5 starts only with room, as the sequencer does.
+                // A frame starts only with room, as the sequencer does.
                 if sim.uut.room.val() {
-                    burst_left = 5;
+                    burst_left = need;
                 }
             }
             let wr = burst_left > 0;
             sim.uut.wr_valid.next = wr;
             sim.uut.wr_data.next = u64::from(word(written, narrow)).into();
             sim.uut.wr_last.next = burst_left == 1;
-            let ready = rnd() % 10 < 6;
+            let ready = rnd() % 10 < ready_in_10;
             sim.uut.m_axis_tready.next = ready;
             sim.settle().unwrap();
             let count = sim.uut.occ.q.val().to_u64() as i64;
             assert!(count <= 8, "overflow");
+            peak = peak.max(count);
             if ready && sim.uut.m_axis_tvalid.val() {
                 got.push((
                     sim.uut.m_axis_tdata.val().to_u64() as u32,
@@ -289,9 +303,12 @@ mod tests {
             }
         }
         let want: Vec<(u32, bool)> = (0..written)
-            .map(|i| (word(i, narrow), i % 5 == 4))
+            .map(|i| (word(i, narrow), i % need == need - 1))
             .collect();
         assert_eq!(written, 200);
+        if need == 8 {
+            assert_eq!(peak, 8, "the RAM never filled");
+        }
         assert_eq!(got, want);
         assert_eq!(in_fifo, 0);
     }

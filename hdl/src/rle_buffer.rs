@@ -69,6 +69,15 @@ pub struct RleBuffer {
     f1: DFF<bool>,
     f2: DFF<bool>,
     head: DFF<bool>,
+    /// `ins_k` = f2 & (cnt == k): the word in `a_word` arrives behind k queued words. Kept as
+    /// flip-flops (computed a cycle ahead for both outcomes of `pop`), so the 72 entry
+    /// multiplexers select on registers, not on a decode of `cnt` fanned out to all of them.
+    ins0: DFF<bool>,
+    ins1: DFF<bool>,
+    ins2: DFF<bool>,
+    ins3: DFF<bool>,
+    /// cnt + f2: the count after this cycle's arrival, before a pop.
+    cnt_in: Signal<Local, Bits<3>>,
     /// iCE40 (see `avail_flag`): "the BRAM holds an unread word" as a flip-flop, computed a
     /// cycle ahead for both outcomes of `fetch` (two pointer compares in parallel, then a 2:1
     /// select), so `fetch` no longer waits on a pointer compare and its fan-out (the read
@@ -112,6 +121,11 @@ impl RleBuffer {
             f1: Default::default(),
             f2: Default::default(),
             head: Default::default(),
+            ins0: Default::default(),
+            ins1: Default::default(),
+            ins2: Default::default(),
+            ins3: Default::default(),
+            cnt_in: Default::default(),
             avail: Vec::new(),
             wr_p1: Vec::new(),
             rd_p1: Vec::new(),
@@ -138,7 +152,8 @@ impl Logic for RleBuffer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, w_valid, w_word, wr_ptr, rd_ptr, e0, e1, e2, e3, a_word, cnt, f1, f2, head
+            self, clock, w_valid, w_word, wr_ptr, rd_ptr, e0, e1, e2, e3, a_word, cnt, f1, f2,
+            head, ins0, ins1, ins2, ins3
         );
         self.words.clock.next = self.clock.val();
         self.words.write_address.next = self.wr_ptr.q.val();
@@ -193,33 +208,33 @@ impl Logic for RleBuffer {
         // are decoded from registers, so the late `pop` only picks between them.
         self.pos.next = self.cnt.q.val();
         self.e0.d.next = self.e0.q.val();
-        if self.f2.q.val() & (self.cnt.q.val() == 0) {
+        if self.ins0.q.val() {
             self.e0.d.next = self.a_word.q.val();
         }
         self.e1.d.next = self.e1.q.val();
-        if self.f2.q.val() & (self.cnt.q.val() == 1) {
+        if self.ins1.q.val() {
             self.e1.d.next = self.a_word.q.val();
         }
         self.e2.d.next = self.e2.q.val();
-        if self.f2.q.val() & (self.cnt.q.val() == 2) {
+        if self.ins2.q.val() {
             self.e2.d.next = self.a_word.q.val();
         }
         self.e3.d.next = self.e3.q.val();
-        if self.f2.q.val() & (self.cnt.q.val() == 3) {
+        if self.ins3.q.val() {
             self.e3.d.next = self.a_word.q.val();
         }
         if self.pop.val() {
             self.pos.next = self.cnt.q.val() - 1;
             self.e0.d.next = self.e1.q.val();
-            if self.f2.q.val() & (self.cnt.q.val() == 1) {
+            if self.ins1.q.val() {
                 self.e0.d.next = self.a_word.q.val();
             }
             self.e1.d.next = self.e2.q.val();
-            if self.f2.q.val() & (self.cnt.q.val() == 2) {
+            if self.ins2.q.val() {
                 self.e1.d.next = self.a_word.q.val();
             }
             self.e2.d.next = self.e3.q.val();
-            if self.f2.q.val() & (self.cnt.q.val() == 3) {
+            if self.ins3.q.val() {
                 self.e2.d.next = self.a_word.q.val();
             }
         }
@@ -228,6 +243,21 @@ impl Logic for RleBuffer {
             self.cnt_next.next = self.pos.val() + 1;
         }
         self.cnt.d.next = self.cnt_next.val();
+        // ins_k next = f2 next & (cnt_next == k), where cnt_next = cnt + f2 - pop.
+        self.cnt_in.next = self.cnt.q.val();
+        if self.f2.q.val() {
+            self.cnt_in.next = self.cnt.q.val() + 1;
+        }
+        self.ins0.d.next = self.f1.q.val() & (self.cnt_in.val() == 0);
+        self.ins1.d.next = self.f1.q.val() & (self.cnt_in.val() == 1);
+        self.ins2.d.next = self.f1.q.val() & (self.cnt_in.val() == 2);
+        self.ins3.d.next = self.f1.q.val() & (self.cnt_in.val() == 3);
+        if self.pop.val() {
+            self.ins0.d.next = self.f1.q.val() & (self.cnt_in.val() == 1);
+            self.ins1.d.next = self.f1.q.val() & (self.cnt_in.val() == 2);
+            self.ins2.d.next = self.f1.q.val() & (self.cnt_in.val() == 3);
+            self.ins3.d.next = self.f1.q.val() & (self.cnt_in.val() == 4);
+        }
         self.head.d.next = self.cnt_next.val().any();
         // With `avail` (iCE40): the same flag without the count's add: a pop leaves a word
         // iff two were queued, an arriving word always does.
