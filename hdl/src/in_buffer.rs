@@ -51,6 +51,10 @@ pub struct InBuffer {
     /// flag, so the sequence flags' enable is the handshake and two flip-flops, not a 16-bit
     /// zero test.
     not_first: Vec<DFF<bool>>,
+    /// `s_axis_tready` as a flip-flop: loaded with its next value (the write slot after this
+    /// cycle not full, and armed), so the handshake that enables every write-side register
+    /// is one gate after flip-flops instead of a slot multiplexer and two more levels.
+    rdy: DFF<bool>,
     hs: Signal<Local, bool>,
     wr_full: Signal<Local, bool>,
     last_beat: Signal<Local, bool>,
@@ -99,6 +103,7 @@ impl InBuffer {
             not_first: (0..usize::from(first_flag))
                 .map(|_| Default::default())
                 .collect(),
+            rdy: Default::default(),
             hs: Default::default(),
             wr_full: Default::default(),
             last_beat: Default::default(),
@@ -112,19 +117,15 @@ impl Logic for InBuffer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, wr_slot, wr_beat, rd_slot, full0, full1, seq0, seq1, at_last, beats_m1,
-            beats_m2, armed1, armed
+            beats_m2, armed1, armed, rdy
         );
         self.slots.clock.next = self.clock.val();
         // Write side: beats fill the write slot; its last beat marks the slot full.
-        self.wr_full.next = self.full0.q.val();
-        if self.wr_slot.q.val() {
-            self.wr_full.next = self.full1.q.val();
-        }
         self.armed1.d.next = self.beats.val().any();
         self.armed.d.next = self.armed1.q.val() & self.beats.val().any();
         self.beats_m1.d.next = self.beats.val() - 1;
         self.beats_m2.d.next = self.beats.val() - 2;
-        self.s_axis_tready.next = !self.wr_full.val() & self.armed.q.val();
+        self.s_axis_tready.next = self.rdy.q.val();
         self.hs.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
         self.last_beat.next = self.at_last.q.val();
         self.slots.write_address.next = self.wr_beat.q.val();
@@ -197,6 +198,13 @@ impl Logic for InBuffer {
                 self.full0.d.next = false;
             }
         }
+        // Next cycle's ready from the next values of the flags it reads (so it equals
+        // `!wr_full & armed` evaluated a cycle later), after every assignment of them.
+        self.wr_full.next = self.full0.d.val();
+        if self.wr_slot.d.val() {
+            self.wr_full.next = self.full1.d.val();
+        }
+        self.rdy.d.next = !self.wr_full.val() & self.armed.d.val();
     }
 }
 
@@ -219,11 +227,22 @@ mod tests {
     #[test]
     fn frames_are_whole_before_they_are_read() {
         for flag in [false, true] {
-            frames_are_whole(flag);
+            frames_are_whole(flag, 2, 5);
         }
     }
 
-    fn frames_are_whole(first_flag: bool) {
+    /// Back-to-back beats and a slow reader: both slots fill, and the beat after a frame
+    /// must wait (a ready one cycle stale would write it over an unread frame).
+    #[test]
+    fn a_full_buffer_holds_back_the_stream() {
+        for flag in [false, true] {
+            frames_are_whole(flag, 1, 23);
+        }
+    }
+
+    /// The writer presents a beat every `write_every` cycles, the reader starts a whole frame
+    /// only on cycles that are multiples of `read_every`.
+    fn frames_are_whole(first_flag: bool, write_every: u64, read_every: u64) {
         let mut sim = ClockedSim::new(InBuffer::with_flags(4, first_flag), |u, c| {
             u.clock.next = Clock::from(c)
         })
@@ -236,9 +255,8 @@ mod tests {
         let mut got: Vec<(bool, Vec<u64>)> = Vec::new();
         let mut reading: Option<(bool, usize, Vec<u64>)> = None;
         let mut pending_read = false;
-        for cycle in 0..200u64 {
-            // Writer: a beat every other cycle.
-            let present = fi < frames.len() && cycle % 2 == 0;
+        for cycle in 0..400u64 {
+            let present = fi < frames.len() && cycle % write_every == 0;
             sim.uut.s_axis_tvalid.next = present;
             if present {
                 sim.uut.s_axis_tdata.next = frames[fi][bi].into();
@@ -254,7 +272,7 @@ mod tests {
                 reading.as_mut().unwrap().2.push(v);
                 pending_read = false;
             }
-            if reading.is_none() && sim.uut.frame_ready.val() && cycle % 5 == 0 {
+            if reading.is_none() && sim.uut.frame_ready.val() && cycle % read_every == 0 {
                 reading = Some((sim.uut.seq_start.val(), 0, Vec::new()));
             }
             if let Some((_, b, _)) = reading.as_mut() {
