@@ -348,7 +348,7 @@ impl DeltaTop {
             encoder: DeltaEncoder::new(g, geo.r_depth).registered_bounds(!params.replicate),
             compactor: Compactor::new(g, params.rle_run_bits, params.replicate),
             rle: RleBuffer::new(geo.fifo_depth).avail_flag(!params.replicate),
-            decoder: Decoder::new(params.one_y_ram),
+            decoder: Decoder::new(params.one_y_ram, params.chunks(params.max_out as usize)),
             pes,
             rq: (0..g)
                 .map(|i| RequantLane::new(i < rq_dsp, params.replicate, params.acc_bits))
