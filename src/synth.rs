@@ -210,8 +210,14 @@ impl Family {
     /// Yosys synthesis command (flattened: the netlist that is placed and routed).
     fn synth_cmd(self, top: &str, dsps: u64) -> String {
         match self {
+            // `-nodffe`: enables go into the LUT in front of each flip-flop instead of its
+            // clock-enable pin. An iCE40 tile's eight cells share one enable, whose route is
+            // slow (3-7 ns measured on the UP5K) and ended most failing paths. 8-PE preset,
+            // session 15, median over seeds with and without: 53.1 / 47.0 and 56.9 / 50.2 MHz
+            // on two netlists; 49.7 / 49.4 on a third, where an encoder compare chain into a
+            // former enable then limits every seed (docs/architecture.md).
             Family::Ice40 => format!(
-                "synth_ice40{} -top {top}",
+                "synth_ice40{} -nodffe -top {top}",
                 if dsps > 0 { " -dsp" } else { "" }
             ),
             Family::Ecp5 => format!("synth_ecp5 -top {top}"),

@@ -9,13 +9,13 @@
 
 use rust_hdl::prelude::*;
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, Default)]
 pub struct Decoder {
     pub clock: Signal<In, Clock>,
     /// Layer start: load the layer's bases (held stable for the whole layer).
     pub start: Signal<In, bool>,
     pub in_dim: Signal<In, Bits<16>>,
-    /// Valid from the cycle before `start` (the sequencer's Load) to the layer's end.
+    /// With `registered_chunks`, read from the cycle before `start` (the sequencer's Load).
     pub chunks: Signal<In, Bits<16>>,
     pub wbase: Signal<In, Bits<16>>,
     pub ybase: Signal<In, Bits<16>>,
@@ -34,13 +34,6 @@ pub struct Decoder {
     first: DFF<bool>,
     lastc: DFF<bool>,
     left: DFF<Bits<16>>,
-    /// chunks - 1 and chunks == 1, registered (so no carry chain sits between the reload
-    /// decision and `left`).
-    chunks_m1: DFF<Bits<16>>,
-    chunks_one: DFF<bool>,
-    /// Covers chunks - 1 for every layer the design takes: `left` is masked with it, so Yosys
-    /// keeps only the counter bits that can be nonzero.
-    left_mask: Constant<Bits<16>>,
     wpos: DFF<Bits<16>>,
     /// wpos + in_dim: the second chunk's weight address is one add away from the word.
     wpos_in: DFF<Bits<16>>,
@@ -66,57 +59,38 @@ pub struct Decoder {
     /// `finished` into one register, so the gate adds no LUT level in front of `pop`.
     pub hold_next: Vec<Signal<In, bool>>,
     blocked: Vec<DFF<bool>>,
+    /// `registered_chunks` (iCE40; one entry each, none on ECP5, whose Verilog stays as it
+    /// was): chunks - 1 and chunks == 1 in registers, and the mask that covers chunks - 1 for
+    /// the widest layer, so the chunk counter reloads without a carry chain, has one enable
+    /// (start or a valid head word) and only the bits it needs.
+    chunks_m1: Vec<DFF<Bits<16>>>,
+    chunks_one: Vec<DFF<bool>>,
+    left_mask: Vec<Constant<Bits<16>>>,
 }
 
 impl Decoder {
-    /// `gated`: with the `hold_next` port (`HwParams::one_y_ram`); `max_chunks`: the most
-    /// chunks a layer has (`HwParams::chunks(max_out)`).
-    pub fn new(gated: bool, max_chunks: usize) -> Self {
+    /// `gated`: with the `hold_next` port (`HwParams::one_y_ram`).
+    pub fn new(gated: bool) -> Self {
         let n = usize::from(gated);
-        let bits = usize::BITS - max_chunks.max(1).saturating_sub(1).leading_zeros();
         Decoder {
-            clock: Default::default(),
-            start: Default::default(),
-            in_dim: Default::default(),
-            chunks: Default::default(),
-            wbase: Default::default(),
-            ybase: Default::default(),
-            nonempty: Default::default(),
-            pop: Default::default(),
-            word: Default::default(),
-            op_valid: Default::default(),
-            op_waddr: Default::default(),
-            op_yaddr: Default::default(),
-            op_delta: Default::default(),
-            done: Default::default(),
-            finished: Default::default(),
-            first: Default::default(),
-            lastc: Default::default(),
-            left: Default::default(),
-            chunks_m1: Default::default(),
-            chunks_one: Default::default(),
-            left_mask: Constant::new(((1u64 << bits) - 1).into()),
-            wpos: Default::default(),
-            wpos_in: Default::default(),
-            waddr: Default::default(),
-            yaddr: Default::default(),
-            q_valid: Default::default(),
-            q_waddr: Default::default(),
-            q_yaddr: Default::default(),
-            q_delta: Default::default(),
-            q_done: Default::default(),
-            run: Default::default(),
-            value: Default::default(),
-            last: Default::default(),
-            nzw: Default::default(),
-            consume: Default::default(),
-            cur_valid: Default::default(),
-            ta: Default::default(),
-            ty: Default::default(),
-            tn: Default::default(),
             hold_next: (0..n).map(|_| Default::default()).collect(),
             blocked: (0..n).map(|_| Default::default()).collect(),
+            ..Default::default()
         }
+    }
+
+    /// With `on`, the registered chunk count (see `chunks_m1`), for layers of at most
+    /// `max_chunks` chunks (`HwParams::chunks(max_out)`); same behaviour cycle for cycle once
+    /// `chunks` is read a cycle before `start`.
+    pub fn registered_chunks(mut self, on: bool, max_chunks: usize) -> Self {
+        let n = usize::from(on);
+        let bits = usize::BITS - max_chunks.max(1).saturating_sub(1).leading_zeros();
+        self.chunks_m1 = (0..n).map(|_| Default::default()).collect();
+        self.chunks_one = (0..n).map(|_| Default::default()).collect();
+        self.left_mask = (0..n)
+            .map(|_| Constant::new(((1u64 << bits) - 1).into()))
+            .collect();
+        self
     }
 }
 
@@ -124,8 +98,8 @@ impl Logic for Decoder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, finished, first, lastc, left, chunks_m1, chunks_one, wpos, wpos_in, waddr,
-            yaddr, q_valid, q_waddr, q_yaddr, q_delta, q_done
+            self, clock, finished, first, lastc, left, wpos, wpos_in, waddr, yaddr, q_valid,
+            q_waddr, q_yaddr, q_delta, q_done
         );
         self.run.next = bit_cast::<16, 8>(self.word.val().get_bits::<8>(0));
         self.value.next = self.word.val().get_bits::<9>(8);
@@ -154,23 +128,14 @@ impl Logic for Decoder {
             self.waddr.d.next = self.tn.val();
             self.yaddr.d.next = self.ty.val() + 1;
             self.first.d.next = false;
-        }
-        self.chunks_m1.d.next = (self.chunks.val() - 1) & self.left_mask.val();
-        self.chunks_one.d.next = self.chunks.val() == 1;
-        // The chunk count: any valid head word steps it (a nonzero word's chunk) or reloads it
-        // (the word is consumed), as does `start`; written with that one enable, which Yosys
-        // would not find in the per-case form.
-        if self.start.val() | self.cur_valid.val() {
-            self.left.d.next = (self.left.q.val() - 1) & self.left_mask.val();
+            self.left.d.next = self.left.q.val() - 1;
             self.lastc.d.next = self.left.q.val() == 1;
-            if self.start.val() | !self.nzw.val() | self.lastc.q.val() {
-                self.left.d.next = self.chunks_m1.q.val();
-                self.lastc.d.next = self.chunks_one.q.val();
-            }
         }
         self.q_done.d.next = false;
         if self.consume.val() {
             self.first.d.next = true;
+            self.left.d.next = self.chunks.val() - 1;
+            self.lastc.d.next = self.chunks.val() == 1;
             self.wpos.d.next = self.wpos.q.val() + self.run.val() + 1;
             self.wpos_in.d.next = self.wpos_in.q.val() + self.run.val() + 1;
             if self.last.val() {
@@ -184,6 +149,27 @@ impl Logic for Decoder {
             self.wpos_in.d.next = self.wbase.val() + self.in_dim.val();
             self.finished.d.next = false;
             self.first.d.next = true;
+            self.left.d.next = self.chunks.val() - 1;
+            self.lastc.d.next = self.chunks.val() == 1;
+        }
+        // The chunk count again, on the registered form: one enable (start, or any valid head
+        // word: a nonzero word's chunk steps it, a consumed word reloads it), which Yosys does
+        // not find in the per-case form above.
+        for i in 0..self.chunks_m1.len() {
+            self.chunks_m1[i].clock.next = self.clock.val();
+            self.chunks_one[i].clock.next = self.clock.val();
+            self.chunks_m1[i].d.next = (self.chunks.val() - 1) & self.left_mask[i].val();
+            self.chunks_one[i].d.next = self.chunks.val() == 1;
+            self.left.d.next = self.left.q.val();
+            self.lastc.d.next = self.lastc.q.val();
+            if self.start.val() | self.cur_valid.val() {
+                self.left.d.next = (self.left.q.val() - 1) & self.left_mask[i].val();
+                self.lastc.d.next = self.left.q.val() == 1;
+                if self.start.val() | !self.nzw.val() | self.lastc.q.val() {
+                    self.left.d.next = self.chunks_m1[i].q.val();
+                    self.lastc.d.next = self.chunks_one[i].q.val();
+                }
+            }
         }
         self.op_valid.next = self.q_valid.q.val();
         self.op_waddr.next = self.q_waddr.q.val();
@@ -256,7 +242,7 @@ mod tests {
             wbase: Default::default(),
             ybase: Default::default(),
             rle: RleBuffer::new(16).avail_flag(avail),
-            dec: Decoder::new(false, 4),
+            dec: Decoder::new(false).registered_chunks(avail, 4),
         };
         uut.connect_all();
         yosys_validate("deltagen_hdl_decoder", &generate_verilog(&uut)).unwrap();
@@ -284,7 +270,7 @@ mod tests {
             wbase: Default::default(),
             ybase: Default::default(),
             rle: RleBuffer::new(64).avail_flag(avail),
-            dec: Decoder::new(false, 4),
+            dec: Decoder::new(false).registered_chunks(avail, 4),
         };
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         for _ in 0..30 {

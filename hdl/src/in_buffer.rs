@@ -51,10 +51,11 @@ pub struct InBuffer {
     /// flag, so the sequence flags' enable is the handshake and two flip-flops, not a 16-bit
     /// zero test.
     not_first: Vec<DFF<bool>>,
-    /// `s_axis_tready` as a flip-flop: loaded with its next value (the write slot after this
-    /// cycle not full, and armed), so the handshake that enables every write-side register
-    /// is one gate after flip-flops instead of a slot multiplexer and two more levels.
-    rdy: DFF<bool>,
+    /// iCE40 (with `not_first`; none on ECP5): `s_axis_tready` as a flip-flop, loaded with
+    /// its next value (the write slot after this cycle not full, and armed), so the handshake
+    /// that enables every write-side register is one gate after flip-flops instead of a slot
+    /// multiplexer and two more levels.
+    rdy: Vec<DFF<bool>>,
     hs: Signal<Local, bool>,
     wr_full: Signal<Local, bool>,
     last_beat: Signal<Local, bool>,
@@ -103,7 +104,9 @@ impl InBuffer {
             not_first: (0..usize::from(first_flag))
                 .map(|_| Default::default())
                 .collect(),
-            rdy: Default::default(),
+            rdy: (0..usize::from(first_flag))
+                .map(|_| Default::default())
+                .collect(),
             hs: Default::default(),
             wr_full: Default::default(),
             last_beat: Default::default(),
@@ -117,15 +120,22 @@ impl Logic for InBuffer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, wr_slot, wr_beat, rd_slot, full0, full1, seq0, seq1, at_last, beats_m1,
-            beats_m2, armed1, armed, rdy
+            beats_m2, armed1, armed
         );
         self.slots.clock.next = self.clock.val();
         // Write side: beats fill the write slot; its last beat marks the slot full.
+        self.wr_full.next = self.full0.q.val();
+        if self.wr_slot.q.val() {
+            self.wr_full.next = self.full1.q.val();
+        }
         self.armed1.d.next = self.beats.val().any();
         self.armed.d.next = self.armed1.q.val() & self.beats.val().any();
         self.beats_m1.d.next = self.beats.val() - 1;
         self.beats_m2.d.next = self.beats.val() - 2;
-        self.s_axis_tready.next = self.rdy.q.val();
+        self.s_axis_tready.next = !self.wr_full.val() & self.armed.q.val();
+        for i in 0..self.rdy.len() {
+            self.s_axis_tready.next = self.rdy[i].q.val();
+        }
         self.hs.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
         self.last_beat.next = self.at_last.q.val();
         self.slots.write_address.next = self.wr_beat.q.val();
@@ -200,11 +210,13 @@ impl Logic for InBuffer {
         }
         // Next cycle's ready from the next values of the flags it reads (so it equals
         // `!wr_full & armed` evaluated a cycle later), after every assignment of them.
-        self.wr_full.next = self.full0.d.val();
-        if self.wr_slot.d.val() {
-            self.wr_full.next = self.full1.d.val();
+        for i in 0..self.rdy.len() {
+            self.rdy[i].clock.next = self.clock.val();
+            self.rdy[i].d.next = !self.full0.d.val() & self.armed.d.val();
+            if self.wr_slot.d.val() {
+                self.rdy[i].d.next = !self.full1.d.val() & self.armed.d.val();
+            }
         }
-        self.rdy.d.next = !self.wr_full.val() & self.armed.d.val();
     }
 }
 

@@ -55,9 +55,10 @@ pub struct OutFifo {
     ne: DFF<bool>,
     pop: Signal<Local, bool>,
     mask: Constant<Bits<16>>,
-    /// 2 * depth - 1: `occ` (0 ..= depth) and `lim` fit it, so Yosys trims their upper bits
-    /// and the counter and compare chains are only as long as the depth needs.
-    cmask: Constant<Bits<16>>,
+    /// `trimmed` (iCE40; one entry, none on ECP5, whose Verilog stays as it was): the mask
+    /// 2 * depth - 1 for `occ` (0 ..= depth) and `lim`, with the pointers masked to the depth,
+    /// so Yosys trims their upper bits: the chains are as long as the depth needs.
+    cmask: Vec<Constant<Bits<16>>>,
     depth: Constant<Bits<16>>,
     last_flag: Constant<Bits<33>>,
 }
@@ -106,10 +107,22 @@ impl OutFifo {
             ne: Default::default(),
             pop: Default::default(),
             mask: Constant::new(((depth - 1) as u64).into()),
-            cmask: Constant::new(((2 * depth - 1) as u64).into()),
+            cmask: Vec::new(),
             depth: Constant::new((depth as u64).into()),
             last_flag: Constant::new((1u64 << 32).into()),
         }
+    }
+}
+
+impl OutFifo {
+    /// With `on`, the counters are masked to the widths the depth needs (see `cmask`); same
+    /// behaviour cycle for cycle.
+    pub fn trimmed(mut self, on: bool) -> Self {
+        let depth = self.depth.val().to_u64();
+        self.cmask = (0..usize::from(on))
+            .map(|_| Constant::new((2 * depth - 1).into()))
+            .collect();
+        self
     }
 }
 
@@ -126,11 +139,17 @@ impl Logic for OutFifo {
         self.words.write_data.next = self.word.val();
         self.words.write_enable.next = self.wr_valid.val();
         if self.wr_valid.val() {
-            self.wr_ptr.d.next = (self.wr_ptr.q.val() + 1) & self.mask.val();
+            self.wr_ptr.d.next = self.wr_ptr.q.val() + 1;
+            for _i in 0..self.cmask.len() {
+                self.wr_ptr.d.next = (self.wr_ptr.q.val() + 1) & self.mask.val();
+            }
         }
         // room: words in the RAM (the one in the output register has left it) + this cycle's
         // write + need <= depth, as one compare against a register.
-        self.lim.d.next = (self.depth.val() - self.need.val()) & self.cmask.val();
+        self.lim.d.next = self.depth.val() - self.need.val();
+        for i in 0..self.cmask.len() {
+            self.lim.d.next = (self.depth.val() - self.need.val()) & self.cmask[i].val();
+        }
         self.room_q.d.next = self.occ.q.val() <= self.lim.q.val();
         if self.wr_valid.val() {
             self.room_q.d.next = self.occ.q.val() < self.lim.q.val();
@@ -164,13 +183,22 @@ impl Logic for OutFifo {
             self.ne.d.next = true;
         }
         if self.wr_valid.val() & !self.pop.val() {
-            self.occ.d.next = (self.occ.q.val() + 1) & self.cmask.val();
+            self.occ.d.next = self.occ.q.val() + 1;
+            for i in 0..self.cmask.len() {
+                self.occ.d.next = (self.occ.q.val() + 1) & self.cmask[i].val();
+            }
         }
         if self.pop.val() & !self.wr_valid.val() {
-            self.occ.d.next = (self.occ.q.val() - 1) & self.cmask.val();
+            self.occ.d.next = self.occ.q.val() - 1;
+            for i in 0..self.cmask.len() {
+                self.occ.d.next = (self.occ.q.val() - 1) & self.cmask[i].val();
+            }
         }
         if self.pop.val() {
-            self.rd_ptr.d.next = (self.rd_ptr.q.val() + 1) & self.mask.val();
+            self.rd_ptr.d.next = self.rd_ptr.q.val() + 1;
+            for _i in 0..self.cmask.len() {
+                self.rd_ptr.d.next = (self.rd_ptr.q.val() + 1) & self.mask.val();
+            }
             self.r_valid.d.next = true;
         } else if self.mv.val() {
             self.r_valid.d.next = false;
@@ -216,7 +244,7 @@ mod tests {
     #[test]
     fn out_fifo_is_valid_verilog() {
         for narrow in [false, true] {
-            let mut uut = OutFifo::new(8, narrow);
+            let mut uut = OutFifo::new(8, narrow).trimmed(narrow);
             uut.connect_all();
             yosys_validate("out_fifo", &generate_verilog(&uut)).unwrap();
         }
@@ -235,26 +263,29 @@ mod tests {
 
     #[test]
     fn words_survive_back_pressure() {
-        back_pressure(false, 5, 6);
+        back_pressure(false, 5, 6, false);
     }
 
     /// Frames as long as the FIFO and a slow reader: the RAM fills to its depth, the top of
     /// `occ`'s range (its width mask must hold it).
     #[test]
     fn full_frames_survive_a_slow_reader() {
-        back_pressure(true, 8, 2);
+        for trim in [false, true] {
+            back_pressure(true, 8, 2, trim);
+        }
     }
 
     #[test]
     fn narrow_words_survive_back_pressure() {
-        back_pressure(true, 5, 6);
+        back_pressure(true, 5, 6, true);
     }
 
     /// Bursts of writes, a reader that stalls at random: every word comes out once, in order,
     /// with its last flag; `room` never lets a frame overflow it.
     /// Frames of `need` words; the reader is ready in `ready_in_10` cycles of 10.
-    fn back_pressure(narrow: bool, need: u32, ready_in_10: u64) {
-        let mut sim = ClockedSim::new(OutFifo::new(8, narrow), |u, c| {
+    /// `trim`: `OutFifo::trimmed`.
+    fn back_pressure(narrow: bool, need: u32, ready_in_10: u64, trim: bool) {
+        let mut sim = ClockedSim::new(OutFifo::new(8, narrow).trimmed(trim), |u, c| {
             u.clock.next = Clock::from(c)
         })
         .unwrap();

@@ -69,15 +69,6 @@ pub struct RleBuffer {
     f1: DFF<bool>,
     f2: DFF<bool>,
     head: DFF<bool>,
-    /// `ins_k` = f2 & (cnt == k): the word in `a_word` arrives behind k queued words. Kept as
-    /// flip-flops (computed a cycle ahead for both outcomes of `pop`), so the 72 entry
-    /// multiplexers select on registers, not on a decode of `cnt` fanned out to all of them.
-    ins0: DFF<bool>,
-    ins1: DFF<bool>,
-    ins2: DFF<bool>,
-    ins3: DFF<bool>,
-    /// cnt + f2: the count after this cycle's arrival, before a pop.
-    cnt_in: Signal<Local, Bits<3>>,
     /// iCE40 (see `avail_flag`): "the BRAM holds an unread word" as a flip-flop, computed a
     /// cycle ahead for both outcomes of `fetch` (two pointer compares in parallel, then a 2:1
     /// select), so `fetch` no longer waits on a pointer compare and its fan-out (the read
@@ -88,6 +79,14 @@ pub struct RleBuffer {
     /// registers only (wr_next != rd_next in its four cases: both or neither pointer moving
     /// keeps the flag, one moving compares the other with its successor).
     wr_p1: Vec<DFFWithInit<Bits<16>>>,
+    /// With `avail`: `ins_k` = f2 & (cnt == k), the word in `a_word` arriving behind k queued
+    /// words, kept as flip-flops (loaded a cycle ahead for both outcomes of `pop`), so the 72
+    /// queue-entry multiplexers select on registers, not on a decode of `cnt` fanned out to
+    /// all of them.
+    ins0: Vec<DFF<bool>>,
+    ins1: Vec<DFF<bool>>,
+    ins2: Vec<DFF<bool>>,
+    ins3: Vec<DFF<bool>>,
     rd_p1: Vec<DFFWithInit<Bits<16>>>,
     fetch: Signal<Local, bool>,
     pos: Signal<Local, Bits<3>>,
@@ -121,13 +120,12 @@ impl RleBuffer {
             f1: Default::default(),
             f2: Default::default(),
             head: Default::default(),
-            ins0: Default::default(),
-            ins1: Default::default(),
-            ins2: Default::default(),
-            ins3: Default::default(),
-            cnt_in: Default::default(),
             avail: Vec::new(),
             wr_p1: Vec::new(),
+            ins0: Vec::new(),
+            ins1: Vec::new(),
+            ins2: Vec::new(),
+            ins3: Vec::new(),
             rd_p1: Vec::new(),
             fetch: Default::default(),
             pos: Default::default(),
@@ -143,6 +141,10 @@ impl RleBuffer {
         let n = usize::from(on);
         self.avail = (0..n).map(|_| Default::default()).collect();
         self.wr_p1 = (0..n).map(|_| DFFWithInit::new(1.into())).collect();
+        self.ins0 = (0..n).map(|_| Default::default()).collect();
+        self.ins1 = (0..n).map(|_| Default::default()).collect();
+        self.ins2 = (0..n).map(|_| Default::default()).collect();
+        self.ins3 = (0..n).map(|_| Default::default()).collect();
         self.rd_p1 = (0..n).map(|_| DFFWithInit::new(1.into())).collect();
         self
     }
@@ -152,8 +154,7 @@ impl Logic for RleBuffer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, w_valid, w_word, wr_ptr, rd_ptr, e0, e1, e2, e3, a_word, cnt, f1, f2,
-            head, ins0, ins1, ins2, ins3
+            self, clock, w_valid, w_word, wr_ptr, rd_ptr, e0, e1, e2, e3, a_word, cnt, f1, f2, head
         );
         self.words.clock.next = self.clock.val();
         self.words.write_address.next = self.wr_ptr.q.val();
@@ -208,34 +209,96 @@ impl Logic for RleBuffer {
         // are decoded from registers, so the late `pop` only picks between them.
         self.pos.next = self.cnt.q.val();
         self.e0.d.next = self.e0.q.val();
-        if self.ins0.q.val() {
+        if self.f2.q.val() & (self.cnt.q.val() == 0) {
             self.e0.d.next = self.a_word.q.val();
         }
         self.e1.d.next = self.e1.q.val();
-        if self.ins1.q.val() {
+        if self.f2.q.val() & (self.cnt.q.val() == 1) {
             self.e1.d.next = self.a_word.q.val();
         }
         self.e2.d.next = self.e2.q.val();
-        if self.ins2.q.val() {
+        if self.f2.q.val() & (self.cnt.q.val() == 2) {
             self.e2.d.next = self.a_word.q.val();
         }
         self.e3.d.next = self.e3.q.val();
-        if self.ins3.q.val() {
+        if self.f2.q.val() & (self.cnt.q.val() == 3) {
             self.e3.d.next = self.a_word.q.val();
         }
         if self.pop.val() {
             self.pos.next = self.cnt.q.val() - 1;
             self.e0.d.next = self.e1.q.val();
-            if self.ins1.q.val() {
+            if self.f2.q.val() & (self.cnt.q.val() == 1) {
                 self.e0.d.next = self.a_word.q.val();
             }
             self.e1.d.next = self.e2.q.val();
-            if self.ins2.q.val() {
+            if self.f2.q.val() & (self.cnt.q.val() == 2) {
                 self.e1.d.next = self.a_word.q.val();
             }
             self.e2.d.next = self.e3.q.val();
-            if self.ins3.q.val() {
+            if self.f2.q.val() & (self.cnt.q.val() == 3) {
                 self.e2.d.next = self.a_word.q.val();
+            }
+        }
+        // With `avail` (iCE40) the same queue update on the `ins_k` flags; their next values
+        // are f1 & (cnt + f2 - pop == k).
+        for i in 0..self.ins0.len() {
+            self.ins0[i].clock.next = self.clock.val();
+            self.ins1[i].clock.next = self.clock.val();
+            self.ins2[i].clock.next = self.clock.val();
+            self.ins3[i].clock.next = self.clock.val();
+            self.e0.d.next = self.e0.q.val();
+            if self.ins0[i].q.val() {
+                self.e0.d.next = self.a_word.q.val();
+            }
+            self.e1.d.next = self.e1.q.val();
+            if self.ins1[i].q.val() {
+                self.e1.d.next = self.a_word.q.val();
+            }
+            self.e2.d.next = self.e2.q.val();
+            if self.ins2[i].q.val() {
+                self.e2.d.next = self.a_word.q.val();
+            }
+            self.e3.d.next = self.e3.q.val();
+            if self.ins3[i].q.val() {
+                self.e3.d.next = self.a_word.q.val();
+            }
+            if self.pop.val() {
+                self.e0.d.next = self.e1.q.val();
+                if self.ins1[i].q.val() {
+                    self.e0.d.next = self.a_word.q.val();
+                }
+                self.e1.d.next = self.e2.q.val();
+                if self.ins2[i].q.val() {
+                    self.e1.d.next = self.a_word.q.val();
+                }
+                self.e2.d.next = self.e3.q.val();
+                if self.ins3[i].q.val() {
+                    self.e2.d.next = self.a_word.q.val();
+                }
+            }
+            self.ins0[i].d.next = self.f1.q.val() & !self.f2.q.val() & (self.cnt.q.val() == 0);
+            self.ins1[i].d.next = self.f1.q.val()
+                & ((!self.f2.q.val() & (self.cnt.q.val() == 1))
+                    | (self.f2.q.val() & (self.cnt.q.val() == 0)));
+            self.ins2[i].d.next = self.f1.q.val()
+                & ((!self.f2.q.val() & (self.cnt.q.val() == 2))
+                    | (self.f2.q.val() & (self.cnt.q.val() == 1)));
+            self.ins3[i].d.next = self.f1.q.val()
+                & ((!self.f2.q.val() & (self.cnt.q.val() == 3))
+                    | (self.f2.q.val() & (self.cnt.q.val() == 2)));
+            if self.pop.val() {
+                self.ins0[i].d.next = self.f1.q.val()
+                    & ((!self.f2.q.val() & (self.cnt.q.val() == 1))
+                        | (self.f2.q.val() & (self.cnt.q.val() == 0)));
+                self.ins1[i].d.next = self.f1.q.val()
+                    & ((!self.f2.q.val() & (self.cnt.q.val() == 2))
+                        | (self.f2.q.val() & (self.cnt.q.val() == 1)));
+                self.ins2[i].d.next = self.f1.q.val()
+                    & ((!self.f2.q.val() & (self.cnt.q.val() == 3))
+                        | (self.f2.q.val() & (self.cnt.q.val() == 2)));
+                self.ins3[i].d.next = self.f1.q.val()
+                    & ((!self.f2.q.val() & (self.cnt.q.val() == 4))
+                        | (self.f2.q.val() & (self.cnt.q.val() == 3)));
             }
         }
         self.cnt_next.next = self.pos.val();
@@ -243,21 +306,6 @@ impl Logic for RleBuffer {
             self.cnt_next.next = self.pos.val() + 1;
         }
         self.cnt.d.next = self.cnt_next.val();
-        // ins_k next = f2 next & (cnt_next == k), where cnt_next = cnt + f2 - pop.
-        self.cnt_in.next = self.cnt.q.val();
-        if self.f2.q.val() {
-            self.cnt_in.next = self.cnt.q.val() + 1;
-        }
-        self.ins0.d.next = self.f1.q.val() & (self.cnt_in.val() == 0);
-        self.ins1.d.next = self.f1.q.val() & (self.cnt_in.val() == 1);
-        self.ins2.d.next = self.f1.q.val() & (self.cnt_in.val() == 2);
-        self.ins3.d.next = self.f1.q.val() & (self.cnt_in.val() == 3);
-        if self.pop.val() {
-            self.ins0.d.next = self.f1.q.val() & (self.cnt_in.val() == 1);
-            self.ins1.d.next = self.f1.q.val() & (self.cnt_in.val() == 2);
-            self.ins2.d.next = self.f1.q.val() & (self.cnt_in.val() == 3);
-            self.ins3.d.next = self.f1.q.val() & (self.cnt_in.val() == 4);
-        }
         self.head.d.next = self.cnt_next.val().any();
         // With `avail` (iCE40): the same flag without the count's add: a pop leaves a word
         // iff two were queued, an arriving word always does.

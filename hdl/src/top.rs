@@ -27,6 +27,16 @@ use crate::requant::{RequantLane, REQUANT_LATENCY};
 use crate::rle_buffer::RleBuffer;
 use rust_hdl::prelude::*;
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, LogicState)]
+pub enum SeqState {
+    Idle,
+    Init,
+    Load,
+    Run,
+    Drain,
+    Out,
+}
+
 /// Scan metadata stages: the Y word out of the BRAM, the PE's set register, its scan register,
 /// then one per requant stage.
 const META_STAGES: usize = 3 + REQUANT_LATENCY as usize;
@@ -93,13 +103,15 @@ pub struct DeltaTop {
     /// `HwParams::pes_paired`: PEs 2k and 2k + 1 multiply in block k (none otherwise).
     macs: Vec<Mac8x2>,
     rq: Vec<RequantLane>,
-    /// The sequencer's state, one-hot: Idle (`nidle` clear), Init (`st_init`), Load
-    /// (`st_load`), Run (`st_run`), Drain (`st_drain`), Out (`st_out`). Every decision reads
-    /// a flip-flop, not a decode of an encoded state register, which on iCE40 added a LUT level
-    /// and a device-wide route in front of the counters it enables.
-    nidle: DFF<bool>,
-    st_load: DFF<bool>,
-    st_run: DFF<bool>,
+    state: DFF<SeqState>,
+    /// iCE40 (one entry each; none on ECP5, whose Verilog stays as it was): the sequencer's
+    /// state one-hot, with `st_init`, `st_drain`, `st_out`: Idle (`nidle` clear), Load, Run.
+    /// Every decision then reads a flip-flop, not a decode of `state` (a LUT level and a
+    /// device-wide route in front of the counters it enables); `state` stays in Idle and Yosys
+    /// removes it.
+    nidle: Vec<DFF<bool>>,
+    st_load: Vec<DFF<bool>>,
+    st_run: Vec<DFF<bool>>,
     layer: DFF<Bits<4>>,
     cnt: DFF<Bits<16>>,
     initialized: DFF<bool>,
@@ -343,19 +355,21 @@ impl DeltaTop {
             d_frame_beats: rom(dd, image, 16, prefix),
             d_out_dim: rom(dd, image, 17, prefix),
             in_buf: InBuffer::with_flags(geo.in_slot_beats, !params.replicate),
-            out_fifo: OutFifo::new(geo.out_depth, params.acc_bits < 32),
+            out_fifo: OutFifo::new(geo.out_depth, params.acc_bits < 32).trimmed(!params.replicate),
             mon_pack: LanePack::new(g),
             encoder: DeltaEncoder::new(g, geo.r_depth).registered_bounds(!params.replicate),
             compactor: Compactor::new(g, params.rle_run_bits, params.replicate),
             rle: RleBuffer::new(geo.fifo_depth).avail_flag(!params.replicate),
-            decoder: Decoder::new(params.one_y_ram, params.chunks(params.max_out as usize)),
+            decoder: Decoder::new(params.one_y_ram)
+                .registered_chunks(!params.replicate, params.chunks(params.max_out as usize)),
             pes,
             rq: (0..g)
                 .map(|i| RequantLane::new(i < rq_dsp, params.replicate, params.acc_bits))
                 .collect(),
-            nidle: Default::default(),
-            st_load: Default::default(),
-            st_run: Default::default(),
+            state: Default::default(),
+            nidle: (0..counted).map(|_| Default::default()).collect(),
+            st_load: (0..counted).map(|_| Default::default()).collect(),
+            st_run: (0..counted).map(|_| Default::default()).collect(),
             layer: Default::default(),
             cnt: Default::default(),
             initialized: Default::default(),
@@ -491,9 +505,7 @@ impl Logic for DeltaTop {
         dff_setup!(
             self,
             clock,
-            nidle,
-            st_load,
-            st_run,
+            state,
             layer,
             cnt,
             initialized,
@@ -925,7 +937,7 @@ impl Logic for DeltaTop {
         self.m_axis_tlast.next = self.out_fifo.m_axis_tlast.val();
 
         // Sequencer.
-        self.busy.next = self.nidle.q.val();
+        self.busy.next = self.state.q.val() != SeqState::Idle;
         self.done_q.d.next = self.out_fifo.m_axis_tvalid.val()
             & self.m_axis_tready.val()
             & self.out_fifo.m_axis_tlast.val();
@@ -970,114 +982,249 @@ impl Logic for DeltaTop {
             self.sc.d.next = self.sc_p1.q.val();
             self.sc_p1.d.next = self.sc_p1.q.val() + 1;
         }
-        // Idle.
-        if !self.nidle.q.val() {
-            self.layer.d.next = 0.into();
-            for i in 0..self.e_l0.len() {
-                self.e_l0[i].d.next = true;
-            }
-            self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
-            self.ileft.d.next = self.d_init_words.read_data.val() - 2;
-            // A frame starts when it is whole in the input buffer and its logits fit the
-            // FIFO, so nothing inside a frame waits on the streams.
-            if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
-                self.nidle.d.next = true;
-                self.st_load.d.next = true;
-                if self.in_buf.seq_start.val() | !self.initialized.q.val() {
-                    self.st_load.d.next = false;
-                    self.st_init.d.next = true;
+        match self.state.q.val() {
+            SeqState::Idle => {
+                self.layer.d.next = 0.into();
+                for i in 0..self.e_l0.len() {
+                    self.e_l0[i].d.next = true;
                 }
-            }
-        }
-        if self.st_init.q.val() {
-            self.encoder.clear.next = true;
-            self.ileft.d.next = self.ileft.q.val() - 1;
-            self.init_last.d.next = !self.ileft.q.val().any();
-            if self.init_last.q.val() {
-                self.st_load.d.next = true;
-                self.st_init.d.next = false;
-                self.initialized.d.next = true;
-            }
-        }
-        if self.st_load.q.val() {
-            self.st_load.d.next = false;
-            self.st_run.d.next = true;
-            for i in 0..self.mac_gate.len() {
-                self.mac_gate[i].d.next = !self.layer.q.val().any();
-            }
-            self.scan_run.d.next = !self.d_readout.read_data.val().any();
-            self.first.d.next = true;
-            self.mac_set.d.next = self.layer.q.val().get_bit(0);
-            self.k.d.next = 0.into();
-            self.kbase.d.next = 0.into();
-            self.sub.d.next = 0.into();
-            self.sub_last.d.next = self.n_sub.val() == 1;
-            self.ob_last.d.next = self.n_pe.val() == 1;
-            // The descriptor words of this layer are out since the last Drain cycle (or Idle).
-            self.sc.d.next = self.d_src_ybase.read_data.val();
-            self.sc_p1.d.next = self.d_src_ybase.read_data.val() + 1;
-            self.kr.d.next = self.d_rbase.read_data.val();
-            for i in 0..self.e_base.len() {
-                self.e_k[i].d.next = self.d_rbase.read_data.val();
-                self.e_base[i].d.next = 0.into();
-                self.e_ll[i].d.next = self.d_in_dim.read_data.val();
-                self.e_lanes[i].d.next = self.all_lanes.val();
-                if !(self.d_in_dim.read_data.val() & self.hi_bits[i].val()).any() {
-                    for v in 0..self.lane_tab.len() {
-                        if (self.d_in_dim.read_data.val() & 15) == self.nib[v].val() {
-                            self.e_lanes[i].d.next = self.lane_tab[v].val();
-                        }
+                self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
+                self.ileft.d.next = self.d_init_words.read_data.val() - 2;
+                // A frame starts when it is whole in the input buffer and its logits fit the
+                // FIFO, so nothing inside a frame waits on the streams.
+                if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
+                    self.state.d.next = SeqState::Load;
+                    if self.in_buf.seq_start.val() | !self.initialized.q.val() {
+                        self.state.d.next = SeqState::Init;
+                        self.st_init.d.next = true;
                     }
                 }
             }
-            self.kleft.d.next = self.d_groups.read_data.val();
-            self.k_more.d.next = self.d_groups.read_data.val().any();
-            self.k_last.d.next = self.d_groups.read_data.val() == 1;
-            self.ll.d.next = self.d_in_dim.read_data.val();
-            self.ll_full.d.next = self.d_in_dim.read_data.val() >= self.n_lanes.val();
-            self.oleft.d.next = self.d_in_dim.read_data.val();
-            self.o_more.d.next = self.d_in_dim.read_data.val().any();
-            self.o_one.d.next = self.d_in_dim.read_data.val() == 1;
-            self.ob.d.next = 0.into();
-        }
-        if self.st_run.q.val() {
-            if self.d_readout.read_data.val().any() {
-                self.st_run.d.next = false;
-                self.st_out.d.next = true;
-            }
-            if self.decoder.done.val() {
-                self.st_run.d.next = false;
-                self.st_drain.d.next = true;
-                self.st_out.d.next = false;
-                self.scan_run.d.next = false;
-                self.drain_a.d.next = false;
-                self.drain_b.d.next = false;
-                self.drain_last.d.next = false;
-            }
-        }
-        if self.st_drain.q.val() {
-            // DRAIN_CYCLES = 4: the first cycle sets drain_a, the second drain_b, the third
-            // drain_last, the fourth leaves.
-            self.drain_a.d.next = true;
-            self.drain_b.d.next = self.drain_a.q.val();
-            self.drain_last.d.next = self.drain_b.q.val();
-            if self.drain_last.q.val() {
-                self.st_load.d.next = true;
-                self.st_drain.d.next = false;
-                self.layer.d.next = self.layer.q.val() + 1;
-                for i in 0..self.e_l0.len() {
-                    self.e_l0[i].d.next = false;
+            SeqState::Init => {
+                self.encoder.clear.next = true;
+                self.ileft.d.next = self.ileft.q.val() - 1;
+                self.init_last.d.next = !self.ileft.q.val().any();
+                if self.init_last.q.val() {
+                    self.state.d.next = SeqState::Load;
+                    self.st_init.d.next = false;
+                    self.initialized.d.next = true;
                 }
             }
+            SeqState::Load => {
+                self.state.d.next = SeqState::Run;
+                for i in 0..self.mac_gate.len() {
+                    self.mac_gate[i].d.next = !self.layer.q.val().any();
+                }
+                self.scan_run.d.next = !self.d_readout.read_data.val().any();
+                self.first.d.next = true;
+                self.mac_set.d.next = self.layer.q.val().get_bit(0);
+                self.k.d.next = 0.into();
+                self.kbase.d.next = 0.into();
+                self.sub.d.next = 0.into();
+                self.sub_last.d.next = self.n_sub.val() == 1;
+                self.ob_last.d.next = self.n_pe.val() == 1;
+                // The descriptor words of this layer are out since the last Drain cycle (or Idle).
+                self.sc.d.next = self.d_src_ybase.read_data.val();
+                self.sc_p1.d.next = self.d_src_ybase.read_data.val() + 1;
+                self.kr.d.next = self.d_rbase.read_data.val();
+                for i in 0..self.e_base.len() {
+                    self.e_k[i].d.next = self.d_rbase.read_data.val();
+                    self.e_base[i].d.next = 0.into();
+                    self.e_ll[i].d.next = self.d_in_dim.read_data.val();
+                    self.e_lanes[i].d.next = self.all_lanes.val();
+                    if !(self.d_in_dim.read_data.val() & self.hi_bits[i].val()).any() {
+                        for v in 0..self.lane_tab.len() {
+                            if (self.d_in_dim.read_data.val() & 15) == self.nib[v].val() {
+                                self.e_lanes[i].d.next = self.lane_tab[v].val();
+                            }
+                        }
+                    }
+                }
+                self.kleft.d.next = self.d_groups.read_data.val();
+                self.k_more.d.next = self.d_groups.read_data.val().any();
+                self.k_last.d.next = self.d_groups.read_data.val() == 1;
+                self.ll.d.next = self.d_in_dim.read_data.val();
+                self.ll_full.d.next = self.d_in_dim.read_data.val() >= self.n_lanes.val();
+                self.oleft.d.next = self.d_in_dim.read_data.val();
+                self.o_more.d.next = self.d_in_dim.read_data.val().any();
+                self.o_one.d.next = self.d_in_dim.read_data.val() == 1;
+                self.ob.d.next = 0.into();
+            }
+            SeqState::Run => {
+                if self.d_readout.read_data.val().any() {
+                    self.state.d.next = SeqState::Out;
+                    self.st_out.d.next = true;
+                }
+                if self.decoder.done.val() {
+                    self.state.d.next = SeqState::Drain;
+                    self.st_drain.d.next = true;
+                    self.st_out.d.next = false;
+                    self.scan_run.d.next = false;
+                    self.drain_a.d.next = false;
+                    self.drain_b.d.next = false;
+                    self.drain_last.d.next = false;
+                }
+            }
+            SeqState::Drain => {
+                // DRAIN_CYCLES = 4: the first cycle sets drain_a, the second drain_b, the third
+                // drain_last, the fourth leaves.
+                self.drain_a.d.next = true;
+                self.drain_b.d.next = self.drain_a.q.val();
+                self.drain_last.d.next = self.drain_b.q.val();
+                if self.drain_last.q.val() {
+                    self.state.d.next = SeqState::Load;
+                    self.st_drain.d.next = false;
+                    self.layer.d.next = self.layer.q.val() + 1;
+                    for i in 0..self.e_l0.len() {
+                        self.e_l0[i].d.next = false;
+                    }
+                }
+            }
+            SeqState::Out => {
+                if self.w_valid.q.val() & self.w_last.q.val() {
+                    self.state.d.next = SeqState::Idle;
+                    self.st_out.d.next = false;
+                    // Idle reads descriptor entry 0.
+                    self.layer.d.next = 0.into();
+                    for i in 0..self.e_l0.len() {
+                        self.e_l0[i].d.next = true;
+                    }
+                }
+            }
+            _ => {
+                self.state.d.next = SeqState::Idle;
+                self.st_out.d.next = false;
+                self.st_init.d.next = false;
+                self.st_drain.d.next = false;
+            }
         }
-        // Out ends with the last logit into the FIFO.
-        if self.st_out.q.val() & self.w_valid.q.val() & self.w_last.q.val() {
-            self.nidle.d.next = false;
-            self.st_out.d.next = false;
-            // Idle reads descriptor entry 0.
-            self.layer.d.next = 0.into();
+        // iCE40: the sequencer on one-hot flags (see `nidle`). `state` stays in Idle, so the
+        // match above reduces to its Idle arm, whose assignments are undone first.
+        for h in 0..self.nidle.len() {
+            self.nidle[h].clock.next = self.clock.val();
+            self.st_load[h].clock.next = self.clock.val();
+            self.st_run[h].clock.next = self.clock.val();
+            self.nidle[h].d.next = self.nidle[h].q.val();
+            self.st_load[h].d.next = self.st_load[h].q.val();
+            self.st_run[h].d.next = self.st_run[h].q.val();
+            self.state.d.next = SeqState::Idle;
+            self.layer.d.next = self.layer.q.val();
             for i in 0..self.e_l0.len() {
-                self.e_l0[i].d.next = true;
+                self.e_l0[i].d.next = self.e_l0[i].q.val();
+            }
+            self.init_last.d.next = self.init_last.q.val();
+            self.ileft.d.next = self.ileft.q.val();
+            self.st_init.d.next = self.st_init.q.val();
+            self.busy.next = self.nidle[h].q.val();
+            // Idle.
+            if !self.nidle[h].q.val() {
+                self.layer.d.next = 0.into();
+                for i in 0..self.e_l0.len() {
+                    self.e_l0[i].d.next = true;
+                }
+                self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
+                self.ileft.d.next = self.d_init_words.read_data.val() - 2;
+                // A frame starts when it is whole in the input buffer and its logits fit the
+                // FIFO, so nothing inside a frame waits on the streams.
+                if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
+                    self.nidle[h].d.next = true;
+                    self.st_load[h].d.next = true;
+                    if self.in_buf.seq_start.val() | !self.initialized.q.val() {
+                        self.st_load[h].d.next = false;
+                        self.st_init.d.next = true;
+                    }
+                }
+            }
+            if self.st_init.q.val() {
+                self.encoder.clear.next = true;
+                self.ileft.d.next = self.ileft.q.val() - 1;
+                self.init_last.d.next = !self.ileft.q.val().any();
+                if self.init_last.q.val() {
+                    self.st_load[h].d.next = true;
+                    self.st_init.d.next = false;
+                    self.initialized.d.next = true;
+                }
+            }
+            if self.st_load[h].q.val() {
+                self.st_load[h].d.next = false;
+                self.st_run[h].d.next = true;
+                for i in 0..self.mac_gate.len() {
+                    self.mac_gate[i].d.next = !self.layer.q.val().any();
+                }
+                self.scan_run.d.next = !self.d_readout.read_data.val().any();
+                self.first.d.next = true;
+                self.mac_set.d.next = self.layer.q.val().get_bit(0);
+                self.k.d.next = 0.into();
+                self.kbase.d.next = 0.into();
+                self.sub.d.next = 0.into();
+                self.sub_last.d.next = self.n_sub.val() == 1;
+                self.ob_last.d.next = self.n_pe.val() == 1;
+                // The descriptor words of this layer are out since the last Drain cycle (or Idle).
+                self.sc.d.next = self.d_src_ybase.read_data.val();
+                self.sc_p1.d.next = self.d_src_ybase.read_data.val() + 1;
+                self.kr.d.next = self.d_rbase.read_data.val();
+                for i in 0..self.e_base.len() {
+                    self.e_k[i].d.next = self.d_rbase.read_data.val();
+                    self.e_base[i].d.next = 0.into();
+                    self.e_ll[i].d.next = self.d_in_dim.read_data.val();
+                    self.e_lanes[i].d.next = self.all_lanes.val();
+                    if !(self.d_in_dim.read_data.val() & self.hi_bits[i].val()).any() {
+                        for v in 0..self.lane_tab.len() {
+                            if (self.d_in_dim.read_data.val() & 15) == self.nib[v].val() {
+                                self.e_lanes[i].d.next = self.lane_tab[v].val();
+                            }
+                        }
+                    }
+                }
+                self.kleft.d.next = self.d_groups.read_data.val();
+                self.k_more.d.next = self.d_groups.read_data.val().any();
+                self.k_last.d.next = self.d_groups.read_data.val() == 1;
+                self.ll.d.next = self.d_in_dim.read_data.val();
+                self.ll_full.d.next = self.d_in_dim.read_data.val() >= self.n_lanes.val();
+                self.oleft.d.next = self.d_in_dim.read_data.val();
+                self.o_more.d.next = self.d_in_dim.read_data.val().any();
+                self.o_one.d.next = self.d_in_dim.read_data.val() == 1;
+                self.ob.d.next = 0.into();
+            }
+            if self.st_run[h].q.val() {
+                if self.d_readout.read_data.val().any() {
+                    self.st_run[h].d.next = false;
+                    self.st_out.d.next = true;
+                }
+                if self.decoder.done.val() {
+                    self.st_run[h].d.next = false;
+                    self.st_drain.d.next = true;
+                    self.st_out.d.next = false;
+                    self.scan_run.d.next = false;
+                    self.drain_a.d.next = false;
+                    self.drain_b.d.next = false;
+                    self.drain_last.d.next = false;
+                }
+            }
+            if self.st_drain.q.val() {
+                // DRAIN_CYCLES = 4: the first cycle sets drain_a, the second drain_b, the third
+                // drain_last, the fourth leaves.
+                self.drain_a.d.next = true;
+                self.drain_b.d.next = self.drain_a.q.val();
+                self.drain_last.d.next = self.drain_b.q.val();
+                if self.drain_last.q.val() {
+                    self.st_load[h].d.next = true;
+                    self.st_drain.d.next = false;
+                    self.layer.d.next = self.layer.q.val() + 1;
+                    for i in 0..self.e_l0.len() {
+                        self.e_l0[i].d.next = false;
+                    }
+                }
+            }
+            // Out ends with the last logit into the FIFO.
+            if self.st_out.q.val() & self.w_valid.q.val() & self.w_last.q.val() {
+                self.nidle[h].d.next = false;
+                self.st_out.d.next = false;
+                // Idle reads descriptor entry 0.
+                self.layer.d.next = 0.into();
+                for i in 0..self.e_l0.len() {
+                    self.e_l0[i].d.next = true;
+                }
             }
         }
         // After every assignment of the gate's next value (the Load arm above sets it).
