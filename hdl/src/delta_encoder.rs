@@ -75,8 +75,11 @@ pub struct DeltaEncoder {
     /// as in `EncoderLane`) formed in E1 and registered beside `m_x`, so M holds two compares
     /// and the OR of the lanes instead of an add, a compare and the OR in series. One entry
     /// per lane on iCE40, none on ECP5, whose Verilog stays as its timing was closed on.
+    /// A lane that is not valid in M gets the empty bounds (lo 0, hi 2047: r + 1024 lies
+    /// within), so its nonzero bit is the two compares alone, with no lane-valid gate after
+    /// the carry chains.
     m_lo: Vec<DFF<Bits<11>>>,
-    m_hi: Vec<DFF<Bits<11>>>,
+    m_hi: Vec<DFFWithInit<Bits<11>>>,
     bounds: Vec<LaneBounds>,
 }
 
@@ -144,7 +147,7 @@ impl DeltaEncoder {
     pub fn registered_bounds(mut self, on: bool) -> Self {
         let n = if on { self.lane.len() } else { 0 };
         self.m_lo = sigs(n);
-        self.m_hi = sigs(n);
+        self.m_hi = (0..n).map(|_| DFFWithInit::new(2047.into())).collect();
         self.bounds = sigs(n);
         self
     }
@@ -251,12 +254,14 @@ impl Logic for DeltaEncoder {
             if self.adv.val() {
                 self.m_lo[i].d.next = self.bounds[i].lo.val();
                 self.m_hi[i].d.next = self.bounds[i].hi.val();
+                if !(self.e1_valid.q.val() & self.e1_lanes.q.val().get_bit(i)) {
+                    self.m_lo[i].d.next = 0.into();
+                    self.m_hi[i].d.next = 2047.into();
+                }
             }
             self.nzbit[i].next = 0.into();
-            if self.m_lanes.q.val().get_bit(i)
-                & self.m_valid.q.val()
-                & ((self.bounds[i].r11.val() < self.m_lo[i].q.val())
-                    | (self.bounds[i].r11.val() > self.m_hi[i].q.val()))
+            if (self.bounds[i].r11.val() < self.m_lo[i].q.val())
+                | (self.bounds[i].r11.val() > self.m_hi[i].q.val())
             {
                 self.nzbit[i].next = self.lane_bit[i].val();
             }
