@@ -114,7 +114,9 @@ def main():
     def arrive(pin):
         if pin in arrival:
             return arrival[pin]
-        arrival[pin] = launch.get(pin, 0.0)
+        # A pin no clocked output reaches starts no path: a constant driver's LUT output
+        # (iCE40 packs the VCC driver into a carry cell's LC) has neither inputs nor a clock.
+        arrival[pin] = launch.get(pin, float("-inf"))
         via[pin] = None
         if pin not in launch:
             for src, d in preds.get(pin, ()):
@@ -126,7 +128,9 @@ def main():
                     arrival[pin], via[pin] = a, src
         return arrival[pin]
 
-    slacks = sorted((args.period - s - arrive(pin), pin) for pin, s in setup.items())
+    slacks = sorted(
+        (args.period - s - arrive(pin), pin) for pin, s in setup.items() if arrive(pin) > float("-inf")
+    )
     failing = [x for x in slacks if x[0] < 0]
     print(f"{len(slacks)} endpoints, {len(failing)} failing, worst slack {slacks[0][0]:.2f} ns "
           f"(period {args.period} ns = {1000 / args.period:.1f} MHz)")
