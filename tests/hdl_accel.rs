@@ -148,6 +148,8 @@ fn accel_matches_golden_matrix() {
 fn accel_matches_golden_on_presets() {
     for (preset, widths) in [
         ("ice40-up5k-8pe", vec![40, 24, 10]),
+        // A 64-wide hidden layer: the read-out and group counters at the preset's maximum.
+        ("ice40-up5k-8pe", vec![40, 64, 4]),
         ("ecp5-16pe", vec![33, 20, 17, 4]),
     ] {
         let cfg = AccelConfig::preset(preset).unwrap();
