@@ -361,7 +361,9 @@ impl DeltaTop {
             d_frame_beats: rom(dd, image, 16, prefix),
             d_out_dim: rom(dd, image, 17, prefix),
             in_buf: InBuffer::with_flags(geo.in_slot_beats, !params.replicate),
-            out_fifo: OutFifo::new(geo.out_depth, params.acc_bits < 32).trimmed(!params.replicate),
+            out_fifo: OutFifo::new(geo.out_depth, params.acc_bits < 32)
+                .trimmed(!params.replicate)
+                .lagged_count(!params.replicate),
             mon_pack: LanePack::new(g),
             encoder: DeltaEncoder::new(g, geo.r_depth).registered_bounds(!params.replicate),
             compactor: Compactor::new(g, params.rle_run_bits, params.replicate).trimmed_limit(
