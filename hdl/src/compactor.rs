@@ -19,12 +19,29 @@ const LIM_OFFSET: i64 = 1 << 15;
 /// Cycles between the lane choice and the word at `wr_word` (its output register).
 pub const COMPACTOR_WORD_DELAY: u64 = 1;
 
-fn lim_const(v: i64) -> Constant<Bits<16>> {
-    lim_const_at(v, LIM_OFFSET)
+/// The limit's constants for `lanes` lanes, runs up to `r` and the limit offset `offset`: the
+/// split and empty-group compares, the limit after a word (and after a group's last word) and
+/// at a vector's start.
+struct LimitConsts {
+    k_split: Vec<Constant<Bits<16>>>,
+    k_empty: Vec<Constant<Bits<16>>>,
+    l_word: Vec<Constant<Bits<16>>>,
+    l_wfin: Vec<Constant<Bits<16>>>,
+    l_start: Constant<Bits<16>>,
 }
 
-fn lim_const_at(v: i64, offset: i64) -> Constant<Bits<16>> {
-    Constant::new(((v + offset) as u64).into())
+impl LimitConsts {
+    fn new(lanes: usize, r: i64, offset: i64) -> Self {
+        let g = lanes as i64;
+        let c = |v: i64| Constant::new(((v + offset) as u64).into());
+        Self {
+            k_split: (0..lanes).map(|i| c(i as i64 - r - 1)).collect(),
+            k_empty: (0..lanes).map(|i| c(i as i64 + g)).collect(),
+            l_word: (0..lanes).map(|j| c(j as i64 + 1 + r)).collect(),
+            l_wfin: (0..lanes).map(|j| c(j as i64 + 1 + r - g)).collect(),
+            l_start: c(r),
+        }
+    }
 }
 
 fn mask_const(lanes: usize, f: impl Fn(usize) -> bool) -> Constant<Bits<8>> {
@@ -192,6 +209,7 @@ impl Compactor {
     pub fn new(lanes: usize, run_bits: u32, keep: bool) -> Self {
         let r = (1i64 << run_bits) - 1;
         let g = lanes as i64;
+        let lc = LimitConsts::new(lanes, r, LIM_OFFSET);
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -266,19 +284,17 @@ impl Compactor {
             run_base: (0..lanes)
                 .map(|i| Constant::new((((i as i64 + r) & 0xff) as u64).into()))
                 .collect(),
-            k_split: (0..lanes).map(|i| lim_const(i as i64 - r - 1)).collect(),
-            k_empty: (0..lanes).map(|i| lim_const(i as i64 + g)).collect(),
-            l_word: (0..lanes).map(|j| lim_const(j as i64 + 1 + r)).collect(),
+            k_split: lc.k_split,
+            k_empty: lc.k_empty,
+            l_word: lc.l_word,
             lt_word: (0..lanes)
                 .map(|j| mask_const(lanes, |i| j as i64 + 1 + r < i as i64))
                 .collect(),
-            l_wfin: (0..lanes)
-                .map(|j| lim_const(j as i64 + 1 + r - g))
-                .collect(),
+            l_wfin: lc.l_wfin,
             lt_wfin: (0..lanes)
                 .map(|j| mask_const(lanes, |i| j as i64 + 1 + r < i as i64 + g))
                 .collect(),
-            l_start: lim_const(r),
+            l_start: lc.l_start,
             lt_start: mask_const(lanes, |i| r < i as i64),
             step_split: Constant::new(((r + 1) as u64).into()),
             step_group: Constant::new((lanes as u64).into()),
@@ -319,9 +335,7 @@ impl Compactor {
             w_word: Default::default(),
         }
     }
-}
 
-impl Compactor {
     /// With `on`: keep `lim` in the fewest bits (at least 9) that hold L for vectors of up to
     /// `max_len` elements. L stays in [R - max_len - G, R + G + 1] (empty groups lower it by
     /// G, splits raise it by R + 1 only while it is below a lane, a word sets it to at most
@@ -333,8 +347,8 @@ impl Compactor {
             return self;
         }
         let r = self.step_split.val().index() as i64 - 1;
-        let g = self.lane_bit.len() as i64;
         let lanes = self.lane_bit.len();
+        let g = lanes as i64;
         let span = max_len.next_multiple_of(lanes) as i64 + r + g + 2;
         let mut w = 9u32;
         while (1i64 << (w - 1)) < span {
@@ -343,20 +357,12 @@ impl Compactor {
         if w >= 16 {
             return self;
         }
-        let off = 1i64 << (w - 1);
-        self.k_split = (0..lanes)
-            .map(|i| lim_const_at(i as i64 - r - 1, off))
-            .collect();
-        self.k_empty = (0..lanes)
-            .map(|i| lim_const_at(i as i64 + g, off))
-            .collect();
-        self.l_word = (0..lanes)
-            .map(|j| lim_const_at(j as i64 + 1 + r, off))
-            .collect();
-        self.l_wfin = (0..lanes)
-            .map(|j| lim_const_at(j as i64 + 1 + r - g, off))
-            .collect();
-        self.l_start = lim_const_at(r, off);
+        let lc = LimitConsts::new(lanes, r, 1i64 << (w - 1));
+        self.k_split = lc.k_split;
+        self.k_empty = lc.k_empty;
+        self.l_word = lc.l_word;
+        self.l_wfin = lc.l_wfin;
+        self.l_start = lc.l_start;
         self.lim_mask = vec![Constant::new(((1u64 << w) - 1).into())];
         self
     }

@@ -130,9 +130,7 @@ impl OutFifo {
             .collect();
         self
     }
-}
 
-impl OutFifo {
     /// With `on` (after `trimmed(true)`, whose masks it uses): `occ` holds the words in the RAM
     /// plus last cycle's pop (`pop_r`). It is never below the true count, so `room` stays
     /// pessimistic (at most one cycle later than without), and `ne` (exact: the pop decision
