@@ -233,6 +233,12 @@ impl AccelConfig {
         (out as u64).div_ceil(u64::from(self.pe_count))
     }
 
+    /// Cycles one nonzero delta keeps the decoder: its chunks, at least two with
+    /// `spaced_words`.
+    pub fn word_cycles(&self, out: usize) -> u64 {
+        self.chunks(out).max(1 + u64::from(self.spaced_words()))
+    }
+
     /// Weight words per PE bank for a model: Σ_l in_l · ceil(out_l / P).
     pub fn weight_depth_needed(&self, model: &Model) -> u64 {
         model
@@ -275,6 +281,12 @@ impl AccelConfig {
     /// One Y RAM per PE for every layer (iCE40, where block RAMs are scarce) instead of two
     /// alternating sets: a hidden layer's MACs then wait for its scan (`cycles::layer_run`).
     pub fn one_y_ram(&self) -> bool {
+        self.is_ice40()
+    }
+
+    /// A nonzero RLE word takes the decoder at least two cycles (iCE40: the PEs then add without
+    /// forwarding the op one ahead; `deltagen_hdl::params::HwParams::spaced_words`).
+    pub fn spaced_words(&self) -> bool {
         self.is_ice40()
     }
 

@@ -90,10 +90,10 @@ pub struct LayerRun {
 /// Run-state cycles of a layer: groups reach the compactor `front_latency` cycles after Run
 /// starts, one per max(1, words) cycles; each word is formed in one cycle, the terminator in
 /// the cycle after the last group; the decoder takes a word `WORD_TO_DECODER` cycles after it
-/// is formed, or when it finishes the previous one (chunks cycles for a nonzero
-/// word, 1 for a zero word), whichever is later. With `gated` the decoder starts no word before
-/// `MAC_GATE_DELAY` cycles after the terminator is formed (a hidden layer with one Y RAM: its
-/// scan and MACs take turns).
+/// is formed, or when it finishes the previous one (`chunks` cycles for a nonzero word, the
+/// config's `word_cycles`; 1 for a zero word), whichever is later. With `gated` the decoder
+/// starts no word before `MAC_GATE_DELAY` cycles after the terminator is formed (a hidden
+/// layer with one Y RAM: its scan and MACs take turns).
 pub fn layer_run(
     mask: &[bool],
     lanes: usize,
@@ -156,7 +156,7 @@ pub fn frame_cycles(
             lanes,
             groups,
             max_run,
-            cfg.chunks(layer.outputs()),
+            cfg.word_cycles(layer.outputs()),
             front,
             l > 0 && cfg.one_y_ram(),
         );
@@ -312,5 +312,16 @@ mod tests {
         // Front latency 2: first word decoded at 2 + WORD_TO_DECODER, four words of 10 cycles,
         // then the terminator.
         assert_eq!(r.run_cycles, 2 + WORD_TO_DECODER + 40 + DONE_LATENCY);
+    }
+
+    #[test]
+    fn spaced_words_take_two_cycles_on_ice40() {
+        let ice = AccelConfig::preset("ice40-up5k-8pe").unwrap();
+        let ecp = AccelConfig::preset("ecp5-16pe").unwrap();
+        // One chunk (out <= pe_count): two cycles on iCE40, one on ECP5; more chunks as before.
+        assert_eq!(ice.word_cycles(4), 2);
+        assert_eq!(ecp.word_cycles(4), 1);
+        assert_eq!(ice.word_cycles(24), 3);
+        assert_eq!(ecp.word_cycles(24), 2);
     }
 }

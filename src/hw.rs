@@ -24,6 +24,7 @@ pub fn hw_params(cfg: &AccelConfig) -> HwParams {
         replicate: !cfg.is_ice40(),
         one_y_ram: cfg.one_y_ram(),
         dual_mac: cfg.is_ice40(),
+        spaced_words: cfg.spaced_words(),
     }
 }
 

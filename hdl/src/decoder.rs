@@ -66,6 +66,9 @@ pub struct Decoder {
     chunks_m1: Vec<DFF<Bits<16>>>,
     chunks_one: Vec<DFF<bool>>,
     left_mask: Vec<Constant<Bits<16>>>,
+    /// `spaced_words` (one entry; none otherwise): the layer has one chunk, so a nonzero word
+    /// runs the counter through two cycles and the second issues no op.
+    single: Vec<DFF<bool>>,
 }
 
 impl Decoder {
@@ -90,6 +93,22 @@ impl Decoder {
         self.left_mask = (0..n)
             .map(|_| Constant::new(((1u64 << bits) - 1).into()))
             .collect();
+        self
+    }
+
+    /// With `on` (after `registered_chunks(true, ..)`), a nonzero word takes at least two
+    /// cycles: no two consecutive ops address the same Y word (`HwParams::spaced_words`).
+    pub fn spaced_words(mut self, on: bool) -> Self {
+        assert!(
+            !on || !self.chunks_m1.is_empty(),
+            "spaced words need the registered chunk count"
+        );
+        let n = usize::from(on);
+        self.single = (0..n).map(|_| Default::default()).collect();
+        // The counter then counts at least to 1.
+        for m in self.left_mask.iter_mut().take(n) {
+            *m = Constant::new(m.val() | 1);
+        }
         self
     }
 }
@@ -169,6 +188,18 @@ impl Logic for Decoder {
                     self.left.d.next = self.chunks_m1[i].q.val();
                     self.lastc.d.next = self.chunks_one[i].q.val();
                 }
+            }
+        }
+        // Spaced: a one-chunk layer's words count as two chunks, the second without an op.
+        for i in 0..self.single.len() {
+            self.single[i].clock.next = self.clock.val();
+            self.single[i].d.next = self.chunks.val() == 1;
+            if self.chunks.val() == 1 {
+                self.chunks_m1[i].d.next = 1.into();
+            }
+            self.chunks_one[i].d.next = false;
+            if self.single[i].q.val() & !self.first.q.val() {
+                self.q_valid.d.next = false;
             }
         }
         self.op_valid.next = self.q_valid.q.val();
@@ -253,13 +284,16 @@ mod tests {
     /// terminator. Both forms of the RLE buffer's read-ahead.
     #[test]
     fn decoder_issues_every_chunk_of_every_nonzero_word() {
-        for avail in [false, true] {
-            issues_every_chunk(avail);
+        for (avail, spaced) in [(false, false), (true, false), (true, true)] {
+            issues_every_chunk(avail, spaced);
         }
     }
 
-    fn issues_every_chunk(avail: bool) {
+    /// `spaced`: besides the same ops, no op in the cycle after one on the same Y word, and
+    /// one-chunk words that do follow each other.
+    fn issues_every_chunk(avail: bool, spaced: bool) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let mut back_to_back = 0;
         let uut = BufDec {
             clock: Default::default(),
             wr_valid: Default::default(),
@@ -270,7 +304,9 @@ mod tests {
             wbase: Default::default(),
             ybase: Default::default(),
             rle: RleBuffer::new(64).avail_flag(avail),
-            dec: Decoder::new(false).registered_chunks(avail, 4),
+            dec: Decoder::new(false)
+                .registered_chunks(avail, 4)
+                .spaced_words(spaced),
         };
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         for _ in 0..30 {
@@ -314,6 +350,7 @@ mod tests {
             let mut ops = Vec::new();
             let mut wi = 0;
             let mut cycles = 0;
+            let mut prev_y = None;
             loop {
                 cycles += 1;
                 assert!(cycles < 2000);
@@ -325,7 +362,13 @@ mod tests {
                     wi += 1;
                 }
                 sim.cycle().unwrap();
-                if sim.uut.dec.op_valid.val() {
+                let y = sim.uut.dec.op_yaddr.val().to_u64();
+                let valid = sim.uut.dec.op_valid.val();
+                if valid && prev_y == Some(y) {
+                    back_to_back += 1;
+                }
+                prev_y = valid.then_some(y);
+                if valid {
                     let d9 = sim.uut.dec.op_delta.val().to_u64() as i32;
                     ops.push((
                         sim.uut.dec.op_waddr.val().to_u64(),
@@ -339,5 +382,7 @@ mod tests {
             }
             assert_eq!(ops, expect);
         }
+        // The unspaced decoder does issue them (one-chunk layers, words without a gap).
+        assert_eq!(back_to_back == 0, spaced, "{back_to_back} back-to-back ops");
     }
 }

@@ -47,6 +47,12 @@ pub struct HwParams {
     /// The family's DSP block holds two signed 8x8 products (iCE40 SB_MAC16), so two PEs
     /// may share one (`pes_paired`).
     pub dual_mac: bool,
+    /// A nonzero RLE word keeps the decoder at least two cycles (a one-chunk word's second
+    /// cycle issues no op), so two consecutive ops never write the same Y word and the PE adds
+    /// without forwarding the op one ahead (iCE40, where that multiplexer sat in front of the
+    /// accumulator's carry chain on the critical path). Needs the registered chunk count
+    /// (`replicate` false); `cycles.rs` counts the extra cycle.
+    pub spaced_words: bool,
 }
 
 /// One fully-connected layer in plain integers.
@@ -127,6 +133,12 @@ impl HwParams {
                      pe_count values in pe_count/nz_lanes groups)",
                     p.nz_lanes, p.pe_count
                 ),
+            );
+        }
+        if p.spaced_words && p.replicate {
+            return err(
+                "spaced_words",
+                "needs the registered chunk count of the iCE40 form (replicate = false)".into(),
             );
         }
         if p.max_layers == 0 || p.max_layers > 15 {

@@ -166,6 +166,10 @@ pub struct Pe {
     e2_neg: Vec<DFF<Bits<32>>>,
     p_ext: Vec<Signal<Local, Bits<32>>>,
     p_hi: Vec<Constant<Bits<32>>>,
+    /// `PeKind::spaced` (one entry; none otherwise, whose Verilog then stays as it was): no op
+    /// writes the word the op one behind reads, so E2 adds `y_eff_r` without the `f1_data`
+    /// multiplexer in front of its carry chain.
+    spaced: Vec<Constant<bool>>,
 }
 
 /// How a PE is built, beside its memory contents.
@@ -186,6 +190,9 @@ pub struct PeKind {
     pub paired: bool,
     /// The scan register gated by `scan_sel` (iCE40).
     pub gated_scan: bool,
+    /// Two consecutive ops never address the same Y word (`HwParams::spaced_words`: the
+    /// decoder gives a one-chunk word two cycles), so E2 needs no forward of the op one ahead.
+    pub spaced: bool,
 }
 
 impl Pe {
@@ -206,6 +213,7 @@ impl Pe {
             one_y_ram,
             paired,
             gated_scan,
+            spaced,
         } = kind;
         let pr = usize::from(paired);
         let oh = usize::from(onehot);
@@ -313,6 +321,9 @@ impl Pe {
             p_ext: (0..pr).map(|_| Default::default()).collect(),
             p_hi: (0..pr)
                 .map(|_| Constant::new(0xffff_0000u64.into()))
+                .collect(),
+            spaced: (0..usize::from(spaced))
+                .map(|_| Constant::new(true))
                 .collect(),
         }
     }
@@ -542,6 +553,11 @@ impl Logic for Pe {
         if self.e2_hit1.q.val().any() {
             self.y_add.next = self.f1_data.q.val();
         }
+        for i in 0..self.spaced.len() {
+            if self.spaced[i].val() {
+                self.y_add.next = self.y_eff_r.q.val();
+            }
+        }
         self.sum.next = self.y_add.val() + self.e2_prod.q.val();
         for i in 0..self.c_mag.len() {
             self.c_mag[i].clock.next = self.clock.val();
@@ -630,7 +646,7 @@ mod tests {
         onehot: bool,
         one_y_ram: bool,
     ) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
-        make_kind(rng, acc_bits, onehot, one_y_ram, false)
+        make_kind(rng, acc_bits, onehot, one_y_ram, false, false)
     }
 
     fn make_kind(
@@ -639,6 +655,7 @@ mod tests {
         onehot: bool,
         one_y_ram: bool,
         paired: bool,
+        spaced: bool,
     ) -> (Pe, Vec<i8>, [Vec<i32>; 2]) {
         // The extremes first: -128 caught a sign-extension bug in rust-hdl's signed casts.
         let w: Vec<i8> = (0..32)
@@ -673,6 +690,7 @@ mod tests {
                     one_y_ram,
                     paired,
                     gated_scan: false,
+                    spaced,
                 },
                 &wu,
                 32,
@@ -891,14 +909,21 @@ mod tests {
     }
 
     /// Paired: random ops over the whole delta range (+-255) and weights with -128 and 127,
-    /// back-to-back hazards, one Y RAM, checked through the scan port; then the same with the
-    /// deltas' sign flipped, which must give the reference too (the product negation).
+    /// back-to-back hazards, one Y RAM, checked through the scan port. Spaced (iCE40): the
+    /// same, with no two consecutive ops on one Y word, as the decoder issues them, and hazards
+    /// two to four ops apart.
     #[test]
     fn pe_paired_mac_matches_reference() {
+        for spaced in [false, true] {
+            paired_mac_matches_reference(spaced);
+        }
+    }
+
+    fn paired_mac_matches_reference(spaced: bool) {
         let acc_bits = 24;
         let wrap = |v: i64| wrap_to(acc_bits, v);
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        let (pe, w, b) = make_kind(&mut rng, acc_bits, true, true, true);
+        let (pe, w, b) = make_kind(&mut rng, acc_bits, true, true, true, spaced);
         let mut sim = ClockedSim::new(
             PairedPe {
                 clock: Default::default(),
@@ -917,6 +942,8 @@ mod tests {
         sim.uut.pe.init_valid.next = false;
         sim.cycle().unwrap();
         let mut extremes = 0;
+        // Valid ops on the word of the op one or two ahead.
+        let (mut prev, mut prev2, mut hazards) = (None, None, 0);
         for i in 0..400 {
             let valid = rng.gen_bool(0.85);
             // Every weight word in turn with the extreme deltas, then random ones.
@@ -926,7 +953,13 @@ mod tests {
                 1 => -255,
                 _ => rng.gen_range(-255..=255),
             };
-            let ya = rng.gen_range(0..3usize);
+            let mut ya = rng.gen_range(0..3usize);
+            if spaced && prev == Some(ya) {
+                ya = (ya + 1 + rng.gen_range(0..2usize)) % 3;
+            }
+            hazards += usize::from(valid && (prev == Some(ya) || prev2 == Some(ya)));
+            prev2 = prev;
+            prev = valid.then_some(ya);
             sim.uut.pe.op_valid.next = valid;
             sim.uut.pe.op_waddr.next = (wa as u64).into();
             sim.uut.pe.op_yaddr.next = (ya as u64).into();
@@ -938,6 +971,7 @@ mod tests {
             sim.cycle().unwrap();
         }
         assert!(extremes >= 2, "{extremes} extreme products");
+        assert!(hazards >= 50, "{hazards} hazards");
         sim.uut.pe.op_valid.next = false;
         for _ in 0..MAC_LATENCY {
             sim.cycle().unwrap();

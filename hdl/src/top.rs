@@ -311,6 +311,7 @@ impl DeltaTop {
                         one_y_ram: params.one_y_ram,
                         paired: params.pes_paired(),
                         gated_scan: !params.replicate,
+                        spaced: params.spaced_words,
                     },
                     &image.weights[b],
                     geo.weight_depth,
@@ -372,7 +373,8 @@ impl DeltaTop {
             ),
             rle: RleBuffer::new(geo.fifo_depth).avail_flag(!params.replicate),
             decoder: Decoder::new(params.one_y_ram)
-                .registered_chunks(!params.replicate, params.chunks(params.max_out as usize)),
+                .registered_chunks(!params.replicate, params.chunks(params.max_out as usize))
+                .spaced_words(params.spaced_words),
             pes,
             rq: (0..g)
                 .map(|i| RequantLane::new(i < rq_dsp, params.replicate, params.acc_bits))

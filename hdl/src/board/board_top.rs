@@ -187,6 +187,7 @@ mod tests {
             replicate: false,
             one_y_ram: true,
             dual_mac: false,
+            spaced_words: true,
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let mut layer = |i: usize, o: usize, m: u32, s: u32| LayerSpec {
