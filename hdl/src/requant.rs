@@ -85,17 +85,6 @@ pub struct RequantLane {
     y_pos: Vec<Signal<Local, Bits<32>>>,
     shifted: Signal<Local, Bits<8>>,
     z_out: Signal<Local, Bits<8>>,
-    /// iCE40 with the multipliers on DSP blocks (one entry; none otherwise, whose Verilog
-    /// stays as it was): the rounding constant is added in Q2, where the products are
-    /// register copies with a cycle to spare, its upper 32 bits to the high product and its
-    /// low 16 to the low product's low half (`q2_l16`, with the carry out in bit 16). Q3 is
-    /// then one carry chain (high product + the low one's upper half + that carry) instead
-    /// of a three-operand add, whose extra LUT level ended the requant's failing paths.
-    /// 48 bits wide, as `hi_sum` and `c16` (a bit_cast of an indexed signal does not
-    /// translate; Yosys trims the constant upper bits and the adders' widths).
-    q2_l16: Vec<DFF<Bits<48>>>,
-    hi_sum: Vec<Signal<Local, Bits<48>>>,
-    c16: Vec<Signal<Local, Bits<48>>>,
 }
 
 impl RequantLane {
@@ -104,7 +93,6 @@ impl RequantLane {
     /// `acc_bits`: the accumulators' width (y is sign-extended from it).
     pub fn new(dsp: bool, keep: bool, acc_bits: u32) -> Self {
         let narrow = (acc_bits < 32) as usize;
-        let split = usize::from(dsp && !keep);
         let mask = (1u64 << acc_bits.min(32)) - 1;
         Self {
             clock: Default::default(),
@@ -153,9 +141,6 @@ impl RequantLane {
             y_pos: (0..narrow).map(|_| Default::default()).collect(),
             shifted: Default::default(),
             z_out: Default::default(),
-            q2_l16: (0..split).map(|_| Default::default()).collect(),
-            hi_sum: (0..split).map(|_| Default::default()).collect(),
-            c16: (0..split).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -306,27 +291,6 @@ impl Logic for RequantLane {
                 self.q5_z.d.next = 0.into();
             }
         }
-        // The split rounding add (see `q2_l16`), after the plain form's assignments.
-        for i in 0..self.q2_l16.len() {
-            self.q2_l16[i].clock.next = self.clock.val();
-            self.q2_l16[i].d.next = self.q2_l16[i].q.val();
-            if self.adv.val() {
-                self.q2_hi.d.next = self.mul_hi.p.val() + self.k_round.q.val().get_bits::<32>(16);
-                self.q2_l16[i].d.next = bit_cast::<48, 16>(self.mul_lo.p.val().get_bits::<16>(0))
-                    + bit_cast::<48, 16>(self.k_round.q.val().get_bits::<16>(0));
-            }
-            self.c16[i].next = 0.into();
-            if self.q2_l16[i].q.val().get_bit(16) {
-                self.c16[i].next = 1.into();
-            }
-            self.hi_sum[i].next = bit_cast::<48, 32>(self.q2_hi.q.val())
-                + bit_cast::<48, 16>(self.q2_lo.q.val().get_bits::<16>(16))
-                + self.c16[i].val();
-            self.sum.next = (self.hi_sum[i].val() << 16) | (self.q2_l16[i].q.val() & 0xffff);
-            if self.adv.val() {
-                self.q3_sum.d.next = self.sum.val();
-            }
-        }
         self.z_out.next = self.q5_z.q.val();
         if self.q5_z.q.val() < self.k_tau.q.val() {
             self.z_out.next = 0.into();
@@ -345,13 +309,8 @@ mod tests {
 
     #[test]
     fn requant_yosys_validate() {
-        for (dsp, keep, acc_bits) in [
-            (false, true, 32),
-            (true, true, 32),
-            (false, true, 24),
-            (true, false, 24),
-        ] {
-            let mut uut = RequantLane::new(dsp, keep, acc_bits);
+        for (dsp, acc_bits) in [(false, 32), (true, 32), (false, 24)] {
+            let mut uut = RequantLane::new(dsp, true, acc_bits);
             uut.connect_all();
             yosys_validate("deltagen_hdl_requant", &generate_verilog(&uut)).unwrap();
         }
@@ -359,30 +318,23 @@ mod tests {
 
     #[test]
     fn requant_matches_golden() {
-        golden(32, false, true);
+        golden(32);
     }
 
     /// Narrow accumulators: y sign-extended from bit 23 (the masked multiplier inputs), and from
     /// bit 11 (the mask reaches the low product's input too).
     #[test]
     fn narrow_requant_matches_golden() {
-        golden(24, false, true);
-        golden(12, false, true);
-    }
-
-    /// The iCE40 DSP form, with the rounding add split over Q2 and Q3.
-    #[test]
-    fn split_round_requant_matches_golden() {
-        golden(24, true, false);
-        golden(32, true, false);
+        golden(24);
+        golden(12);
     }
 
     /// Random y, M, S, tau (shift 0, large shifts, saturation, negatives, the accumulator
     /// range's ends) with random stalls, against `arith::activation`; ysat against
     /// `arith::saturation_point`.
-    fn golden(acc_bits: u32, dsp: bool, keep: bool) {
+    fn golden(acc_bits: u32) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        let mut sim = ClockedSim::new(RequantLane::new(dsp, keep, acc_bits), |u, c| {
+        let mut sim = ClockedSim::new(RequantLane::new(false, true, acc_bits), |u, c| {
             u.clock.next = Clock::from(c)
         })
         .unwrap();
