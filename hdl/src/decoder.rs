@@ -60,15 +60,16 @@ pub struct Decoder {
     pub hold_next: Vec<Signal<In, bool>>,
     blocked: Vec<DFF<bool>>,
     /// `registered_chunks` (iCE40; one entry each, none on ECP5, whose Verilog stays as it
-    /// was): chunks - 1 and chunks == 1 in registers, and the mask that covers chunks - 1 for
-    /// the widest layer, so the chunk counter reloads without a carry chain, has one enable
-    /// (start or a valid head word) and only the bits it needs.
+    /// was): the count to reload (chunks - 1, or max(chunks, 2) - 1 when `spaced`) and
+    /// chunks == 1 in registers, and the mask that covers it for the widest layer, so the
+    /// chunk counter reloads without a carry chain, has one enable (start or a valid head
+    /// word) and only the bits it needs.
     chunks_m1: Vec<DFF<Bits<16>>>,
-    chunks_one: Vec<DFF<bool>>,
-    left_mask: Vec<Constant<Bits<16>>>,
-    /// `spaced_words` (one entry; none otherwise): the layer has one chunk, so a nonzero word
-    /// runs the counter through two cycles and the second issues no op.
     single: Vec<DFF<bool>>,
+    left_mask: Vec<Constant<Bits<16>>>,
+    /// A nonzero word takes at least two cycles (`HwParams::spaced_words`): a one-chunk
+    /// layer's words run the counter through two chunks, the second without an op.
+    spaced: Vec<Constant<bool>>,
 }
 
 impl Decoder {
@@ -84,31 +85,20 @@ impl Decoder {
 
     /// With `on`, the registered chunk count (see `chunks_m1`), for layers of at most
     /// `max_chunks` chunks (`HwParams::chunks(max_out)`); same behaviour cycle for cycle once
-    /// `chunks` is read a cycle before `start`.
-    pub fn registered_chunks(mut self, on: bool, max_chunks: usize) -> Self {
+    /// `chunks` is read a cycle before `start`. With `on` and `spaced` too, no two
+    /// consecutive ops address the same Y word (`HwParams::spaced_words`); `spaced` needs
+    /// the registered count and is ignored without it (`HwParams::validate` rejects that).
+    pub fn registered_chunks(mut self, on: bool, max_chunks: usize, spaced: bool) -> Self {
         let n = usize::from(on);
-        let bits = usize::BITS - max_chunks.max(1).saturating_sub(1).leading_zeros();
+        // Spaced: the counter counts at least to 1.
+        let reload_max = max_chunks.max(1 + usize::from(spaced)) - 1;
+        let bits = usize::BITS - reload_max.leading_zeros();
         self.chunks_m1 = (0..n).map(|_| Default::default()).collect();
-        self.chunks_one = (0..n).map(|_| Default::default()).collect();
+        self.single = (0..n).map(|_| Default::default()).collect();
         self.left_mask = (0..n)
             .map(|_| Constant::new(((1u64 << bits) - 1).into()))
             .collect();
-        self
-    }
-
-    /// With `on` (after `registered_chunks(true, ..)`), a nonzero word takes at least two
-    /// cycles: no two consecutive ops address the same Y word (`HwParams::spaced_words`).
-    pub fn spaced_words(mut self, on: bool) -> Self {
-        assert!(
-            !on || !self.chunks_m1.is_empty(),
-            "spaced words need the registered chunk count"
-        );
-        let n = usize::from(on);
-        self.single = (0..n).map(|_| Default::default()).collect();
-        // The counter then counts at least to 1.
-        for m in self.left_mask.iter_mut().take(n) {
-            *m = Constant::new(m.val() | 1);
-        }
+        self.spaced = (0..n).map(|_| Constant::new(spaced)).collect();
         self
     }
 }
@@ -176,9 +166,12 @@ impl Logic for Decoder {
         // not find in the per-case form above.
         for i in 0..self.chunks_m1.len() {
             self.chunks_m1[i].clock.next = self.clock.val();
-            self.chunks_one[i].clock.next = self.clock.val();
+            self.single[i].clock.next = self.clock.val();
             self.chunks_m1[i].d.next = (self.chunks.val() - 1) & self.left_mask[i].val();
-            self.chunks_one[i].d.next = self.chunks.val() == 1;
+            self.single[i].d.next = self.chunks.val() == 1;
+            if self.spaced[i].val() & (self.chunks.val() == 1) {
+                self.chunks_m1[i].d.next = 1.into();
+            }
             self.left.d.next = self.left.q.val();
             self.lastc.d.next = self.lastc.q.val();
             if self.start.val() | self.cur_valid.val() {
@@ -186,19 +179,11 @@ impl Logic for Decoder {
                 self.lastc.d.next = self.left.q.val() == 1;
                 if self.start.val() | !self.nzw.val() | self.lastc.q.val() {
                     self.left.d.next = self.chunks_m1[i].q.val();
-                    self.lastc.d.next = self.chunks_one[i].q.val();
+                    self.lastc.d.next = self.single[i].q.val() & !self.spaced[i].val();
                 }
             }
-        }
-        // Spaced: a one-chunk layer's words count as two chunks, the second without an op.
-        for i in 0..self.single.len() {
-            self.single[i].clock.next = self.clock.val();
-            self.single[i].d.next = self.chunks.val() == 1;
-            if self.chunks.val() == 1 {
-                self.chunks_m1[i].d.next = 1.into();
-            }
-            self.chunks_one[i].d.next = false;
-            if self.single[i].q.val() & !self.first.q.val() {
+            // Spaced: the second cycle of a one-chunk word issues no op.
+            if self.spaced[i].val() & self.single[i].q.val() & !self.first.q.val() {
                 self.q_valid.d.next = false;
             }
         }
@@ -257,12 +242,12 @@ mod tests {
 
     #[test]
     fn decoder_yosys_validate() {
-        for avail in [false, true] {
-            yosys_validate_with(avail);
+        for (avail, spaced) in [(false, false), (true, false), (true, true)] {
+            yosys_validate_with(avail, spaced);
         }
     }
 
-    fn yosys_validate_with(avail: bool) {
+    fn yosys_validate_with(avail: bool, spaced: bool) {
         let mut uut = BufDec {
             clock: Default::default(),
             wr_valid: Default::default(),
@@ -273,7 +258,7 @@ mod tests {
             wbase: Default::default(),
             ybase: Default::default(),
             rle: RleBuffer::new(16).avail_flag(avail),
-            dec: Decoder::new(false).registered_chunks(avail, 4),
+            dec: Decoder::new(false).registered_chunks(avail, 4, spaced),
         };
         uut.connect_all();
         yosys_validate("deltagen_hdl_decoder", &generate_verilog(&uut)).unwrap();
@@ -304,9 +289,7 @@ mod tests {
             wbase: Default::default(),
             ybase: Default::default(),
             rle: RleBuffer::new(64).avail_flag(avail),
-            dec: Decoder::new(false)
-                .registered_chunks(avail, 4)
-                .spaced_words(spaced),
+            dec: Decoder::new(false).registered_chunks(avail, 4, spaced),
         };
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         for _ in 0..30 {

@@ -372,9 +372,11 @@ impl DeltaTop {
                 params.max_in.max(params.max_out) as usize,
             ),
             rle: RleBuffer::new(geo.fifo_depth).avail_flag(!params.replicate),
-            decoder: Decoder::new(params.one_y_ram)
-                .registered_chunks(!params.replicate, params.chunks(params.max_out as usize))
-                .spaced_words(params.spaced_words),
+            decoder: Decoder::new(params.one_y_ram).registered_chunks(
+                !params.replicate,
+                params.chunks(params.max_out as usize),
+                params.spaced_words,
+            ),
             pes,
             rq: (0..g)
                 .map(|i| RequantLane::new(i < rq_dsp, params.replicate, params.acc_bits))
