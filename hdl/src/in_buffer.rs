@@ -56,6 +56,8 @@ pub struct InBuffer {
     /// that enables every write-side register is one gate after flip-flops instead of a slot
     /// multiplexer and two more levels.
     rdy: Vec<DFF<bool>>,
+    rdy_keep: Vec<Signal<Local, bool>>,
+    rdy_swap: Vec<Signal<Local, bool>>,
     hs: Signal<Local, bool>,
     wr_full: Signal<Local, bool>,
     last_beat: Signal<Local, bool>,
@@ -105,6 +107,12 @@ impl InBuffer {
                 .map(|_| Default::default())
                 .collect(),
             rdy: (0..usize::from(first_flag))
+                .map(|_| Default::default())
+                .collect(),
+            rdy_keep: (0..usize::from(first_flag))
+                .map(|_| Default::default())
+                .collect(),
+            rdy_swap: (0..usize::from(first_flag))
                 .map(|_| Default::default())
                 .collect(),
             hs: Default::default(),
@@ -210,11 +218,25 @@ impl Logic for InBuffer {
         }
         // Next cycle's ready from the next values of the flags it reads (so it equals
         // `!wr_full & armed` evaluated a cycle later), after every assignment of them.
+        // The same, spelt out so the stream's `tvalid` only picks between two values computed
+        // from flip-flops: the write slot's full flag after this cycle if no frame ends in it
+        // (`rdy_keep`), and the other slot's if one does (`rdy_swap`). A slot is set full only
+        // by its own last beat, so in both cases only `consume` can change it.
         for i in 0..self.rdy.len() {
             self.rdy[i].clock.next = self.clock.val();
-            self.rdy[i].d.next = !self.full0.d.val() & self.armed.d.val();
-            if self.wr_slot.d.val() {
-                self.rdy[i].d.next = !self.full1.d.val() & self.armed.d.val();
+            self.rdy_keep[i].next =
+                !self.full0.q.val() | (self.consume.val() & !self.rd_slot.q.val());
+            self.rdy_swap[i].next =
+                !self.full1.q.val() | (self.consume.val() & self.rd_slot.q.val());
+            if self.wr_slot.q.val() {
+                self.rdy_keep[i].next =
+                    !self.full1.q.val() | (self.consume.val() & self.rd_slot.q.val());
+                self.rdy_swap[i].next =
+                    !self.full0.q.val() | (self.consume.val() & !self.rd_slot.q.val());
+            }
+            self.rdy[i].d.next = self.rdy_keep[i].val() & self.armed.d.val();
+            if self.s_axis_tvalid.val() & self.rdy[i].q.val() & self.at_last.q.val() {
+                self.rdy[i].d.next = self.rdy_swap[i].val() & self.armed.d.val();
             }
         }
     }

@@ -85,6 +85,25 @@ pub struct RequantLane {
     y_pos: Vec<Signal<Local, Bits<32>>>,
     shifted: Signal<Local, Bits<8>>,
     z_out: Signal<Local, Bits<8>>,
+    /// iCE40 (`!keep`; one entry each, none on ECP5, whose Verilog stays as its timing was
+    /// closed on): the rounding constant added to the low product at Q2 (`q2_lr`), so Q3 is
+    /// one two-operand carry chain; and the saturation and zero flags over three stages
+    /// instead of two: bytewise at M1 (`qm_b`: y > ysat / y == ysat for bytes 3, 2, 1, y >=
+    /// ysat for byte 0; `qm_z`: y[15:0] == 0, y[30:16] == 0), halves at M2 (`qn_h`: high
+    /// greater, high equal, low at least), combined at Q2. The flags are first read at Q5.
+    q2_lr: Vec<DFF<Bits<48>>>,
+    qm_gt3: Vec<DFF<bool>>,
+    qm_eq3: Vec<DFF<bool>>,
+    qm_gt2: Vec<DFF<bool>>,
+    qm_eq2: Vec<DFF<bool>>,
+    qm_gt1: Vec<DFF<bool>>,
+    qm_eq1: Vec<DFF<bool>>,
+    qm_ge0: Vec<DFF<bool>>,
+    qm_zlo: Vec<DFF<bool>>,
+    qm_zhi: Vec<DFF<bool>>,
+    qn_hgt: Vec<DFF<bool>>,
+    qn_heq: Vec<DFF<bool>>,
+    qn_lge: Vec<DFF<bool>>,
 }
 
 impl RequantLane {
@@ -93,6 +112,7 @@ impl RequantLane {
     /// `acc_bits`: the accumulators' width (y is sign-extended from it).
     pub fn new(dsp: bool, keep: bool, acc_bits: u32) -> Self {
         let narrow = (acc_bits < 32) as usize;
+        let split = usize::from(!keep);
         let mask = (1u64 << acc_bits.min(32)) - 1;
         Self {
             clock: Default::default(),
@@ -141,6 +161,19 @@ impl RequantLane {
             y_pos: (0..narrow).map(|_| Default::default()).collect(),
             shifted: Default::default(),
             z_out: Default::default(),
+            q2_lr: (0..split).map(|_| Default::default()).collect(),
+            qm_gt3: (0..split).map(|_| Default::default()).collect(),
+            qm_eq3: (0..split).map(|_| Default::default()).collect(),
+            qm_gt2: (0..split).map(|_| Default::default()).collect(),
+            qm_eq2: (0..split).map(|_| Default::default()).collect(),
+            qm_gt1: (0..split).map(|_| Default::default()).collect(),
+            qm_eq1: (0..split).map(|_| Default::default()).collect(),
+            qm_ge0: (0..split).map(|_| Default::default()).collect(),
+            qm_zlo: (0..split).map(|_| Default::default()).collect(),
+            qm_zhi: (0..split).map(|_| Default::default()).collect(),
+            qn_hgt: (0..split).map(|_| Default::default()).collect(),
+            qn_heq: (0..split).map(|_| Default::default()).collect(),
+            qn_lge: (0..split).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -189,6 +222,10 @@ impl Logic for RequantLane {
         self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16)
             + bit_cast::<48, 32>(self.q2_lo.q.val())
             + self.k_round.q.val();
+        // iCE40: rounded at Q2 (before Q3 reads the sum).
+        for i in 0..self.q2_lr.len() {
+            self.sum.next = (bit_cast::<48, 32>(self.q2_hi.q.val()) << 16) + self.q2_lr[i].q.val();
+        }
         // sum >> S, bits 7..0 (0 < y < ysat: the result fits them). Byte part first (S <= 47,
         // so S / 8 <= 5), then the bit part, each an AND-OR on one-hot selects.
         self.coarse_t[0].next = 0.into();
@@ -291,6 +328,65 @@ impl Logic for RequantLane {
                 self.q5_z.d.next = 0.into();
             }
         }
+        // iCE40: the split forms (see `q2_lr`), over the values set above.
+        for i in 0..self.q2_lr.len() {
+            self.q2_lr[i].clock.next = self.clock.val();
+            self.q2_lr[i].d.next = self.q2_lr[i].q.val();
+            self.qm_gt3[i].clock.next = self.clock.val();
+            self.qm_gt3[i].d.next = self.qm_gt3[i].q.val();
+            self.qm_eq3[i].clock.next = self.clock.val();
+            self.qm_eq3[i].d.next = self.qm_eq3[i].q.val();
+            self.qm_gt2[i].clock.next = self.clock.val();
+            self.qm_gt2[i].d.next = self.qm_gt2[i].q.val();
+            self.qm_eq2[i].clock.next = self.clock.val();
+            self.qm_eq2[i].d.next = self.qm_eq2[i].q.val();
+            self.qm_gt1[i].clock.next = self.clock.val();
+            self.qm_gt1[i].d.next = self.qm_gt1[i].q.val();
+            self.qm_eq1[i].clock.next = self.clock.val();
+            self.qm_eq1[i].d.next = self.qm_eq1[i].q.val();
+            self.qm_ge0[i].clock.next = self.clock.val();
+            self.qm_ge0[i].d.next = self.qm_ge0[i].q.val();
+            self.qm_zlo[i].clock.next = self.clock.val();
+            self.qm_zlo[i].d.next = self.qm_zlo[i].q.val();
+            self.qm_zhi[i].clock.next = self.clock.val();
+            self.qm_zhi[i].d.next = self.qm_zhi[i].q.val();
+            self.qn_hgt[i].clock.next = self.clock.val();
+            self.qn_hgt[i].d.next = self.qn_hgt[i].q.val();
+            self.qn_heq[i].clock.next = self.clock.val();
+            self.qn_heq[i].d.next = self.qn_heq[i].q.val();
+            self.qn_lge[i].clock.next = self.clock.val();
+            self.qn_lge[i].d.next = self.qn_lge[i].q.val();
+            if self.adv.val() {
+                self.q2_lr[i].d.next =
+                    bit_cast::<48, 32>(self.mul_lo.p.val()) + self.k_round.q.val();
+                self.qm_gt3[i].d.next =
+                    self.q1_y.q.val().get_bits::<8>(24) > self.k_ysat.q.val().get_bits::<8>(24);
+                self.qm_eq3[i].d.next =
+                    self.q1_y.q.val().get_bits::<8>(24) == self.k_ysat.q.val().get_bits::<8>(24);
+                self.qm_gt2[i].d.next =
+                    self.q1_y.q.val().get_bits::<8>(16) > self.k_ysat.q.val().get_bits::<8>(16);
+                self.qm_eq2[i].d.next =
+                    self.q1_y.q.val().get_bits::<8>(16) == self.k_ysat.q.val().get_bits::<8>(16);
+                self.qm_gt1[i].d.next =
+                    self.q1_y.q.val().get_bits::<8>(8) > self.k_ysat.q.val().get_bits::<8>(8);
+                self.qm_eq1[i].d.next =
+                    self.q1_y.q.val().get_bits::<8>(8) == self.k_ysat.q.val().get_bits::<8>(8);
+                self.qm_ge0[i].d.next =
+                    self.q1_y.q.val().get_bits::<8>(0) >= self.k_ysat.q.val().get_bits::<8>(0);
+                self.qm_zlo[i].d.next = !self.q1_y.q.val().get_bits::<16>(0).any();
+                self.qm_zhi[i].d.next = !self.q1_y.q.val().get_bits::<15>(16).any();
+                self.qm_zero.d.next = self.q1_y.q.val().get_bit(31);
+                self.qn_hgt[i].d.next =
+                    self.qm_gt3[i].q.val() | (self.qm_eq3[i].q.val() & self.qm_gt2[i].q.val());
+                self.qn_heq[i].d.next = self.qm_eq3[i].q.val() & self.qm_eq2[i].q.val();
+                self.qn_lge[i].d.next =
+                    self.qm_gt1[i].q.val() | (self.qm_eq1[i].q.val() & self.qm_ge0[i].q.val());
+                self.qn_zero.d.next =
+                    self.qm_zero.q.val() | (self.qm_zlo[i].q.val() & self.qm_zhi[i].q.val());
+                self.q2_sat.d.next =
+                    self.qn_hgt[i].q.val() | (self.qn_heq[i].q.val() & self.qn_lge[i].q.val());
+            }
+        }
         self.z_out.next = self.q5_z.q.val();
         if self.q5_z.q.val() < self.k_tau.q.val() {
             self.z_out.next = 0.into();
@@ -309,8 +405,13 @@ mod tests {
 
     #[test]
     fn requant_yosys_validate() {
-        for (dsp, acc_bits) in [(false, 32), (true, 32), (false, 24)] {
-            let mut uut = RequantLane::new(dsp, true, acc_bits);
+        for (dsp, keep, acc_bits) in [
+            (false, true, 32),
+            (true, true, 32),
+            (false, true, 24),
+            (true, false, 24),
+        ] {
+            let mut uut = RequantLane::new(dsp, keep, acc_bits);
             uut.connect_all();
             yosys_validate("deltagen_hdl_requant", &generate_verilog(&uut)).unwrap();
         }
@@ -318,31 +419,39 @@ mod tests {
 
     #[test]
     fn requant_matches_golden() {
-        golden(32);
+        golden(32, true);
+    }
+
+    /// The iCE40 form (`!keep`): rounding at Q2, flags over three stages.
+    #[test]
+    fn split_requant_matches_golden() {
+        golden(32, false);
+        golden(24, false);
     }
 
     /// Narrow accumulators: y sign-extended from bit 23 (the masked multiplier inputs), and from
     /// bit 11 (the mask reaches the low product's input too).
     #[test]
     fn narrow_requant_matches_golden() {
-        golden(24);
-        golden(12);
+        golden(24, true);
+        golden(12, true);
     }
 
     /// Random y, M, S, tau (shift 0, large shifts, saturation, negatives, the accumulator
     /// range's ends) with random stalls, against `arith::activation`; ysat against
     /// `arith::saturation_point`.
-    fn golden(acc_bits: u32) {
+    fn golden(acc_bits: u32, keep: bool) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        let mut sim = ClockedSim::new(RequantLane::new(false, true, acc_bits), |u, c| {
+        let mut sim = ClockedSim::new(RequantLane::new(false, keep, acc_bits), |u, c| {
             u.clock.next = Clock::from(c)
         })
         .unwrap();
         // y as the PEs deliver it: sign-extended from bit acc_bits - 1.
         let wrap = |y: i32| (y << (32 - acc_bits)) >> (32 - acc_bits);
         let top = wrap(i32::MAX);
-        for case in 0..60 {
-            let m: u32 = rng.gen_range(1..65536);
+        for case in 0..120 {
+            // Small M too: with a small S only they leave y a range below saturation.
+            let m: u32 = (rng.gen_range(1..65536u32) >> rng.gen_range(0..16)).max(1);
             let s: u32 = match case % 4 {
                 0 => 0,
                 1 => rng.gen_range(1..8),
@@ -362,12 +471,15 @@ mod tests {
             let mut advanced = 0usize;
             while advanced < 40 + REQUANT_LATENCY as usize {
                 let adv = rng.gen_bool(0.7);
-                let y: i32 = wrap(match rng.gen_range(0..5) {
+                let near = ys.min(i32::MAX as i64) as i32;
+                let y: i32 = wrap(match rng.gen_range(0..6) {
+                    // ysat with one byte changed: every byte's compare decides some case.
+                    5 => near ^ (rng.gen_range(1..256) << (8 * rng.gen_range(0..4))),
                     0 => rng.gen(),
                     1 => rng.gen_range(-3..3),
-                    2 => (ys.min(i32::MAX as i64) as i32).saturating_add(rng.gen_range(-2..2)),
+                    2 => near.saturating_add(rng.gen_range(-2..2)),
                     3 => top.saturating_add(rng.gen_range(-1..3)),
-                    _ => rng.gen_range(0..=(ys.min(i32::MAX as i64) as i32)),
+                    _ => rng.gen_range(0..=near),
                 });
                 sim.uut.adv.next = adv;
                 sim.uut.y.next = u64::from(y as u32).into();
