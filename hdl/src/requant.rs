@@ -375,6 +375,7 @@ impl Logic for RequantLane {
                     self.q1_y.q.val().get_bits::<8>(0) >= self.k_ysat.q.val().get_bits::<8>(0);
                 self.qm_zlo[i].d.next = !self.q1_y.q.val().get_bits::<16>(0).any();
                 self.qm_zhi[i].d.next = !self.q1_y.q.val().get_bits::<15>(16).any();
+                // In this form `qm_zero` holds y's sign only; `qn_zero` adds y == 0.
                 self.qm_zero.d.next = self.q1_y.q.val().get_bit(31);
                 self.qn_hgt[i].d.next =
                     self.qm_gt3[i].q.val() | (self.qm_eq3[i].q.val() & self.qm_gt2[i].q.val());
