@@ -17,7 +17,7 @@
 //! instead of eight.
 
 use crate::encoder_lane::EncoderLane;
-use crate::lane_bounds::LaneBounds;
+use crate::lane_bounds::{LaneBounds, K_HI_EMPTY, K_LO_EMPTY};
 use crate::mem::SyncRamBytes;
 use rust_hdl::prelude::*;
 
@@ -71,15 +71,15 @@ pub struct DeltaEncoder {
     /// nzacc[i] = nz bits of lanes below i (a chain, since HDL locals are assigned once).
     nzacc: Vec<Signal<Local, Bits<8>>>,
     lane_bit: Vec<Constant<Bits<8>>>,
-    /// iCE40 (`registered_bounds`): each lane's bounds x - theta and x + theta (offset binary,
-    /// as in `EncoderLane`) formed in E1 and registered beside `m_x`, so M holds two compares
-    /// and the OR of the lanes instead of an add, a compare and the OR in series. One entry
-    /// per lane on iCE40, none on ECP5, whose Verilog stays as its timing was closed on.
-    /// A lane that is not valid in M gets the empty bounds (lo 0, hi 2047: r + 1024 lies
-    /// within), so its nonzero bit is the two compares alone, with no lane-valid gate after
-    /// the carry chains.
-    m_lo: Vec<DFF<Bits<11>>>,
-    m_hi: Vec<DFFWithInit<Bits<11>>>,
+    /// iCE40 (`registered_bounds`): each lane's bounds as addends (`LaneBounds`: r < x - theta
+    /// is bit 11 of r + k_lo clear, r > x + theta is bit 11 of r + k_hi set), formed in E1 and
+    /// registered beside `m_x`, so M holds two carry chains that start at flip-flops and the OR
+    /// of the lanes, not a subtract, an inverted compare operand and a compare in series. One
+    /// entry per lane on iCE40, none on ECP5, whose Verilog stays as its timing was closed on.
+    /// A lane that is not valid in M gets the empty addends (`K_LO_EMPTY`, `K_HI_EMPTY`), so
+    /// its nonzero bit is the two sums alone, with no lane-valid gate after the carry chains.
+    m_klo: Vec<DFFWithInit<Bits<12>>>,
+    m_khi: Vec<DFFWithInit<Bits<12>>>,
     bounds: Vec<LaneBounds>,
 }
 
@@ -135,19 +135,23 @@ impl DeltaEncoder {
             lane_bit: (0..lanes)
                 .map(|i| Constant::new((1u64 << i).into()))
                 .collect(),
-            m_lo: Vec::new(),
-            m_hi: Vec::new(),
+            m_klo: Vec::new(),
+            m_khi: Vec::new(),
             bounds: Vec::new(),
         }
     }
 
-    /// With `on`, the threshold bounds are registered a stage early (`m_lo`, `m_hi`): the same
+    /// With `on`, the threshold bounds are registered a stage early (`m_klo`, `m_khi`): the same
     /// outputs cycle for cycle, with theta sampled when the group enters M rather than in M
     /// (theta is a layer constant, so the accelerator cannot tell).
     pub fn registered_bounds(mut self, on: bool) -> Self {
         let n = if on { self.lane.len() } else { 0 };
-        self.m_lo = sigs(n);
-        self.m_hi = (0..n).map(|_| DFFWithInit::new(2047.into())).collect();
+        self.m_klo = (0..n)
+            .map(|_| DFFWithInit::new(K_LO_EMPTY.into()))
+            .collect();
+        self.m_khi = (0..n)
+            .map(|_| DFFWithInit::new(K_HI_EMPTY.into()))
+            .collect();
         self.bounds = sigs(n);
         self
     }
@@ -243,25 +247,27 @@ impl Logic for DeltaEncoder {
         }
         // iCE40: the lane bits again, from the registered bounds (the chain above then has no
         // loads and Yosys removes it with the lanes' adders).
-        for i in 0..self.m_lo.len() {
-            self.m_lo[i].clock.next = self.clock.val();
-            self.m_hi[i].clock.next = self.clock.val();
+        for i in 0..self.m_klo.len() {
+            self.m_klo[i].clock.next = self.clock.val();
+            self.m_khi[i].clock.next = self.clock.val();
             self.bounds[i].x.next = self.e1_x[i].q.val();
             self.bounds[i].theta.next = self.theta.val();
             self.bounds[i].r.next = self.m_r[i].q.val();
-            self.m_lo[i].d.next = self.m_lo[i].q.val();
-            self.m_hi[i].d.next = self.m_hi[i].q.val();
+            self.m_klo[i].d.next = self.m_klo[i].q.val();
+            self.m_khi[i].d.next = self.m_khi[i].q.val();
             if self.adv.val() {
-                self.m_lo[i].d.next = self.bounds[i].lo.val();
-                self.m_hi[i].d.next = self.bounds[i].hi.val();
+                self.m_klo[i].d.next = self.bounds[i].k_lo.val();
+                self.m_khi[i].d.next = self.bounds[i].k_hi.val();
+                // K_LO_EMPTY, K_HI_EMPTY (hdl_gen takes literals here).
                 if !(self.e1_valid.q.val() & self.e1_lanes.q.val().get_bit(i)) {
-                    self.m_lo[i].d.next = 0.into();
-                    self.m_hi[i].d.next = 2047.into();
+                    self.m_klo[i].d.next = 2176.into();
+                    self.m_khi[i].d.next = 1024.into();
                 }
             }
+            // Bit 11 of each sum (masked: a signal for the sum would leave 11 bits unread).
             self.nzbit[i].next = 0.into();
-            if (self.bounds[i].r11.val() < self.m_lo[i].q.val())
-                | (self.bounds[i].r11.val() > self.m_hi[i].q.val())
+            if !((self.bounds[i].r12.val() + self.m_klo[i].q.val()) & 2048).any()
+                | ((self.bounds[i].r12.val() + self.m_khi[i].q.val()) & 2048).any()
             {
                 self.nzbit[i].next = self.lane_bit[i].val();
             }
@@ -328,7 +334,9 @@ mod tests {
         let mut e2: Option<(Group, i32)> = None;
         let mut checked = 0;
         for step in 0..3000 {
-            let theta: i32 = if step < 1500 { 0 } else { 7 };
+            // Layer thresholds change between vectors in use; here every 500 groups, over the
+            // whole range (511: nothing is nonzero).
+            let theta: i32 = [0, 7, 1, 100, 511, 30][step / 500];
             sim.uut.theta.next = (theta as u64).into();
             let adv = rng.gen_bool(0.7);
             sim.uut.in_valid.next = true;

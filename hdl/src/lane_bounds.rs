@@ -1,35 +1,50 @@
-//! Offset-binary forms for the delta encoder's registered threshold bounds (iCE40): x - theta,
-//! x + theta and r, each as value + 1024 in 11 bits, where unsigned order is signed order (as in
-//! `EncoderLane`). Combinational; the encoder registers `lo` and `hi` a stage before the
-//! compares with `r11`.
+//! The delta encoder's registered threshold bounds (iCE40), as addends: the nonzero test
+//! |r - x| > theta is r < x - theta or r > x + theta, and each compare is the top bit of one
+//! 12-bit sum r + k of two flip-flop outputs, so the carry chain starts at the registers (a
+//! compare `a < b` needs ~b in front of its chain, a LUT level). With s the signed r sign-extended
+//! to 12 bits:
+//!
+//! - r < x - theta  <=>  s + (2048 - x + theta) < 2048: bit 11 of `r12 + k_lo` is 0;
+//! - r > x + theta  <=>  s + (2047 - x - theta) >= 2048: bit 11 of `r12 + k_hi` is 1.
+//!
+//! Over r, x in -128..=127 and theta in 0..=511 both sums stay within 0..4095 (k_lo in
+//! 1921..=2687, k_hi in 1409..=2175), so the 12-bit wrap never reaches bit 11. Combinational;
+//! the encoder registers `k_lo` and `k_hi` a stage before the adds.
 
 use rust_hdl::prelude::*;
+
+/// `k_lo` of a lane that never tests nonzero: r + 2176 >= 2048 for every r >= -128.
+pub const K_LO_EMPTY: u64 = 2176;
+/// `k_hi` of a lane that never tests nonzero: r + 1024 < 2048 for every r <= 127.
+pub const K_HI_EMPTY: u64 = 1024;
 
 #[derive(LogicBlock, Default)]
 pub struct LaneBounds {
     pub x: Signal<In, Bits<8>>,
     pub theta: Signal<In, Bits<9>>,
     pub r: Signal<In, Bits<8>>,
-    pub lo: Signal<Out, Bits<11>>,
-    pub hi: Signal<Out, Bits<11>>,
-    pub r11: Signal<Out, Bits<11>>,
-    x11: Signal<Local, Bits<11>>,
+    pub k_lo: Signal<Out, Bits<12>>,
+    pub k_hi: Signal<Out, Bits<12>>,
+    /// r sign-extended to 12 bits (wiring only).
+    pub r12: Signal<Out, Bits<12>>,
+    x12: Signal<Local, Bits<12>>,
+    xt: Signal<Local, Bits<12>>,
 }
 
 impl Logic for LaneBounds {
     #[hdl_gen]
     fn update(&mut self) {
-        // Sign-extend to 11 bits and flip the top bit: + 1024 for x >= 0, + 768 = 1024 - 256
-        // on top of the 8-bit pattern for x < 0.
-        self.x11.next = bit_cast::<11, 8>(self.x.val()) + 1024;
+        self.x12.next = bit_cast::<12, 8>(self.x.val());
         if self.x.val().get_bit(7) {
-            self.x11.next = bit_cast::<11, 8>(self.x.val()) + 768;
+            self.x12.next = bit_cast::<12, 8>(self.x.val()) | 3840;
         }
-        self.lo.next = self.x11.val() - bit_cast::<11, 9>(self.theta.val());
-        self.hi.next = self.x11.val() + bit_cast::<11, 9>(self.theta.val());
-        self.r11.next = bit_cast::<11, 8>(self.r.val()) + 1024;
+        self.k_lo.next = bit_cast::<12, 9>(self.theta.val()) + 2048 - self.x12.val();
+        // 2047 - v = !v + 2048 (mod 4096).
+        self.xt.next = self.x12.val() + bit_cast::<12, 9>(self.theta.val());
+        self.k_hi.next = !self.xt.val() + 2048;
+        self.r12.next = bit_cast::<12, 8>(self.r.val());
         if self.r.val().get_bit(7) {
-            self.r11.next = bit_cast::<11, 8>(self.r.val()) + 768;
+            self.r12.next = bit_cast::<12, 8>(self.r.val()) | 3840;
         }
     }
 }
@@ -45,21 +60,28 @@ mod tests {
         yosys_validate("deltagen_hdl_lane_bounds", &generate_verilog(&uut)).unwrap();
     }
 
-    /// Every x, r and a spread of theta: the offset forms order as the signed values do.
+    /// Every x and r and a spread of theta: bit 11 of each sum is the compare it stands for, and
+    /// the empty bounds never test nonzero.
     #[test]
-    fn lane_bounds_are_offset_binary() {
+    fn lane_bounds_sums_are_the_compares() {
         let mut uut = LaneBounds::default();
         uut.connect_all();
         for x in -128i32..=127 {
             for theta in [0i32, 1, 7, 100, 255, 511] {
-                let r = (x * 7 + theta).rem_euclid(256) - 128;
-                uut.x.next = u64::from(x as u8).into();
-                uut.theta.next = (theta as u64).into();
-                uut.r.next = u64::from(r as u8).into();
-                crate::harness::settle_block(&mut uut).unwrap();
-                assert_eq!(uut.lo.val().to_u64() as i32, x - theta + 1024);
-                assert_eq!(uut.hi.val().to_u64() as i32, x + theta + 1024);
-                assert_eq!(uut.r11.val().to_u64() as i32, r + 1024);
+                for r in -128i32..=127 {
+                    uut.x.next = u64::from(x as u8).into();
+                    uut.theta.next = (theta as u64).into();
+                    uut.r.next = u64::from(r as u8).into();
+                    crate::harness::settle_block(&mut uut).unwrap();
+                    let r12 = uut.r12.val().to_u64();
+                    assert_eq!(r12, (r as u64) & 0xfff);
+                    let lo = (r12 + uut.k_lo.val().to_u64()) & 0xfff;
+                    let hi = (r12 + uut.k_hi.val().to_u64()) & 0xfff;
+                    assert_eq!(lo & 0x800 == 0, r < x - theta, "x {x} r {r} theta {theta}");
+                    assert_eq!(hi & 0x800 != 0, r > x + theta, "x {x} r {r} theta {theta}");
+                    assert_ne!((r12 + K_LO_EMPTY) & 0x800, 0);
+                    assert_eq!((r12 + K_HI_EMPTY) & 0x800, 0);
+                }
             }
         }
     }
