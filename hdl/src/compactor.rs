@@ -156,6 +156,12 @@ pub struct Compactor {
     /// the limit compares and adds are that wide instead of 16 bits (lim -> lt measured -3.0
     /// ns mean slack at 70 MHz on the 8-PE preset, session 16).
     lim_mask: Vec<Constant<Bits<16>>>,
+    /// With `lim_mask` (w bits): the split and empty-group compares as adds, L < k being bit w
+    /// of lim + (2^w - k) clear, so the carry chains take `lim` straight from its flip-flops
+    /// (`lim < k` put an inverter LUT on every bit in front of the chain); `w_bit` = 2^w.
+    c_split: Vec<Constant<Bits<16>>>,
+    c_empty: Vec<Constant<Bits<16>>>,
+    w_bit: Vec<Constant<Bits<16>>>,
     sel: Vec<Signal<Local, bool>>,
     /// Lane i is the lowest of its half.
     sel_half: Vec<Signal<Local, bool>>,
@@ -299,6 +305,9 @@ impl Compactor {
             step_split: Constant::new(((r + 1) as u64).into()),
             step_group: Constant::new((lanes as u64).into()),
             lim_mask: Vec::new(),
+            c_split: Vec::new(),
+            c_empty: Vec::new(),
+            w_bit: Vec::new(),
             sel: (0..lanes).map(|_| Default::default()).collect(),
             sel_half: (0..lanes).map(|_| Default::default()).collect(),
             lowacc: (0..=lanes).map(|_| Default::default()).collect(),
@@ -358,6 +367,14 @@ impl Compactor {
             return self;
         }
         let lc = LimitConsts::new(lanes, r, 1i64 << (w - 1));
+        let add_form = |k: &[Constant<Bits<16>>]| -> Vec<Constant<Bits<16>>> {
+            k.iter()
+                .map(|k| Constant::new(((1u64 << w) - k.val().index() as u64).into()))
+                .collect()
+        };
+        self.c_split = add_form(&lc.k_split);
+        self.c_empty = add_form(&lc.k_empty);
+        self.w_bit = vec![Constant::new((1u64 << w).into())];
         self.k_split = lc.k_split;
         self.k_empty = lc.k_empty;
         self.l_word = lc.l_word;
@@ -422,6 +439,16 @@ impl Logic for Compactor {
             self.lteacc[i + 1].next = self.lteacc[i].val();
             if self.lim.q.val() < self.k_empty[i].val() {
                 self.lteacc[i + 1].next = self.lteacc[i].val() | self.lane_bit[i].val();
+            }
+            for m in 0..self.w_bit.len() {
+                self.ltsacc[i + 1].next = self.ltsacc[i].val();
+                if !((self.lim.q.val() + self.c_split[i].val()) & self.w_bit[m].val()).any() {
+                    self.ltsacc[i + 1].next = self.ltsacc[i].val() | self.lane_bit[i].val();
+                }
+                self.lteacc[i + 1].next = self.lteacc[i].val();
+                if !((self.lim.q.val() + self.c_empty[i].val()) & self.w_bit[m].val()).any() {
+                    self.lteacc[i + 1].next = self.lteacc[i].val() | self.lane_bit[i].val();
+                }
             }
         }
         for i in self.h_d.len()..(self.h_d.len() + 1) {
