@@ -256,12 +256,15 @@ mod tests {
         }
     }
 
-    /// Frames of 3 beats arrive with gaps; the reader waits for whole frames, reads them back in
-    /// order and sees the sequence-start flags; tlast errors are flagged.
+    /// Frames of 1 to 4 beats (a slot's 4) arrive with gaps; the reader waits for whole
+    /// frames, reads them back in order and sees the sequence-start flags; tlast errors are
+    /// flagged.
     #[test]
     fn frames_are_whole_before_they_are_read() {
         for flag in [false, true] {
-            frames_are_whole(flag, 2, 5);
+            for beats in 1..=4 {
+                frames_are_whole(flag, 2, 5, beats);
+            }
         }
     }
 
@@ -270,20 +273,22 @@ mod tests {
     #[test]
     fn a_full_buffer_holds_back_the_stream() {
         for flag in [false, true] {
-            frames_are_whole(flag, 1, 23);
+            for beats in 1..=4 {
+                frames_are_whole(flag, 1, 23, beats);
+            }
         }
     }
 
     /// The writer presents a beat every `write_every` cycles, the reader starts a whole frame
-    /// only on cycles that are multiples of `read_every`.
-    fn frames_are_whole(first_flag: bool, write_every: u64, read_every: u64) {
+    /// only on cycles that are multiples of `read_every`; frames of `beats` beats.
+    fn frames_are_whole(first_flag: bool, write_every: u64, read_every: u64, beats: usize) {
         let mut sim = ClockedSim::new(InBuffer::with_flags(4, first_flag), |u, c| {
             u.clock.next = Clock::from(c)
         })
         .unwrap();
-        sim.uut.beats.next = 3u64.into();
+        sim.uut.beats.next = (beats as u64).into();
         let frames: Vec<Vec<u64>> = (0..5u64)
-            .map(|f| (0..3).map(|b| f * 100 + b).collect())
+            .map(|f| (0..beats as u64).map(|b| f * 100 + b).collect())
             .collect();
         let (mut fi, mut bi) = (0usize, 0usize);
         let mut got: Vec<(bool, Vec<u64>)> = Vec::new();
@@ -295,7 +300,7 @@ mod tests {
             if present {
                 sim.uut.s_axis_tdata.next = frames[fi][bi].into();
                 sim.uut.s_axis_tuser.next = bi == 0 && fi % 2 == 0;
-                sim.uut.s_axis_tlast.next = bi == 2;
+                sim.uut.s_axis_tlast.next = bi + 1 == beats;
             }
             sim.uut.rd_enable.next = false;
             sim.uut.consume.next = false;
@@ -310,10 +315,10 @@ mod tests {
                 reading = Some((sim.uut.seq_start.val(), 0, Vec::new()));
             }
             if let Some((_, b, _)) = reading.as_mut() {
-                if *b < 3 {
+                if *b < beats {
                     sim.uut.rd_beat.next = (*b as u64).into();
                     sim.uut.rd_enable.next = true;
-                    sim.uut.consume.next = *b == 2;
+                    sim.uut.consume.next = *b + 1 == beats;
                     *b += 1;
                     pending_read = true;
                 } else if !pending_read {
@@ -326,7 +331,7 @@ mod tests {
             sim.cycle().unwrap();
             if hs {
                 bi += 1;
-                if bi == 3 {
+                if bi == beats {
                     bi = 0;
                     fi += 1;
                 }
@@ -337,7 +342,10 @@ mod tests {
             .enumerate()
             .map(|(f, v)| (f % 2 == 0, v.clone()))
             .collect();
-        assert_eq!(got, want);
+        assert_eq!(got, want, "{beats} beats");
+        if beats != 3 {
+            return;
+        }
         // A tlast on the second beat of a three-beat frame is an error.
         sim.uut.s_axis_tvalid.next = true;
         sim.uut.s_axis_tlast.next = false;
