@@ -57,6 +57,11 @@ pub struct InBuffer {
     /// multiplexer and two more levels.
     rdy: Vec<DFF<bool>>,
     rdy_keep: Vec<Signal<Local, bool>>,
+    /// iCE40 (with `rdy`; none on ECP5): `consume` acts a cycle late, from this flip-flop, so
+    /// the caller's `consume` logic (the sequencer's group issue) does not run on into the full
+    /// flags and `rdy`. `frame_ready` then shows the next slot two cycles after `consume`, and
+    /// `consume` pulses must be at least two cycles apart (one per frame, at its last group).
+    consume_q: Vec<DFF<bool>>,
     rdy_swap: Vec<Signal<Local, bool>>,
     hs: Signal<Local, bool>,
     wr_full: Signal<Local, bool>,
@@ -107,6 +112,9 @@ impl InBuffer {
                 .map(|_| Default::default())
                 .collect(),
             rdy: (0..usize::from(first_flag))
+                .map(|_| Default::default())
+                .collect(),
+            consume_q: (0..usize::from(first_flag))
                 .map(|_| Default::default())
                 .collect(),
             rdy_keep: (0..usize::from(first_flag))
@@ -216,6 +224,30 @@ impl Logic for InBuffer {
                 self.full0.d.next = false;
             }
         }
+        for i in 0..self.consume_q.len() {
+            self.consume_q[i].clock.next = self.clock.val();
+            self.consume_q[i].d.next = self.consume.val();
+            // The slot flags again, without the release above: the write side's ...
+            self.rd_slot.d.next = self.rd_slot.q.val();
+            self.full0.d.next = self.full0.q.val();
+            self.full1.d.next = self.full1.q.val();
+            if self.hs.val() & self.last_beat.val() {
+                if self.wr_slot.q.val() {
+                    self.full1.d.next = true;
+                } else {
+                    self.full0.d.next = true;
+                }
+            }
+            // ... and release a cycle later.
+            if self.consume_q[i].q.val() {
+                self.rd_slot.d.next = !self.rd_slot.q.val();
+                if self.rd_slot.q.val() {
+                    self.full1.d.next = false;
+                } else {
+                    self.full0.d.next = false;
+                }
+            }
+        }
         // Next cycle's ready from the next values of the flags it reads (so it equals
         // `!wr_full & armed` evaluated a cycle later), after every assignment of them.
         // The same, spelt out so the stream's `tvalid` only picks between two values computed
@@ -225,14 +257,14 @@ impl Logic for InBuffer {
         for i in 0..self.rdy.len() {
             self.rdy[i].clock.next = self.clock.val();
             self.rdy_keep[i].next =
-                !self.full0.q.val() | (self.consume.val() & !self.rd_slot.q.val());
+                !self.full0.q.val() | (self.consume_q[i].q.val() & !self.rd_slot.q.val());
             self.rdy_swap[i].next =
-                !self.full1.q.val() | (self.consume.val() & self.rd_slot.q.val());
+                !self.full1.q.val() | (self.consume_q[i].q.val() & self.rd_slot.q.val());
             if self.wr_slot.q.val() {
                 self.rdy_keep[i].next =
-                    !self.full1.q.val() | (self.consume.val() & self.rd_slot.q.val());
+                    !self.full1.q.val() | (self.consume_q[i].q.val() & self.rd_slot.q.val());
                 self.rdy_swap[i].next =
-                    !self.full0.q.val() | (self.consume.val() & !self.rd_slot.q.val());
+                    !self.full0.q.val() | (self.consume_q[i].q.val() & !self.rd_slot.q.val());
             }
             self.rdy[i].d.next = self.rdy_keep[i].val() & self.armed.d.val();
             if self.s_axis_tvalid.val() & self.rdy[i].q.val() & self.at_last.q.val() {

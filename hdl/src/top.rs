@@ -267,9 +267,28 @@ pub struct DeltaTop {
     /// so `sub_last` and `ob_last` load from `x == n - 2` (a compare with a constant) instead
     /// of `x + 2 == n` (a carry chain, then the compare): ob -> ob_last measured -3.1 ns slack
     /// at 70 MHz on every seed (session 16).
-    n_sub_m2: Vec<Constant<Bits<8>>>,
+    /// iCE40 (with `sub_ring`): `sub` one-hot, bit k set when sub == k, so `sub_last` and
+    /// `sub_pen` load from its bits n - 2 and n - 3 (`ring_pen`, `ring_p3`: zero when n is
+    /// below 2 or 3) and no compare sits between `issue` and them.
+    sub_ring: Vec<DFF<Bits<64>>>,
+    ring_mask: Vec<Constant<Bits<64>>>,
+    ring_pen: Vec<Constant<Bits<64>>>,
+    ring_p3: Vec<Constant<Bits<64>>>,
     n_pe_m2: Vec<Constant<Bits<8>>>,
     n_pe: Constant<Bits<8>>,
+    /// iCE40 only (one entry each; none on ECP5): the scan address step's two products in
+    /// flip-flops, `step_run` = `scan_run & sub_last` and `step_out` = `st_out & ob_last`, so
+    /// the step is `(adv & step_run) | step_out`, one LUT in front of `sc`'s select (the
+    /// products with `k_more` / `o_more` took five LUT levels from `st_out` or `ready` to `sc`
+    /// and ended the critical path on 5 of 10 seeds, session 19). Each is loaded from a flag
+    /// holding its factor's next value: `sub_pen` / `ob_pen` (the counter at n - 2) for
+    /// `sub_last` / `ob_last`; `n_pe_m3` is n - 3 (8-bit wrapping, so never met below 3) for
+    /// `ob_pen`'s own next value, `sub_ring` gives `sub_pen`'s.
+    step_run: Vec<DFF<bool>>,
+    step_out: Vec<DFF<bool>>,
+    sub_pen: Vec<DFF<bool>>,
+    ob_pen: Vec<DFF<bool>>,
+    n_pe_m3: Vec<Constant<Bits<8>>>,
 }
 
 /// Lanes holding an element when `left` elements are left: all G lanes from G up, else the low
@@ -279,6 +298,17 @@ fn lane_mask(left: u64, g: usize) -> usize {
         (1 << g) - 1
     } else {
         ((1u64 << (left & 7)) - 1) as usize
+    }
+}
+
+/// `sub_ring` constants for n = P/G sub-chunks: the mask of its n bits (`back` 0), else the
+/// bit n - `back` (zero when n < `back`).
+fn ring_bits(n: usize, back: usize) -> u64 {
+    match back {
+        0 if n >= 64 => u64::MAX,
+        0 => (1 << n) - 1,
+        _ if n < back => 0,
+        _ => 1 << (n - back),
     }
 }
 
@@ -511,11 +541,35 @@ impl DeltaTop {
             n_sub: c8(p / g),
             n_pe: c8(p),
             // Wrapping, as `x + 2 == n` does in 8 bits.
-            n_sub_m2: (0..usize::from(!params.replicate))
-                .map(|_| c8((p / g + 254) % 256))
+            sub_ring: (0..usize::from(!params.replicate))
+                .map(|_| Default::default())
+                .collect(),
+            ring_mask: (0..usize::from(!params.replicate))
+                .map(|_| Constant::new(ring_bits(p / g, 0).into()))
+                .collect(),
+            ring_pen: (0..usize::from(!params.replicate))
+                .map(|_| Constant::new(ring_bits(p / g, 2).into()))
+                .collect(),
+            ring_p3: (0..usize::from(!params.replicate))
+                .map(|_| Constant::new(ring_bits(p / g, 3).into()))
                 .collect(),
             n_pe_m2: (0..usize::from(!params.replicate))
                 .map(|_| c8((p + 254) % 256))
+                .collect(),
+            step_run: (0..usize::from(!params.replicate))
+                .map(|_| Default::default())
+                .collect(),
+            step_out: (0..usize::from(!params.replicate))
+                .map(|_| Default::default())
+                .collect(),
+            sub_pen: (0..usize::from(!params.replicate))
+                .map(|_| Default::default())
+                .collect(),
+            ob_pen: (0..usize::from(!params.replicate))
+                .map(|_| Default::default())
+                .collect(),
+            n_pe_m3: (0..usize::from(!params.replicate))
+                .map(|_| c8((p + 253) % 256))
                 .collect(),
         })
     }
@@ -757,6 +811,10 @@ impl Logic for DeltaTop {
         if self.adv.val() & (self.layer.q.val() == 0) {
             self.m_valid[2].d.next = false;
         }
+        for i in 0..self.sub_ring.len() {
+            self.sub_ring[i].clock.next = self.clock.val();
+            self.sub_ring[i].d.next = self.sub_ring[i].q.val();
+        }
         if self.issue.val() {
             self.k.d.next = self.k.q.val() + 1;
             self.kr.d.next = self.kr.q.val() + 1;
@@ -768,8 +826,12 @@ impl Logic for DeltaTop {
             self.kbase.d.next = self.kbase.q.val() + self.n_lanes.val();
             self.sub.d.next = self.sub.q.val() + 1;
             self.sub_last.d.next = (self.sub.q.val() + 2) == self.n_sub.val();
-            for i in 0..self.n_sub_m2.len() {
-                self.sub_last.d.next = self.sub.q.val() == self.n_sub_m2[i].val();
+            for i in 0..self.sub_ring.len() {
+                self.sub_last.d.next = (self.sub_ring[i].q.val() & self.ring_pen[i].val()).any();
+                self.sub_ring[i].d.next = (self.sub_ring[i].q.val() << 1) & self.ring_mask[i].val();
+                if self.sub_last.q.val() {
+                    self.sub_ring[i].d.next = 1.into();
+                }
             }
             if self.sub_last.q.val() {
                 self.sub.d.next = 0.into();
@@ -1009,6 +1071,15 @@ impl Logic for DeltaTop {
         {
             self.sc.d.next = self.sc_p1.q.val();
             self.sc_p1.d.next = self.sc_p1.q.val() + 1;
+        }
+        // iCE40: the same step from the registered products (Load still overrides below).
+        for h in 0..self.step_run.len() {
+            self.sc.d.next = self.sc.q.val();
+            self.sc_p1.d.next = self.sc_p1.q.val();
+            if (self.adv.val() & self.step_run[h].q.val()) | self.step_out[h].q.val() {
+                self.sc.d.next = self.sc_p1.q.val();
+                self.sc_p1.d.next = self.sc_p1.q.val() + 1;
+            }
         }
         match self.state.q.val() {
             SeqState::Idle => {
@@ -1253,6 +1324,60 @@ impl Logic for DeltaTop {
                 for i in 0..self.e_l0.len() {
                     self.e_l0[i].d.next = true;
                 }
+            }
+        }
+        // iCE40: the step's products for the next cycle, case by case as their factors change
+        // above (`issue` and the read-out step, Load, the end of Run, the end of Out).
+        for h in 0..self.step_run.len() {
+            self.step_run[h].clock.next = self.clock.val();
+            self.step_out[h].clock.next = self.clock.val();
+            self.sub_pen[h].clock.next = self.clock.val();
+            self.ob_pen[h].clock.next = self.clock.val();
+            self.step_run[h].d.next = self.step_run[h].q.val();
+            self.step_out[h].d.next = self.step_out[h].q.val();
+            self.sub_pen[h].d.next = self.sub_pen[h].q.val();
+            self.ob_pen[h].d.next = self.ob_pen[h].q.val();
+            // Both leave out their counter's "more" flag (`k_more`, `o_more`): after the last
+            // group or logit nothing issues, so a step then moves `sc` where nothing reads it
+            // before Load sets it again.
+            if self.issue.val() {
+                // sub_last' as above, from sub_pen.
+                self.step_run[h].d.next = self.sub_pen[h].q.val();
+                self.sub_pen[h].d.next = (self.sub_ring[h].q.val() & self.ring_p3[h].val()).any();
+                if self.sub_last.q.val() {
+                    self.step_run[h].d.next = self.n_sub.val() == 1;
+                    self.sub_pen[h].d.next = self.n_sub.val() == 2;
+                }
+            }
+            if self.st_out.q.val() & self.o_more.q.val() {
+                self.step_out[h].d.next = self.ob_pen[h].q.val();
+                self.ob_pen[h].d.next = self.ob.q.val() == self.n_pe_m3[h].val();
+                if self.ob_last.q.val() {
+                    self.step_out[h].d.next = self.n_pe.val() == 1;
+                    self.ob_pen[h].d.next = self.n_pe.val() == 2;
+                }
+            }
+            if self.st_load[h].q.val() {
+                // scan_run' = !readout, sub_last' = (n_sub == 1); st_out stays clear.
+                self.step_run[h].d.next =
+                    !self.d_readout.read_data.val().any() & (self.n_sub.val() == 1);
+                self.step_out[h].d.next = false;
+                self.sub_pen[h].d.next = self.n_sub.val() == 2;
+                self.ob_pen[h].d.next = self.n_pe.val() == 2;
+                self.sub_ring[h].d.next = 1.into();
+            }
+            if self.st_run[h].q.val() {
+                // Into Out (ob_last holds through Run), or into Drain.
+                if self.d_readout.read_data.val().any() {
+                    self.step_out[h].d.next = self.ob_last.q.val();
+                }
+                if self.decoder.done.val() {
+                    self.step_run[h].d.next = false;
+                    self.step_out[h].d.next = false;
+                }
+            }
+            if self.st_out.q.val() & self.w_valid.q.val() & self.w_last.q.val() {
+                self.step_out[h].d.next = false;
             }
         }
         // After every assignment of the gate's next value (the Load arm above sets it).
