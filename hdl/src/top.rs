@@ -263,17 +263,17 @@ pub struct DeltaTop {
     /// 2G: ll >= 2G before an issue means ll >= G after it.
     two_lanes: Constant<Bits<16>>,
     n_sub: Constant<Bits<8>>,
-    /// iCE40 only (empty on ECP5, whose Verilog stays as measured): n_sub - 2 and n_pe - 2,
-    /// so `sub_last` and `ob_last` load from `x == n - 2` (a compare with a constant) instead
-    /// of `x + 2 == n` (a carry chain, then the compare): ob -> ob_last measured -3.1 ns slack
-    /// at 70 MHz on every seed (session 16).
-    /// iCE40 (with `sub_ring`): `sub` one-hot, bit k set when sub == k, so `sub_last` and
-    /// `sub_pen` load from its bits n - 2 and n - 3 (`ring_pen`, `ring_p3`: zero when n is
-    /// below 2 or 3) and no compare sits between `issue` and them.
+    /// iCE40 (one entry each; empty on ECP5): `sub` one-hot, bit k set when sub == k, so
+    /// `sub_last` and `sub_pen` load from its bits n - 2 and n - 3 (`ring_pen`, `ring_p3`:
+    /// zero when n is below 2 or 3) and no compare sits between `issue` and them.
     sub_ring: Vec<DFF<Bits<64>>>,
     ring_mask: Vec<Constant<Bits<64>>>,
     ring_pen: Vec<Constant<Bits<64>>>,
     ring_p3: Vec<Constant<Bits<64>>>,
+    /// iCE40 only (empty on ECP5, whose Verilog stays as measured): n_pe - 2, so `ob_last`
+    /// loads from `ob == n - 2` (a compare with a constant) instead of `ob + 2 == n` (a carry
+    /// chain, then the compare): ob -> ob_last measured -3.1 ns slack at 70 MHz on every seed
+    /// (session 16).
     n_pe_m2: Vec<Constant<Bits<8>>>,
     n_pe: Constant<Bits<8>>,
     /// iCE40 only (one entry each; none on ECP5): the scan address step's two products in
