@@ -41,6 +41,19 @@ use deltagen_hdl::design::TOP_NAME;
 
 /// Top module of the timing harness used without `--board`.
 pub const HARNESS_TOP: &str = "deltagen_synth_wrap";
+
+/// The black box that stands in for hand-instantiated SB_MAC16 cells while `ice40_dsp` runs
+/// (`Family::synth_cmd`): SB_MAC16's ports, and the parameters `Mac8x2` sets.
+const ICE40_MAC16_BOX_NAME: &str = "deltagen_sb_mac16_box";
+const ICE40_MAC16_BOX: &str =
+    "module deltagen_sb_mac16_box (input CLK, CE, input [15:0] C, A, B, D,
+  input AHOLD, BHOLD, CHOLD, DHOLD, IRSTTOP, IRSTBOT, ORSTTOP, ORSTBOT, OLOADTOP, OLOADBOT,
+  input ADDSUBTOP, ADDSUBBOT, OHOLDTOP, OHOLDBOT, CI, ACCUMCI, SIGNEXTIN,
+  output [31:0] O, output CO, ACCUMCO, SIGNEXTOUT);
+  parameter A_REG = 0, B_REG = 0, TOP_8x8_MULT_REG = 0, BOT_8x8_MULT_REG = 0;
+  parameter TOPOUTPUT_SELECT = 0, BOTOUTPUT_SELECT = 0, MODE_8x8 = 0, A_SIGNED = 0, B_SIGNED = 0;
+endmodule
+";
 /// Instance name of the core inside the harness.
 const CORE_INST: &str = "core";
 
@@ -208,7 +221,7 @@ impl Family {
     }
 
     /// Yosys synthesis command (flattened: the netlist that is placed and routed).
-    fn synth_cmd(self, top: &str, dsps: u64) -> String {
+    pub fn synth_cmd(self, top: &str, dsps: u64) -> String {
         match self {
             // `-nodffe`: enables go into the LUT in front of each flip-flop instead of its
             // clock-enable pin. An iCE40 tile's eight cells share one enable, whose route is
@@ -221,11 +234,32 @@ impl Family {
             // only target with DSPs; `hx`: HX8K). Session 18, ice40-up5k-8pe, median over seeds
             // 1-10 with / without on five netlists of the same design: 58.6 / 53.1, 56.6 /
             // 52.5, 55.5 / 52.2, 53.7 / 54.3, 57.0 / 60.5 MHz, and about 100 fewer logic cells.
-            Family::Ice40 => format!(
-                "synth_ice40{} -nodffe -abc9 -device {} -top {top}",
-                if dsps > 0 { " -dsp" } else { "" },
-                if dsps > 0 { "u" } else { "hx" }
-            ),
+            Family::Ice40 if dsps == 0 => {
+                format!("synth_ice40 -nodffe -abc9 -device hx -top {top}")
+            }
+            // `-dsp` runs `ice40_dsp`, which takes every SB_MAC16 for a 16x16 multiplier of its
+            // own and rewrites its parameters and clock (Yosys 0.23, and upstream still): the
+            // dual 8x8 blocks `Mac8x2` instantiates came out unclocked 16x16 multipliers. So
+            // the instances are renamed to a black box for the pass (the `coarse` step, where
+            // `ice40_dsp` runs, to `check`) and renamed back before `check`; the black box
+            // declares the parameters the instances set, which ABC9 reads.
+            Family::Ice40 => {
+                let run = |steps: &str| {
+                    format!("synth_ice40 -dsp -nodffe -abc9 -device u -top {top} -run {steps}\n")
+                };
+                let mut s = run("begin:coarse");
+                s += &format!(
+                    "read_verilog -lib <<EOT\n{ICE40_MAC16_BOX}EOT\n\
+                     chtype -map SB_MAC16 {ICE40_MAC16_BOX_NAME} t:SB_MAC16\n"
+                );
+                s += &run("coarse:check");
+                s += &format!(
+                    "chtype -map {ICE40_MAC16_BOX_NAME} SB_MAC16 t:{ICE40_MAC16_BOX_NAME}\n\
+                     delete ={ICE40_MAC16_BOX_NAME}\n"
+                );
+                s += &run("check:");
+                s.trim_end().to_string()
+            }
             Family::Ecp5 => format!("synth_ecp5 -top {top}"),
             // Yosys 0.23's synth_xilinx leaves ABC's `$abc$...` cell names; `autoname` names
             // them after the nets they drive, which the per-block attribution reads.

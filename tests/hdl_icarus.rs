@@ -2,25 +2,99 @@
 //! small random model: logits bit-exact against the golden model and cycles equal to the cycle
 //! model. (The Verilator testbenches do the heavy co-simulation; this keeps the RTL honest in a
 //! second simulator and checks the $readmemh images.)
+//!
+//! The second test runs the same bench on the netlist `deltagen synth` places for an iCE40
+//! (Yosys' `synth_ice40` with the flow's own commands, the vendor cells from Yosys' simulation
+//! library): what synthesis does to the hand-instantiated DSP blocks, the block RAM images and
+//! the iCE40-only logic is then checked against the golden model too.
 
 use std::fmt::Write as _;
 use std::process::Command;
 
+use std::path::{Path, PathBuf};
+
 use deltagen::config::AccelConfig;
 use deltagen::random::{generate, RandomSpec};
+use deltagen::synth::Family;
 use deltagen::{cycles, golden, hw};
 use deltagen_hdl::design::build_design;
+use deltagen_hdl::params::HwParams;
+
+fn spec() -> RandomSpec {
+    let mut spec = RandomSpec::new(vec![13, 9, 6, 3], 2, 4, 31);
+    spec.theta = 1;
+    spec.tau = 1;
+    spec.change_prob = 0.4;
+    spec
+}
 
 #[test]
 fn generated_verilog_matches_golden_in_icarus() {
     let mut cfg = AccelConfig::preset("tiny-2pe").unwrap();
     cfg.nz_lanes = 2;
-    let mut spec = RandomSpec::new(vec![13, 9, 6, 3], 2, 4, 31);
-    spec.theta = 1;
-    spec.tau = 1;
-    spec.change_prob = 0.4;
-    let (model, inputs) = generate(&spec);
-    let design = build_design(&hw::hw_params(&cfg), &hw::layer_specs(&model).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    run(&cfg, &spec(), tmp.path(), false);
+}
+
+/// The iCE40 netlist, on a config whose two PEs share one SB_MAC16 (`Mac8x2`) and whose
+/// requant lane takes two more (inferred by `synth_ice40 -dsp`).
+#[test]
+fn ice40_netlist_matches_golden_in_icarus() {
+    let mut cfg = AccelConfig::preset("tiny-2pe").unwrap();
+    cfg.nz_lanes = 2;
+    cfg.max_dsp = 3;
+    let params = hw::hw_params(&cfg);
+    assert!(params.pes_paired() && params.rq_lanes_on_dsp() == 1);
+    let tmp = tempfile::tempdir().unwrap();
+    run(&cfg, &spec(), tmp.path(), true);
+    // The bench ran on the mapped netlist: the DSP blocks are there with the Mac8x2 setting.
+    let gate = std::fs::read_to_string(tmp.path().join("gate.v")).unwrap();
+    assert_eq!(gate.matches("SB_MAC16 #(").count(), 3, "three DSP blocks");
+    assert_eq!(
+        gate.matches(".MODE_8x8(1'h1)").count(),
+        1,
+        "one dual 8x8 block"
+    );
+}
+
+/// Synthesizes `deltagen_top.v` in `dir` with the iCE40 flow's Yosys commands and writes the
+/// mapped netlist as `gate.v`.
+fn synthesize_ice40(dir: &Path, params: &HwParams) {
+    let dsps = u64::from(params.max_dsp);
+    let script = format!(
+        "read_verilog deltagen_top.v\n{}\nwrite_verilog -noattr gate.v\n",
+        Family::Ice40.synth_cmd("deltagen_top", dsps)
+    );
+    std::fs::write(dir.join("synth.ys"), script).unwrap();
+    let out = Command::new("yosys")
+        .current_dir(dir)
+        .args(["-q", "-l", "yosys.log", "-s", "synth.ys"])
+        .output()
+        .expect("yosys runs (tools/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "yosys: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Yosys' simulation models of the iCE40 cells (its data directory sits beside its binary,
+/// `bin/../share/yosys`).
+fn ice40_cells_sim() -> PathBuf {
+    let yosys = deltagen::synth::find_tool("yosys").expect("yosys (tools/setup.sh installs it)");
+    yosys
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("share/yosys/ice40/cells_sim.v"))
+        .expect("Yosys' data directory")
+}
+
+/// Runs the bench in Icarus on the RTL (`gate` false) or on its iCE40 netlist, in `dir`, and
+/// checks the logits against the golden model and the busy cycles against the cycle model.
+fn run(cfg: &AccelConfig, spec: &RandomSpec, dir: &Path, gate: bool) {
+    let (model, inputs) = generate(spec);
+    let params = hw::hw_params(cfg);
+    let design = build_design(&params, &hw::layer_specs(&model).unwrap()).unwrap();
     let lanes = cfg.nz_lanes as usize;
     let n_in = model.input_size();
     let beats = n_in.div_ceil(lanes);
@@ -49,7 +123,7 @@ fn generated_verilog_matches_golden_in_icarus() {
                 .iter()
                 .map(|d| d.iter().map(|v| *v != 0).collect())
                 .collect();
-            predicted += cycles::frame_cycles(&cfg, &model, &masks, t == 0);
+            predicted += cycles::frame_cycles(cfg, &model, &masks, t == 0);
         }
     }
     let n_beats = stim.lines().count();
@@ -88,22 +162,30 @@ endmodule
         last_beat = n_beats - 1,
         n_logits = expect.len(),
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("deltagen_top.v"), &design.verilog).unwrap();
     for (name, text) in &design.hex_files {
         std::fs::write(dir.join(name), text).unwrap();
     }
     std::fs::write(dir.join("stim.hex"), stim).unwrap();
     std::fs::write(dir.join("tb.v"), tb).unwrap();
-    let st = Command::new("iverilog")
-        .current_dir(&dir)
-        .args(["-g2012", "-o", "sim", "tb.v", "deltagen_top.v"])
-        .status()
-        .unwrap();
+    let mut iverilog = Command::new("iverilog");
+    iverilog
+        .current_dir(dir)
+        .args(["-g2012", "-o", "sim", "tb.v"]);
+    if gate {
+        synthesize_ice40(dir, &params);
+        // NO_ICE40_DEFAULT_ASSIGNMENTS: cells_sim.v's port defaults are SystemVerilog that
+        // Icarus 11 refuses; the netlist connects every port the models read.
+        iverilog
+            .args(["-DNO_ICE40_DEFAULT_ASSIGNMENTS", "gate.v"])
+            .arg(ice40_cells_sim());
+    } else {
+        iverilog.arg("deltagen_top.v");
+    }
+    let st = iverilog.status().unwrap();
     assert!(st.success());
     let out = Command::new("vvp")
-        .current_dir(&dir)
+        .current_dir(dir)
         .arg("sim")
         .output()
         .unwrap();

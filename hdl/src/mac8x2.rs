@@ -16,6 +16,10 @@
 //! for another family defines `DELTAGEN_NO_SB_MAC16` (`deltagen synth` does) and gets the
 //! model, two small multipliers. The test below runs both forms in Icarus, the instance with
 //! Yosys' own SB_MAC16 simulation model.
+//!
+//! `synth_ice40 -dsp` would rewrite the instance: its `ice40_dsp` pass takes every SB_MAC16 for
+//! a 16x16 multiplier of its own. `deltagen synth` hides it from that pass
+//! (`deltagen::synth::Family::synth_cmd`), and `tests/hdl_icarus.rs` checks the mapped netlist.
 
 use rust_hdl::prelude::*;
 
