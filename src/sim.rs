@@ -412,7 +412,7 @@ fn drive(sim: &mut Sim, g: &GoldenRun, opts: &SimOptions) -> Result<SimReport> {
         sim.set(ports.m_ready, u64::from(tready));
         sim.eval();
         if sim.get(ports.error) != 0 {
-            bail!("the accelerator raised `error` (tlast disagreed with the frame length) at input frame {fi}");
+            bail!("the accelerator raised `error` (tlast disagreed with the frame length, or the compactor overran) at input frame {fi}");
         }
         let in_hs = tvalid && sim.get(ports.s_ready) != 0;
         let out_hs = tready && sim.get(ports.m_valid) != 0;

@@ -132,6 +132,9 @@ fn accel_matches_golden_matrix() {
         (4, 2, 1, &[30, 9, 5], 0, 3, 0.1, 0.3),
         (8, 4, 8, &[40, 20, 10], 1, 0, 0.2, 0.0),
         (2, 2, 4, &[1, 3, 2], 0, 0, 0.5, 0.3),
+        // One lane, and runs of 7 bits cover every position (hidden scans of 66 with P = 3):
+        // the compactor never stalls (`HwParams::compactor_never_stalls`).
+        (3, 1, 7, &[17, 10, 4], 1, 0, 0.3, 0.3),
     ];
     for (i, &(pe, lanes, rb, widths, theta, tau, cp, stall)) in cases.iter().enumerate() {
         let mut spec = RandomSpec::new(widths.to_vec(), 2, 6, 100 + i as u64);
@@ -141,6 +144,22 @@ fn accel_matches_golden_matrix() {
         eprintln!("case {i}");
         check(&tiny(pe, lanes, rb), &spec, stall);
     }
+}
+
+/// Which configs get the stall-free compactor: one lane, and every position of the longest
+/// vector (a layer input, or a hidden scan of whole Y chunks) within the run field.
+#[test]
+fn stall_free_compactor_where_no_run_splits() {
+    let never = |c: &AccelConfig| hw::hw_params(c).compactor_never_stalls();
+    assert!(never(&AccelConfig::preset("ice40-up5k-8pe").unwrap()));
+    for p in ["ice40-up5k-4pe", "tiny-2pe", "ecp5-16pe"] {
+        assert!(!never(&AccelConfig::preset(p).unwrap()), "{p}");
+    }
+    // tiny: max_in = max_out = 64. P = 3 scans 66 elements: 7 run bits, not 6.
+    assert!(never(&tiny(3, 1, 7)));
+    assert!(!never(&tiny(3, 1, 6)));
+    assert!(never(&tiny(4, 1, 6)));
+    assert!(!never(&tiny(4, 2, 8)));
 }
 
 /// The hardware presets themselves (their lanes, run widths and memory depths).

@@ -8,8 +8,14 @@
 //! `rle_buffer::rle_word`) is written, so an all-zero vector is that single word. Groups pass
 //! a two-entry queue with a registered `ready` (one cycle of latency) so the stall that reaches
 //! the whole front end comes from a flip-flop.
+//!
+//! With one lane and runs that never need a split (`stall_free`, see
+//! `HwParams::compactor_never_stalls`) every group is one cycle, so `ready` is the constant 1
+//! and the front end's registers lose their enables; a group that would still find the queue
+//! full sets the sticky `overrun` instead of being lost silently.
 
 use crate::keep_reg::KeepReg;
+use crate::opt_signal::OptSignal;
 use rust_hdl::prelude::*;
 
 /// Offset of the relative limit register: `lim` holds L + 2^15 so that signed limits compare
@@ -71,6 +77,12 @@ pub struct Compactor {
     /// {nz[17], value[16:8], run[7:0]}; the terminator is (0, 1) with nz clear
     /// (`rle_buffer::rle_word`).
     pub wr_word: Signal<Out, Bits<18>>,
+    /// `stall_free` only: a group arrived while the queue was full (it cannot happen when the
+    /// vectors fit the run field; sticky, for the top's `error`).
+    pub overrun: OptSignal<Out, bool>,
+    /// `stall_free` (one entry; none otherwise, whose Verilog stays as it was): the sticky
+    /// overrun flag.
+    overrun_q: Vec<DFF<bool>>,
     /// Two-entry input queue (entries A and B, write and read pointers): `ready` is a register
     /// (the upstream stall is not a combinational function of the word logic), the entries
     /// load only on a push, and a pop moves a pointer.
@@ -227,6 +239,8 @@ impl Compactor {
             ready: Default::default(),
             wr_valid: Default::default(),
             wr_word: Default::default(),
+            overrun: OptSignal::new(false),
+            overrun_q: Vec::new(),
             q_da: (0..lanes).map(|_| Default::default()).collect(),
             q_db: (0..lanes).map(|_| Default::default()).collect(),
             q_nza: Default::default(),
@@ -385,6 +399,20 @@ impl Compactor {
     }
 }
 
+impl Compactor {
+    /// With `on`: `ready` is the constant 1 and `overrun` exists. Only for one lane and
+    /// vectors of at most R + 1 elements (R the largest run), where a group is never more than
+    /// one word, so the queue never fills (`HwParams::compactor_never_stalls`).
+    pub fn stall_free(mut self, on: bool) -> Self {
+        if on {
+            assert_eq!(self.h_d.len(), 1, "a stall-free compactor has one lane");
+            self.overrun = OptSignal::new(true);
+            self.overrun_q = vec![Default::default()];
+        }
+        self
+    }
+}
+
 impl Logic for Compactor {
     #[hdl_gen]
     fn update(&mut self) {
@@ -536,6 +564,13 @@ impl Logic for Compactor {
         self.pop.next = self.take.val() & self.q_count.q.val().any();
         self.push.next = self.in_valid.val() & self.ready_loc.q.val().any();
         self.ready.next = self.ready_q.q.val();
+        for i in 0..self.overrun_q.len() {
+            self.ready.next = true;
+            self.overrun_q[i].clock.next = self.clock.val();
+            self.overrun_q[i].d.next =
+                self.overrun_q[i].q.val() | (self.in_valid.val() & !self.ready_loc.q.val().any());
+            self.overrun.next = self.overrun_q[i].q.val();
+        }
         // Word out, one cycle after the lane choice (COMPACTOR_WORD_DELAY).
         self.o_valid.d.next = self.has.val() | self.flush.q.val();
         self.o_lo.d.next = (self.h_mask.q.val() & self.lo_half.val()).any();
@@ -717,23 +752,28 @@ mod tests {
         // Both forms: ECP5's (`keep`) and iCE40's (the one-lane split test in `finishing`),
         // and the iCE40 limit trimmed to the longest vector here (`trim`: 9 bits, 10 with
         // R = 255).
-        for (lanes, run_bits, keep, trim) in [
-            (1usize, 1u32, true, false),
-            (3, 2, true, false),
-            (4, 8, true, false),
-            (8, 3, true, false),
-            (1, 1, false, false),
-            (2, 2, false, false),
-            (4, 3, false, false),
-            (8, 3, false, false),
-            (1, 1, false, true),
-            (1, 6, false, true),
-            (1, 8, false, true),
-            (3, 2, false, true),
-            (8, 3, false, true),
+        // `free`: the stall-free form (one lane, vectors of at most R + 1 = 64 or 256).
+        for (lanes, run_bits, keep, trim, free) in [
+            (1usize, 1u32, true, false, false),
+            (3, 2, true, false, false),
+            (4, 8, true, false, false),
+            (8, 3, true, false, false),
+            (1, 1, false, false, false),
+            (2, 2, false, false, false),
+            (4, 3, false, false, false),
+            (8, 3, false, false, false),
+            (1, 1, false, true, false),
+            (1, 6, false, true, false),
+            (1, 6, false, true, true),
+            (1, 8, false, true, false),
+            (1, 8, false, true, true),
+            (3, 2, false, true, false),
+            (8, 3, false, true, false),
         ] {
             let max_run = (1u64 << run_bits) - 1;
-            let uut = Compactor::new(lanes, run_bits, keep).trimmed_limit(trim, MAX_LEN);
+            let uut = Compactor::new(lanes, run_bits, keep)
+                .trimmed_limit(trim, MAX_LEN)
+                .stall_free(free);
             let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
             for _ in 0..20 {
                 let len = rng.gen_range(1..=MAX_LEN);
@@ -787,6 +827,7 @@ mod tests {
                     }
                     sim.settle().unwrap();
                     let ready = sim.uut.ready.val();
+                    assert!(ready || !free, "a stall-free compactor stalled");
                     if sim.uut.wr_valid.val() {
                         word_cycles.push(cycles);
                         let w = sim.uut.wr_word.val().to_u64();
@@ -832,7 +873,38 @@ mod tests {
                 );
                 let n: usize = expect_words.iter().map(|w| w.len()).sum();
                 assert_eq!(words.len(), n + 1);
+                if free {
+                    assert!(!sim.uut.overrun.val());
+                }
             }
         }
+    }
+
+    /// A stall-free compactor fed a vector that does need splits (a run of 15 zeros with
+    /// R = 3: three split words in front of the value, more than the queue absorbs) takes the
+    /// next groups anyway, and says so with the sticky `overrun`.
+    #[test]
+    fn stall_free_compactor_flags_an_overrun() {
+        let uut = Compactor::new(1, 2, false).stall_free(true);
+        let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
+        sim.uut.start.next = true;
+        sim.cycle().unwrap();
+        sim.uut.start.next = false;
+        let mut vec = vec![0; 15];
+        vec.extend([7, 3, 1, 2, 5, 6]);
+        for (g, &v) in vec.iter().enumerate() {
+            assert!(sim.uut.ready.val());
+            sim.uut.in_valid.next = true;
+            sim.uut.in_d[0].next = (v as u64).into();
+            sim.uut.in_nz.next = u64::from(v != 0).into();
+            sim.uut.in_base.next = (g as u64).into();
+            sim.uut.in_last.next = g + 1 == vec.len();
+            sim.cycle().unwrap();
+        }
+        sim.uut.in_valid.next = false;
+        for _ in 0..4 {
+            sim.cycle().unwrap();
+        }
+        assert!(sim.uut.overrun.val());
     }
 }

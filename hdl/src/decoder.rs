@@ -7,6 +7,7 @@
 //! `nonempty`); it is popped in its last cycle, and the next one is at the head in the next
 //! cycle, so consecutive words have no bubble. `done` pulses the cycle after the terminator.
 
+use crate::keep_reg::KeepReg;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock, Default)]
@@ -64,8 +65,20 @@ pub struct Decoder {
     /// chunks == 1 in registers, and the mask that covers it for the widest layer, so the
     /// chunk counter reloads without a carry chain, has one enable (start or a valid head
     /// word) and only the bits it needs.
-    chunks_m1: Vec<DFF<Bits<16>>>,
-    single: Vec<DFF<bool>>,
+    /// (Layer constants without a power-up value, `KeepReg::layer_constant`.)
+    chunks_m1: Vec<KeepReg<16>>,
+    single: Vec<KeepReg<1>>,
+    /// With the registered count: in_dim, wbase and ybase copied beside the address adders
+    /// (layer constants; read from `start` on, a cycle after the sequencer's Load). The
+    /// descriptor ROM registers they came from were shared with other blocks (Yosys merges
+    /// equal ROM columns), and the route from one across the device fed the weight address
+    /// adder on most UP5K seeds (session 22). `ta2`, `ty2`, `tn2`: `ta`, `ty`, `tn` on them.
+    k_in: Vec<KeepReg<16>>,
+    k_wb: Vec<KeepReg<16>>,
+    k_yb: Vec<KeepReg<16>>,
+    ta2: Vec<Signal<Local, Bits<16>>>,
+    ty2: Vec<Signal<Local, Bits<16>>>,
+    tn2: Vec<Signal<Local, Bits<16>>>,
     left_mask: Vec<Constant<Bits<16>>>,
     /// A nonzero word takes at least two cycles (`HwParams::spaced_words`): a one-chunk
     /// layer's words run the counter through two chunks, the second without an op.
@@ -93,8 +106,14 @@ impl Decoder {
         // Spaced: the counter counts at least to 1.
         let reload_max = max_chunks.max(1 + usize::from(spaced)) - 1;
         let bits = usize::BITS - reload_max.leading_zeros();
-        self.chunks_m1 = (0..n).map(|_| Default::default()).collect();
-        self.single = (0..n).map(|_| Default::default()).collect();
+        self.chunks_m1 = (0..n).map(|_| KeepReg::layer_constant()).collect();
+        self.single = (0..n).map(|_| KeepReg::layer_constant()).collect();
+        self.k_in = (0..n).map(|_| KeepReg::layer_constant()).collect();
+        self.k_wb = (0..n).map(|_| KeepReg::layer_constant()).collect();
+        self.k_yb = (0..n).map(|_| KeepReg::layer_constant()).collect();
+        self.ta2 = (0..n).map(|_| Default::default()).collect();
+        self.ty2 = (0..n).map(|_| Default::default()).collect();
+        self.tn2 = (0..n).map(|_| Default::default()).collect();
         self.left_mask = (0..n)
             .map(|_| Constant::new(((1u64 << bits) - 1).into()))
             .collect();
@@ -167,8 +186,13 @@ impl Logic for Decoder {
         for i in 0..self.chunks_m1.len() {
             self.chunks_m1[i].clock.next = self.clock.val();
             self.single[i].clock.next = self.clock.val();
+            self.chunks_m1[i].enable.next = true;
+            self.single[i].enable.next = true;
             self.chunks_m1[i].d.next = (self.chunks.val() - 1) & self.left_mask[i].val();
-            self.single[i].d.next = self.chunks.val() == 1;
+            self.single[i].d.next = 0.into();
+            if self.chunks.val() == 1 {
+                self.single[i].d.next = 1.into();
+            }
             if self.spaced[i].val() & (self.chunks.val() == 1) {
                 self.chunks_m1[i].d.next = 1.into();
             }
@@ -179,11 +203,39 @@ impl Logic for Decoder {
                 self.lastc.d.next = self.left.q.val() == 1;
                 if self.start.val() | !self.nzw.val() | self.lastc.q.val() {
                     self.left.d.next = self.chunks_m1[i].q.val();
-                    self.lastc.d.next = self.single[i].q.val() & !self.spaced[i].val();
+                    self.lastc.d.next = self.single[i].q.val().any() & !self.spaced[i].val();
                 }
             }
+            // The addresses again, on the local copies of the layer's constants.
+            self.k_in[i].clock.next = self.clock.val();
+            self.k_wb[i].clock.next = self.clock.val();
+            self.k_yb[i].clock.next = self.clock.val();
+            self.k_in[i].enable.next = true;
+            self.k_wb[i].enable.next = true;
+            self.k_yb[i].enable.next = true;
+            self.k_in[i].d.next = self.in_dim.val();
+            self.k_wb[i].d.next = self.wbase.val();
+            self.k_yb[i].d.next = self.ybase.val();
+            self.ta2[i].next = self.waddr.q.val();
+            self.ty2[i].next = self.yaddr.q.val();
+            self.tn2[i].next = self.waddr.q.val() + self.k_in[i].q.val();
+            if self.first.q.val() {
+                self.ta2[i].next = self.wpos.q.val() + self.run.val();
+                self.ty2[i].next = self.k_yb[i].q.val();
+                self.tn2[i].next = self.wpos_in.q.val() + self.run.val();
+            }
+            if self.cur_valid.val() & self.nzw.val() {
+                self.q_waddr.d.next = self.ta2[i].val();
+                self.q_yaddr.d.next = self.ty2[i].val();
+                self.waddr.d.next = self.tn2[i].val();
+                self.yaddr.d.next = self.ty2[i].val() + 1;
+            }
+            if self.start.val() {
+                self.wpos.d.next = self.k_wb[i].q.val();
+                self.wpos_in.d.next = self.k_wb[i].q.val() + self.k_in[i].q.val();
+            }
             // Spaced: the second cycle of a one-chunk word issues no op.
-            if self.spaced[i].val() & self.single[i].q.val() & !self.first.q.val() {
+            if self.spaced[i].val() & self.single[i].q.val().any() & !self.first.q.val() {
                 self.q_valid.d.next = false;
             }
         }

@@ -17,6 +17,7 @@
 //! instead of eight.
 
 use crate::encoder_lane::EncoderLane;
+use crate::keep_reg::KeepReg;
 use crate::lane_bounds::{LaneBounds, K_HI_EMPTY, K_LO_EMPTY};
 use crate::mem::SyncRamBytes;
 use rust_hdl::prelude::*;
@@ -81,6 +82,14 @@ pub struct DeltaEncoder {
     m_klo: Vec<DFFWithInit<Bits<12>>>,
     m_khi: Vec<DFFWithInit<Bits<12>>>,
     bounds: Vec<LaneBounds>,
+    /// With the bounds: ~x beside `e1_x` (per lane) and the layer's addends theta + 2049 and
+    /// 2048 - theta (per lane: Yosys merges the copies), so each bound is one add of two
+    /// flip-flops (`LaneBounds`).
+    /// They load with `adv`, so a group is tested against the theta of the cycle it entered E1.
+    /// (The addends are layer constants without a power-up value, `KeepReg::layer_constant`.)
+    e1_nx: Vec<DFF<Bits<8>>>,
+    t_lo: Vec<KeepReg<12>>,
+    t_hi: Vec<KeepReg<12>>,
 }
 
 fn sigs<T: Default>(n: usize) -> Vec<T> {
@@ -138,11 +147,14 @@ impl DeltaEncoder {
             m_klo: Vec::new(),
             m_khi: Vec::new(),
             bounds: Vec::new(),
+            e1_nx: Vec::new(),
+            t_lo: Vec::new(),
+            t_hi: Vec::new(),
         }
     }
 
     /// With `on`, the threshold bounds are registered a stage early (`m_klo`, `m_khi`): the same
-    /// outputs cycle for cycle, with theta sampled when the group enters M rather than in M
+    /// outputs cycle for cycle, with theta sampled when the group enters E1 rather than in M
     /// (theta is a layer constant, so the accelerator cannot tell).
     pub fn registered_bounds(mut self, on: bool) -> Self {
         let n = if on { self.lane.len() } else { 0 };
@@ -153,6 +165,9 @@ impl DeltaEncoder {
             .map(|_| DFFWithInit::new(K_HI_EMPTY.into()))
             .collect();
         self.bounds = sigs(n);
+        self.e1_nx = sigs(n);
+        self.t_lo = (0..n).map(|_| KeepReg::layer_constant()).collect();
+        self.t_hi = (0..n).map(|_| KeepReg::layer_constant()).collect();
         self
     }
     pub fn lanes(&self) -> usize {
@@ -247,11 +262,25 @@ impl Logic for DeltaEncoder {
         }
         // iCE40: the lane bits again, from the registered bounds (the chain above then has no
         // loads and Yosys removes it with the lanes' adders).
+        for i in 0..self.t_lo.len() {
+            self.t_lo[i].clock.next = self.clock.val();
+            self.t_hi[i].clock.next = self.clock.val();
+            self.t_lo[i].enable.next = self.adv.val();
+            self.t_hi[i].enable.next = self.adv.val();
+            self.t_lo[i].d.next = bit_cast::<12, 9>(self.theta.val()) + 2049;
+            self.t_hi[i].d.next = bits::<12>(2048) - bit_cast::<12, 9>(self.theta.val());
+        }
         for i in 0..self.m_klo.len() {
             self.m_klo[i].clock.next = self.clock.val();
             self.m_khi[i].clock.next = self.clock.val();
-            self.bounds[i].x.next = self.e1_x[i].q.val();
-            self.bounds[i].theta.next = self.theta.val();
+            self.e1_nx[i].clock.next = self.clock.val();
+            self.e1_nx[i].d.next = self.e1_nx[i].q.val();
+            if self.adv.val() {
+                self.e1_nx[i].d.next = !self.in_x[i].val();
+            }
+            self.bounds[i].nx.next = self.e1_nx[i].q.val();
+            self.bounds[i].t_lo.next = self.t_lo[i].q.val();
+            self.bounds[i].t_hi.next = self.t_hi[i].q.val();
             self.bounds[i].r.next = self.m_r[i].q.val();
             self.m_klo[i].d.next = self.m_klo[i].q.val();
             self.m_khi[i].d.next = self.m_khi[i].q.val();
@@ -326,9 +355,10 @@ mod tests {
         let mut addr = 0usize;
         let mut x: Vec<i8> = vec![0; lanes];
         let mut mask = 0u64;
-        // The group held in E1 and in M: (values, lane mask, address).
-        let mut e1: Option<Group> = None;
-        // The group in M with the theta of the cycle it entered M (the registered bounds'):
+        // The group held in E1, with the theta of the cycle it entered E1 (the registered
+        // bounds'), and in M: (values, lane mask, address).
+        let mut e1: Option<(Group, i32)> = None;
+        // The group in M, with the theta it is tested against in the registered form:
         let mut m: Option<(Group, i32)> = None;
         // The group in E2, whose outputs are visible, with the theta it was tested against in M.
         let mut e2: Option<(Group, i32)> = None;
@@ -369,8 +399,8 @@ mod tests {
                 e2 = m
                     .take()
                     .map(|(g, theta_e1)| (g, if bounds { theta_e1 } else { theta }));
-                m = e1.take().map(|g| (g, theta));
-                e1 = Some((x.clone(), mask, addr));
+                m = e1.take();
+                e1 = Some(((x.clone(), mask, addr), theta));
                 // Next group: new values, next address (consecutive groups never share one).
                 addr = (addr + 1) % depth;
                 mask = rng.gen_range(0..(1u64 << lanes));

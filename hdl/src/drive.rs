@@ -122,7 +122,9 @@ pub fn run_frames(
             busy = 0;
         }
         if sim.uut.error.val() {
-            return Err(format!("accelerator flagged a tlast error at frame {fi}"));
+            return Err(format!(
+                "accelerator raised `error` (tlast or compactor overrun) at frame {fi}"
+            ));
         }
         sim.cycle()?;
         if in_hs {

@@ -4,6 +4,7 @@
 //! input stream: a frame's compute cycles do not depend on how the host paces its beats (the
 //! cycle model holds under any stall pattern), and the next frame loads while this one runs.
 
+use crate::keep_reg::KeepReg;
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
 
@@ -43,6 +44,12 @@ pub struct InBuffer {
     at_last: DFF<bool>,
     beats_m1: DFF<Bits<16>>,
     beats_m2: DFF<Bits<16>>,
+    /// iCE40 (one entry each; none on ECP5, whose Verilog stays as it was): beats - 1 and
+    /// beats - 2 without a power-up value (`KeepReg::layer_constant`): the frame length is a
+    /// model constant, and Yosys then folds the compares' operand instead of keeping a
+    /// flip-flop it merges with every other such one across the device. `at_last` reads these.
+    lc_m1: Vec<KeepReg<16>>,
+    lc_m2: Vec<KeepReg<16>>,
     /// `beats` has been stable for two cycles (after reset the descriptor ROM needs one to
     /// read it, `beats_m1` and `at_last` one more each): only then beats are taken.
     armed1: DFF<bool>,
@@ -106,6 +113,12 @@ impl InBuffer {
             at_last: Default::default(),
             beats_m1: Default::default(),
             beats_m2: Default::default(),
+            lc_m1: (0..usize::from(first_flag))
+                .map(|_| KeepReg::layer_constant())
+                .collect(),
+            lc_m2: (0..usize::from(first_flag))
+                .map(|_| KeepReg::layer_constant())
+                .collect(),
             armed1: Default::default(),
             armed: Default::default(),
             not_first: (0..usize::from(first_flag))
@@ -166,6 +179,21 @@ impl Logic for InBuffer {
             self.at_last.d.next = self.wr_beat.q.val() == self.beats_m2.q.val();
             if self.last_beat.val() {
                 self.at_last.d.next = !self.beats_m1.q.val().any();
+            }
+        }
+        for i in 0..self.lc_m1.len() {
+            self.lc_m1[i].clock.next = self.clock.val();
+            self.lc_m2[i].clock.next = self.clock.val();
+            self.lc_m1[i].enable.next = true;
+            self.lc_m2[i].enable.next = true;
+            self.lc_m1[i].d.next = self.beats.val() - 1;
+            self.lc_m2[i].d.next = self.beats.val() - 2;
+            self.at_last.d.next = self.wr_beat.q.val() == self.lc_m1[i].q.val();
+            if self.hs.val() {
+                self.at_last.d.next = self.wr_beat.q.val() == self.lc_m2[i].q.val();
+                if self.last_beat.val() {
+                    self.at_last.d.next = !self.lc_m1[i].q.val().any();
+                }
             }
         }
         if self.hs.val() {

@@ -4,6 +4,14 @@
 //! M) then becomes one register whose fan-out crosses the device, and the path from it into the
 //! lanes' LUT multipliers is mostly routing. `(* keep *)` on the register's process keeps one
 //! copy per instance, which the placer puts next to its lane.
+//!
+//! The same block without a power-up value (`layer_constant`) holds values derived from the
+//! layer descriptors, loaded before anything reads them. The descriptor ROMs' contents are
+//! constants, so such a register often has a constant input. With a power-up 0 it must stay a
+//! flip-flop (0 in the first cycle, the constant after), and Yosys merges every such flip-flop
+//! of the design into one whose fan-out crosses the device (on the UP5K it was the start of
+//! failing paths into the encoder's bounds and the input buffer's last-beat test). Without
+//! one, Yosys folds it into the constant.
 
 use rust_hdl::prelude::*;
 
@@ -18,6 +26,8 @@ pub struct KeepReg<const N: usize> {
     /// false: a plain register (Yosys may merge it with its twins), for fabrics where every
     /// flip-flop costs a logic cell and the device is small (iCE40).
     _keep: bool,
+    /// false: no power-up value in the Verilog (`layer_constant`).
+    _init: bool,
 }
 
 impl<const N: usize> KeepReg<N> {
@@ -26,6 +36,17 @@ impl<const N: usize> KeepReg<N> {
             _keep: keep,
             ..Default::default()
         }
+    }
+    /// A plain register (no `keep`) without a power-up value, for a value derived from the
+    /// layer descriptors that is loaded before it is read: a constant input folds away.
+    /// (Simulation starts it at 0 like the others; Verilog simulators at x until loaded.)
+    pub fn layer_constant() -> Self {
+        Self::new(false).no_init(true)
+    }
+    /// With `on`, no power-up value (see `layer_constant`).
+    pub fn no_init(mut self, on: bool) -> Self {
+        self._init = !on;
+        self
     }
 }
 
@@ -38,6 +59,7 @@ impl<const N: usize> Default for KeepReg<N> {
             q: Default::default(),
             _state: Bits::<N>::default(),
             _keep: true,
+            _init: true,
         }
     }
 }
@@ -54,10 +76,15 @@ impl<const N: usize> Logic for KeepReg<N> {
     }
     fn hdl(&self) -> Verilog {
         Verilog::Custom(format!(
-            "reg [{top}:0] r = {N}'h0;\n\
+            "reg [{top}:0] r{init};\n\
 {attr}always @(posedge clock) if (enable) r <= d;\n\
 always @(*) q = r;\n",
             top = N - 1,
+            init = if self._init {
+                format!(" = {N}'h0")
+            } else {
+                String::new()
+            },
             attr = if self._keep { "(* keep *) " } else { "" }
         ))
     }
@@ -141,6 +168,64 @@ mod tests {
             .next_back()
             .unwrap_or(0);
         assert_eq!(ffs, 8, "two 4-bit copies expected:\n{text}");
+    }
+
+    /// A register whose input is a constant (5): with a power-up 0 Yosys keeps a flip-flop (0,
+    /// then the constant; the two set bits merged into one, as across a whole design), without
+    /// one it folds it away.
+    #[derive(LogicBlock)]
+    struct Folded {
+        clock: Signal<In, Clock>,
+        x: Signal<In, Bits<4>>,
+        y: Signal<Out, Bits<4>>,
+        a: KeepReg<4>,
+    }
+
+    impl Logic for Folded {
+        #[hdl_gen]
+        fn update(&mut self) {
+            self.a.clock.next = self.clock.val();
+            self.a.enable.next = true;
+            self.a.d.next = 5.into();
+            self.y.next = self.a.q.val() ^ self.x.val();
+        }
+    }
+
+    fn synth_ffs(v: &str) -> usize {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("top.v"), v).unwrap();
+        let out = std::process::Command::new("yosys")
+            .current_dir(tmp.path())
+            .args(["-p", "read_verilog top.v; synth -top top -flatten; stat"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("$_DFF") || l.trim_start().starts_with("$_SDFF"))
+            .filter_map(|l| l.split_whitespace().next_back()?.parse::<usize>().ok())
+            .next_back()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn layer_constant_with_a_constant_input_folds() {
+        for (reg, ffs) in [(KeepReg::new(false), 1), (KeepReg::layer_constant(), 0)] {
+            let mut uut = Folded {
+                clock: Default::default(),
+                x: Default::default(),
+                y: Default::default(),
+                a: reg,
+            };
+            uut.connect_all();
+            let v = generate_verilog(&uut);
+            yosys_validate("deltagen_hdl_keep_reg_folded", &v).unwrap();
+            assert_eq!(synth_ffs(&v), ffs, "{v}");
+        }
     }
 
     #[test]

@@ -8,8 +8,15 @@
 //! - r > x + theta  <=>  s + (2047 - x - theta) >= 2048: bit 11 of `r12 + k_hi` is 1.
 //!
 //! Over r, x in -128..=127 and theta in 0..=511 both sums stay within 0..4095 (k_lo in
-//! 1921..=2687, k_hi in 1409..=2175), so the 12-bit wrap never reaches bit 11. Combinational;
-//! the encoder registers `k_lo` and `k_hi` a stage before the adds.
+//! 1921..=2687, k_hi in 1409..=2175), so the 12-bit wrap never reaches bit 11.
+//!
+//! The addends themselves are one add each of two flip-flop outputs too: with -x = ~x + 1,
+//! k_lo = (theta + 2049) + ~x and k_hi = (2048 - theta) + ~x, where the encoder keeps ~x
+//! (`nx`, sign-extended here: wiring) in a register of its own and the layer's `t_lo` =
+//! theta + 2049 and `t_hi` = 2048 - theta in two more (theta is a layer constant). Forming
+//! them from x and theta directly took two carry chains and two LUT levels in series (the
+//! critical path of every seed once the front end lost its stall enables). Combinational; the
+//! encoder registers `k_lo` and `k_hi` a stage before the adds.
 
 use rust_hdl::prelude::*;
 
@@ -18,30 +25,35 @@ pub const K_LO_EMPTY: u64 = 2176;
 /// `k_hi` of a lane that never tests nonzero: r + 1024 < 2048 for every r <= 127.
 pub const K_HI_EMPTY: u64 = 1024;
 
+/// The layer's addends for threshold `theta` (what the encoder's `t_lo` / `t_hi` hold).
+pub fn theta_addends(theta: u64) -> (u64, u64) {
+    ((theta + 2049) & 0xfff, (2048 - theta) & 0xfff)
+}
+
 #[derive(LogicBlock, Default)]
 pub struct LaneBounds {
-    pub x: Signal<In, Bits<8>>,
-    pub theta: Signal<In, Bits<9>>,
+    /// ~x (bitwise), from a register.
+    pub nx: Signal<In, Bits<8>>,
+    /// theta + 2049 and 2048 - theta (`theta_addends`), from registers.
+    pub t_lo: Signal<In, Bits<12>>,
+    pub t_hi: Signal<In, Bits<12>>,
     pub r: Signal<In, Bits<8>>,
     pub k_lo: Signal<Out, Bits<12>>,
     pub k_hi: Signal<Out, Bits<12>>,
     /// r sign-extended to 12 bits (wiring only).
     pub r12: Signal<Out, Bits<12>>,
-    x12: Signal<Local, Bits<12>>,
-    xt: Signal<Local, Bits<12>>,
+    nx12: Signal<Local, Bits<12>>,
 }
 
 impl Logic for LaneBounds {
     #[hdl_gen]
     fn update(&mut self) {
-        self.x12.next = bit_cast::<12, 8>(self.x.val());
-        if self.x.val().get_bit(7) {
-            self.x12.next = bit_cast::<12, 8>(self.x.val()) | 3840;
+        self.nx12.next = bit_cast::<12, 8>(self.nx.val());
+        if self.nx.val().get_bit(7) {
+            self.nx12.next = bit_cast::<12, 8>(self.nx.val()) | 3840;
         }
-        self.k_lo.next = bit_cast::<12, 9>(self.theta.val()) + 2048 - self.x12.val();
-        // 2047 - v = !v + 2048 (mod 4096).
-        self.xt.next = self.x12.val() + bit_cast::<12, 9>(self.theta.val());
-        self.k_hi.next = !self.xt.val() + 2048;
+        self.k_lo.next = self.t_lo.val() + self.nx12.val();
+        self.k_hi.next = self.t_hi.val() + self.nx12.val();
         self.r12.next = bit_cast::<12, 8>(self.r.val());
         if self.r.val().get_bit(7) {
             self.r12.next = bit_cast::<12, 8>(self.r.val()) | 3840;
@@ -69,8 +81,10 @@ mod tests {
         for x in -128i32..=127 {
             for theta in [0i32, 1, 7, 100, 255, 511] {
                 for r in -128i32..=127 {
-                    uut.x.next = u64::from(x as u8).into();
-                    uut.theta.next = (theta as u64).into();
+                    let (t_lo, t_hi) = theta_addends(theta as u64);
+                    uut.nx.next = u64::from(!(x as u8)).into();
+                    uut.t_lo.next = t_lo.into();
+                    uut.t_hi.next = t_hi.into();
                     uut.r.next = u64::from(r as u8).into();
                     crate::harness::settle_block(&mut uut).unwrap();
                     let r12 = uut.r12.val().to_u64();

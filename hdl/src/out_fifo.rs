@@ -13,6 +13,7 @@
 //! narrower than 32 bits (`narrow`) the flag takes bit 31 and the read sign-extends bit 30, so
 //! the RAM is 32 bits wide: two EBRs.
 
+use crate::keep_reg::KeepReg;
 use crate::mem::SyncRam;
 use rust_hdl::prelude::*;
 
@@ -59,11 +60,30 @@ pub struct OutFifo {
     /// 2 * depth - 1 for `occ` (0 ..= depth) and `lim`, with the pointers masked to the depth,
     /// so Yosys trims their upper bits: the chains are as long as the depth needs.
     cmask: Vec<Constant<Bits<16>>>,
+    /// With `cmask` (iCE40): `room` as the carry out of one add of two flip-flops each, not a
+    /// compare (which Yosys mapped to five LUT levels here): occ <= lim is bit w of
+    /// (lim + 1) + ~occ, occ < lim bit w of lim + ~occ (w the counter width, `wbit` = 2^w),
+    /// with ~occ kept in `nocc` beside `occ` and lim, lim + 1 as layer constants without a
+    /// power-up value (`KeepReg::layer_constant`: `need` is the model's logit count).
+    k_lim: Vec<KeepReg<16>>,
+    k_lim1: Vec<KeepReg<16>>,
+    nocc: Vec<DFFWithInit<Bits<16>>>,
+    wbit: Vec<Constant<Bits<16>>>,
     /// `lagged_count` (iCE40; none on ECP5): last cycle's pop. `occ` then counts pops a cycle
     /// late, so the output handshake (`m_axis_tready` -> `mv` -> `pop`) ends at this flip-flop
     /// instead of running on through `occ`'s adders and multiplexers (it measured -4.7 to
     /// -6.3 ns slack at 70 MHz on some seeds of the 8-PE preset, session 16).
     pop_r: Vec<DFF<bool>>,
+    /// `skid` (iCE40; none on ECP5): a second output register (`b_*`, behind the output
+    /// register like a skid buffer), so the BRAM read decision is a gate of flip-flops (read
+    /// when the read register is empty or its word moves on, which it does whenever `b` is
+    /// empty) and `m_axis_tready` only reaches the two output registers' selects. Without it
+    /// the output handshake ran through the move, the pop and the nonempty flag (four LUT
+    /// levels; the UP5K's critical path on several seeds, session 22). Same latency.
+    b_valid: Vec<DFF<bool>>,
+    b_data: Vec<DFF<Bits<33>>>,
+    a_take: Vec<Signal<Local, bool>>,
+    rdata: Vec<Signal<Local, Bits<33>>>,
     depth: Constant<Bits<16>>,
     last_flag: Constant<Bits<33>>,
 }
@@ -113,7 +133,15 @@ impl OutFifo {
             pop: Default::default(),
             mask: Constant::new(((depth - 1) as u64).into()),
             cmask: Vec::new(),
+            k_lim: Vec::new(),
+            k_lim1: Vec::new(),
+            nocc: Vec::new(),
+            wbit: Vec::new(),
             pop_r: Vec::new(),
+            b_valid: Vec::new(),
+            b_data: Vec::new(),
+            a_take: Vec::new(),
+            rdata: Vec::new(),
             depth: Constant::new((depth as u64).into()),
             last_flag: Constant::new((1u64 << 32).into()),
         }
@@ -125,9 +153,16 @@ impl OutFifo {
     /// behaviour cycle for cycle.
     pub fn trimmed(mut self, on: bool) -> Self {
         let depth = self.depth.val().to_u64();
-        self.cmask = (0..usize::from(on))
+        let n = usize::from(on);
+        self.cmask = (0..n)
             .map(|_| Constant::new((2 * depth - 1).into()))
             .collect();
+        self.k_lim = (0..n).map(|_| KeepReg::layer_constant()).collect();
+        self.k_lim1 = (0..n).map(|_| KeepReg::layer_constant()).collect();
+        self.nocc = (0..n)
+            .map(|_| DFFWithInit::new((2 * depth - 1).into()))
+            .collect();
+        self.wbit = (0..n).map(|_| Constant::new((2 * depth).into())).collect();
         self
     }
 
@@ -141,6 +176,17 @@ impl OutFifo {
             "lagged_count needs trimmed(true)"
         );
         self.pop_r = (0..usize::from(on)).map(|_| Default::default()).collect();
+        self
+    }
+
+    /// With `on`, the skid output register (see `b_valid`): the same words in the same
+    /// cycles for a reader that keeps up, and the BRAM read no longer waits on `m_axis_tready`.
+    pub fn skid(mut self, on: bool) -> Self {
+        let n = usize::from(on);
+        self.b_valid = (0..n).map(|_| Default::default()).collect();
+        self.b_data = (0..n).map(|_| Default::default()).collect();
+        self.a_take = (0..n).map(|_| Default::default()).collect();
+        self.rdata = (0..n).map(|_| Default::default()).collect();
         self
     }
 }
@@ -173,12 +219,29 @@ impl Logic for OutFifo {
         if self.wr_valid.val() {
             self.room_q.d.next = self.occ.q.val() < self.lim.q.val();
         }
+        for i in 0..self.k_lim.len() {
+            self.k_lim[i].clock.next = self.clock.val();
+            self.k_lim1[i].clock.next = self.clock.val();
+            self.k_lim[i].enable.next = true;
+            self.k_lim1[i].enable.next = true;
+            self.k_lim[i].d.next = (self.depth.val() - self.need.val()) & self.cmask[i].val();
+            self.k_lim1[i].d.next = (self.depth.val() - self.need.val() + 1) & self.cmask[i].val();
+            self.room_q.d.next =
+                ((self.k_lim1[i].q.val() + self.nocc[i].q.val()) & self.wbit[i].val()).any();
+            if self.wr_valid.val() {
+                self.room_q.d.next =
+                    ((self.k_lim[i].q.val() + self.nocc[i].q.val()) & self.wbit[i].val()).any();
+            }
+        }
         self.room.next = self.room_q.q.val();
         // First-word fall-through: the read register's word moves to the output register when
         // that is empty or its word is taken; the BRAM reads the next word when its read
         // register is empty or moving, and holds otherwise.
         self.mv.next = self.r_valid.q.val() & (!self.out_valid.q.val() | self.m_axis_tready.val());
         self.pop.next = self.ne.q.val() & (!self.r_valid.q.val() | self.mv.val());
+        for i in 0..self.b_valid.len() {
+            self.pop.next = self.ne.q.val() & (!self.r_valid.q.val() | !self.b_valid[i].q.val());
+        }
         self.words.read_address.next = self.rd_ptr.q.val() & self.mask.val();
         self.words.read_enable.next = self.pop.val();
         for i in 0..self.words_n.len() {
@@ -252,6 +315,42 @@ impl Logic for OutFifo {
         } else if self.m_axis_tready.val() {
             self.out_valid.d.next = false;
         }
+        // Skid form: the read register's word moves on whenever `b` is empty (to the output
+        // register if that takes a word this cycle, else to `b`); `b` empties into the output
+        // register first.
+        for i in 0..self.b_valid.len() {
+            self.b_valid[i].clock.next = self.clock.val();
+            self.b_data[i].clock.next = self.clock.val();
+            self.b_valid[i].d.next = self.b_valid[i].q.val();
+            self.b_data[i].d.next = self.b_data[i].q.val();
+            self.rdata[i].next = self.words.read_data.val();
+            for j in 0..self.read_n.len() {
+                self.rdata[i].next = self.read_n[j].w.val();
+            }
+            self.a_take[i].next = !self.out_valid.q.val() | self.m_axis_tready.val();
+            self.r_valid.d.next = self.pop.val() | (self.r_valid.q.val() & self.b_valid[i].q.val());
+            self.o_data.d.next = self.o_data.q.val();
+            self.out_valid.d.next = self.out_valid.q.val();
+            if self.a_take[i].val() {
+                self.out_valid.d.next = self.b_valid[i].q.val() | self.r_valid.q.val();
+                self.o_data.d.next = self.rdata[i].val();
+                if self.b_valid[i].q.val() {
+                    self.o_data.d.next = self.b_data[i].q.val();
+                }
+            }
+            if self.b_valid[i].q.val() & self.a_take[i].val() {
+                self.b_valid[i].d.next = false;
+            }
+            if !self.b_valid[i].q.val() & self.r_valid.q.val() & !self.a_take[i].val() {
+                self.b_valid[i].d.next = true;
+                self.b_data[i].d.next = self.rdata[i].val();
+            }
+        }
+        // After every assignment of occ's next value.
+        for i in 0..self.nocc.len() {
+            self.nocc[i].clock.next = self.clock.val();
+            self.nocc[i].d.next = !self.occ.d.val() & self.cmask[i].val();
+        }
         self.m_axis_tvalid.next = self.out_valid.q.val();
         self.m_axis_tdata.next = self.o_data.q.val().get_bits::<32>(0);
         self.m_axis_tlast.next = self.o_data.q.val().get_bit(32);
@@ -284,7 +383,10 @@ mod tests {
     #[test]
     fn out_fifo_is_valid_verilog() {
         for narrow in [false, true] {
-            let mut uut = OutFifo::new(8, narrow).trimmed(narrow).lagged_count(narrow);
+            let mut uut = OutFifo::new(8, narrow)
+                .trimmed(narrow)
+                .lagged_count(narrow)
+                .skid(narrow);
             uut.connect_all();
             yosys_validate("out_fifo", &generate_verilog(&uut)).unwrap();
         }
@@ -303,32 +405,74 @@ mod tests {
 
     #[test]
     fn words_survive_back_pressure() {
-        back_pressure(false, 5, 6, false, false);
-        back_pressure(false, 5, 6, true, true);
+        back_pressure(false, 5, 6, false, false, false);
+        back_pressure(false, 5, 6, true, true, false);
+        back_pressure(false, 5, 6, true, true, true);
     }
 
     /// Frames as long as the FIFO and a slow reader: the RAM fills to its depth, the top of
     /// `occ`'s range (its width mask must hold it).
     #[test]
     fn full_frames_survive_a_slow_reader() {
-        for (trim, lag) in [(false, false), (true, false), (true, true)] {
-            back_pressure(true, 8, 2, trim, lag);
+        for (trim, lag, skid) in [
+            (false, false, false),
+            (true, false, false),
+            (true, true, false),
+            (true, true, true),
+        ] {
+            back_pressure(true, 8, 2, trim, lag, skid);
         }
     }
 
     #[test]
     fn narrow_words_survive_back_pressure() {
-        back_pressure(true, 5, 6, true, false);
-        back_pressure(true, 5, 6, true, true);
+        back_pressure(true, 5, 6, true, false, false);
+        back_pressure(true, 5, 6, true, true, false);
+        back_pressure(true, 5, 6, true, true, true);
+    }
+
+    /// A reader that is always ready sees the same words in the same cycles with and without
+    /// the skid register (one word per cycle once the first is out).
+    #[test]
+    fn skid_keeps_the_cycles() {
+        let mut seen = Vec::new();
+        for skid in [false, true] {
+            let uut = OutFifo::new(8, true)
+                .trimmed(true)
+                .lagged_count(true)
+                .skid(skid);
+            let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
+            sim.uut.need.next = 5u64.into();
+            sim.uut.m_axis_tready.next = true;
+            let mut out = Vec::new();
+            for t in 0..40u32 {
+                let wr = (3..8).contains(&t) || (20..25).contains(&t);
+                sim.uut.wr_valid.next = wr;
+                sim.uut.wr_data.next = u64::from(word(t, true)).into();
+                sim.uut.wr_last.next = t == 7 || t == 24;
+                sim.settle().unwrap();
+                if sim.uut.m_axis_tvalid.val() {
+                    out.push((t, sim.uut.m_axis_tdata.val().to_u64() as u32));
+                }
+                sim.cycle().unwrap();
+            }
+            assert_eq!(out.len(), 10);
+            seen.push(out);
+        }
+        assert_eq!(seen[0], seen[1]);
     }
 
     /// Bursts of writes, a reader that stalls at random: every word comes out once, in order,
     /// with its last flag; `room` never lets a frame overflow it.
     /// Frames of `need` words; the reader is ready in `ready_in_10` cycles of 10.
     /// `trim`: `OutFifo::trimmed`; `lag`: `OutFifo::lagged_count` (`occ` then counts the
-    /// previous cycle's pop late: the words in the RAM are occ - pop_r).
-    fn back_pressure(narrow: bool, need: u32, ready_in_10: u64, trim: bool, lag: bool) {
-        let uut = OutFifo::new(8, narrow).trimmed(trim).lagged_count(lag);
+    /// previous cycle's pop late: the words in the RAM are occ - pop_r); `skid`:
+    /// `OutFifo::skid`.
+    fn back_pressure(narrow: bool, need: u32, ready_in_10: u64, trim: bool, lag: bool, skid: bool) {
+        let uut = OutFifo::new(8, narrow)
+            .trimmed(trim)
+            .lagged_count(lag)
+            .skid(skid);
         let mut sim = ClockedSim::new(uut, |u, c| u.clock.next = Clock::from(c)).unwrap();
         sim.uut.need.next = u64::from(need).into();
         let mut state = 0x9e3779b97f4a7c15u64;
@@ -342,7 +486,7 @@ mod tests {
         let mut got = Vec::new();
         let mut in_fifo = 0i64;
         let mut peak = 0;
-        for _ in 0..4000 {
+        for t in 0..4000 {
             if burst_left == 0 && written < 200 {
                 sim.settle().unwrap();
                 // A frame starts only with room, as the sequencer does.
@@ -370,7 +514,16 @@ mod tests {
                 ));
                 in_fifo -= 1;
             }
+            // `room` is one compare of this cycle's `occ` against depth - need (a register of
+            // `need`, so from the second cycle on), counting this cycle's write (every form;
+            // the iCE40 one as carries of two adds).
+            let occ = sim.uut.occ.q.val().to_u64() as i64;
+            let lim = 8 - i64::from(need);
+            let room_next = if wr { occ < lim } else { occ <= lim };
             sim.cycle().unwrap();
+            if t > 0 {
+                assert_eq!(sim.uut.room.val(), room_next, "occ {occ} write {wr}");
+            }
             if wr {
                 written += 1;
                 burst_left -= 1;

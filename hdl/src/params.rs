@@ -217,6 +217,18 @@ impl HwParams {
     pub fn max_run(&self) -> u64 {
         (1u64 << self.rle_run_bits) - 1
     }
+    /// Longest vector the compactor encodes: a layer-0 input (`max_in`) or a hidden layer's
+    /// scan, which covers whole Y chunks (`max_out` rounded up to a multiple of P).
+    pub fn max_vector_len(&self) -> usize {
+        (self.max_in as usize).max(self.chunks(self.max_out as usize) * self.p())
+    }
+    /// The compactor never holds the front end: with one lane a group is at most one word,
+    /// and when every position of the longest vector fits the run field (position <= R) no
+    /// run needs a split word. Its `ready` is then the constant 1, which removes the stall
+    /// from every scan, requant and encoder register (`Compactor::stall_free`).
+    pub fn compactor_never_stalls(&self) -> bool {
+        self.g() == 1 && self.max_vector_len() as u64 <= self.max_run() + 1
+    }
     pub fn chunks(&self, out: usize) -> usize {
         out.div_ceil(self.p())
     }

@@ -161,9 +161,13 @@ pub struct Pe {
     c_neg: Vec<DFF<bool>>,
     d_neg: Vec<DFF<bool>>,
     e_neg: Vec<DFF<bool>>,
-    /// 0 or 1, 32 bits wide (a bit_cast of an indexed signal does not translate; Yosys
-    /// trims the constant bits).
-    e2_neg: Vec<DFF<Bits<32>>>,
+    /// The sign for E2's carry-in, one flip-flop per PE: every PE sees the same delta, and
+    /// Yosys merged the copies into one flip-flop that reached all PEs' carry chains across
+    /// the device (4 ns of routing in front of the 24-bit add on the UP5K).
+    e2_neg: Vec<KeepReg<1>>,
+    /// `e2_neg` as 0 or 1, 32 bits wide (a bit_cast of an indexed signal does not translate;
+    /// Yosys trims the constant bits).
+    neg32: Vec<Signal<Local, Bits<32>>>,
     p_ext: Vec<Signal<Local, Bits<32>>>,
     p_hi: Vec<Constant<Bits<32>>>,
     /// `PeKind::spaced` (one entry; none otherwise, whose Verilog then stays as it was): no op
@@ -317,7 +321,8 @@ impl Pe {
             c_neg: (0..pr).map(|_| Default::default()).collect(),
             d_neg: (0..pr).map(|_| Default::default()).collect(),
             e_neg: (0..pr).map(|_| Default::default()).collect(),
-            e2_neg: (0..pr).map(|_| Default::default()).collect(),
+            e2_neg: (0..pr).map(|_| KeepReg::new(true)).collect(),
+            neg32: (0..pr).map(|_| Default::default()).collect(),
             p_ext: (0..pr).map(|_| Default::default()).collect(),
             p_hi: (0..pr)
                 .map(|_| Constant::new(0xffff_0000u64.into()))
@@ -565,6 +570,7 @@ impl Logic for Pe {
             self.d_neg[i].clock.next = self.clock.val();
             self.e_neg[i].clock.next = self.clock.val();
             self.e2_neg[i].clock.next = self.clock.val();
+            self.e2_neg[i].enable.next = true;
             // B: |delta| (at most 255) and its sign.
             self.c_mag[i].d.next = self.b_delta.q.val().get_bits::<8>(0);
             if self.b_delta.q.val().get_bit(8) {
@@ -590,7 +596,11 @@ impl Logic for Pe {
                 self.e2_neg[i].d.next = 1.into();
             }
             // E2: the + 1 as the adder's carry-in (one carry chain).
-            self.sum.next = self.y_add.val() + self.e2_prod.q.val() + self.e2_neg[i].q.val();
+            self.neg32[i].next = 0.into();
+            if self.e2_neg[i].q.val().any() {
+                self.neg32[i].next = 1.into();
+            }
+            self.sum.next = self.y_add.val() + self.e2_prod.q.val() + self.neg32[i].val();
         }
         self.f1_valid.d.next = self.e2_valid.q.val();
         self.f1_addr.d.next = self.e2_yaddr.q.val();

@@ -40,7 +40,10 @@ pub struct RequantLane {
     /// register that drives the LUT multipliers of lanes all over the device).
     q1_m: KeepReg<16>,
     /// tau and zmax, copied per lane for the same reason (the last stage's compare and
-    /// select read them; layer constants, so sampled every cycle).
+    /// select read them; layer constants, so sampled every cycle). On iCE40 (`!keep`) these
+    /// layer constants (not M, a KeepReg everywhere) have no power-up value
+    /// (`KeepReg::no_init`), so a model constant folds into the logic instead of staying a
+    /// flip-flop that Yosys merges with its twins.
     k_tau: KeepReg<8>,
     k_zmax: KeepReg<8>,
     /// ... and ysat (the compares' operands) and S, decoded one-hot in its byte part (S / 8)
@@ -104,6 +107,16 @@ pub struct RequantLane {
     qn_hgt: Vec<DFF<bool>>,
     qn_heq: Vec<DFF<bool>>,
     qn_lge: Vec<DFF<bool>>,
+    /// With the split flags: ~ysat, so a byte's y > ysat is the carry out of y + ~ysat (both
+    /// operands flip-flops: `a > b` as a compare put an inverter LUT on every bit of b in front
+    /// of its carry chain, and that path was the UP5K's critical one on every seed once the
+    /// front end stopped stalling) and y == ysat is y ^ ~ysat all ones (LUTs, no chain).
+    k_nysat: Vec<KeepReg<32>>,
+    /// Byte 0's y > ysat and y == ysat, OR-ed into `qm_ge0`. (A byte is widened to the add's
+    /// 9 bits with get_bits and a shift or mask: a bit_cast of an indexed signal does not
+    /// translate.)
+    gt0: Vec<Signal<Local, bool>>,
+    eq0: Vec<Signal<Local, bool>>,
 }
 
 impl RequantLane {
@@ -130,15 +143,15 @@ impl RequantLane {
             q0_y: Default::default(),
             q1_y: Default::default(),
             q1_m: Default::default(),
-            k_tau: KeepReg::new(keep),
-            k_zmax: KeepReg::new(keep),
-            k_shi: KeepReg::new(keep),
-            k_slo: KeepReg::new(keep),
+            k_tau: KeepReg::new(keep).no_init(!keep),
+            k_zmax: KeepReg::new(keep).no_init(!keep),
+            k_shi: KeepReg::new(keep).no_init(!keep),
+            k_slo: KeepReg::new(keep).no_init(!keep),
             coarse_t: (0..6).map(|_| Default::default()).collect(),
             coarse: Default::default(),
             fine_t: (0..8).map(|_| Default::default()).collect(),
-            k_ysat: KeepReg::new(keep),
-            k_round: KeepReg::new(keep),
+            k_ysat: KeepReg::new(keep).no_init(!keep),
+            k_round: KeepReg::new(keep).no_init(!keep),
             q4_coarse: Default::default(),
             q4_zero: Default::default(),
             q4_sat: Default::default(),
@@ -174,6 +187,9 @@ impl RequantLane {
             qn_hgt: (0..split).map(|_| Default::default()).collect(),
             qn_heq: (0..split).map(|_| Default::default()).collect(),
             qn_lge: (0..split).map(|_| Default::default()).collect(),
+            k_nysat: (0..split).map(|_| KeepReg::layer_constant()).collect(),
+            gt0: (0..split).map(|_| Default::default()).collect(),
+            eq0: (0..split).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -330,6 +346,16 @@ impl Logic for RequantLane {
         }
         // iCE40: the split forms (see `q2_lr`), over the values set above.
         for i in 0..self.q2_lr.len() {
+            self.k_nysat[i].clock.next = self.clock.val();
+            self.k_nysat[i].enable.next = true;
+            self.k_nysat[i].d.next = !self.ysat.val();
+            self.gt0[i].next = (((self.q1_y.q.val().get_bits::<9>(0) & 255)
+                + (self.k_nysat[i].q.val().get_bits::<9>(0) & 255))
+                & 256)
+                .any();
+            self.eq0[i].next = (self.q1_y.q.val().get_bits::<8>(0)
+                ^ self.k_nysat[i].q.val().get_bits::<8>(0))
+                == 255;
             self.q2_lr[i].clock.next = self.clock.val();
             self.q2_lr[i].d.next = self.q2_lr[i].q.val();
             self.qm_gt3[i].clock.next = self.clock.val();
@@ -359,20 +385,28 @@ impl Logic for RequantLane {
             if self.adv.val() {
                 self.q2_lr[i].d.next =
                     bit_cast::<48, 32>(self.mul_lo.p.val()) + self.k_round.q.val();
-                self.qm_gt3[i].d.next =
-                    self.q1_y.q.val().get_bits::<8>(24) > self.k_ysat.q.val().get_bits::<8>(24);
-                self.qm_eq3[i].d.next =
-                    self.q1_y.q.val().get_bits::<8>(24) == self.k_ysat.q.val().get_bits::<8>(24);
-                self.qm_gt2[i].d.next =
-                    self.q1_y.q.val().get_bits::<8>(16) > self.k_ysat.q.val().get_bits::<8>(16);
-                self.qm_eq2[i].d.next =
-                    self.q1_y.q.val().get_bits::<8>(16) == self.k_ysat.q.val().get_bits::<8>(16);
-                self.qm_gt1[i].d.next =
-                    self.q1_y.q.val().get_bits::<8>(8) > self.k_ysat.q.val().get_bits::<8>(8);
-                self.qm_eq1[i].d.next =
-                    self.q1_y.q.val().get_bits::<8>(8) == self.k_ysat.q.val().get_bits::<8>(8);
-                self.qm_ge0[i].d.next =
-                    self.q1_y.q.val().get_bits::<8>(0) >= self.k_ysat.q.val().get_bits::<8>(0);
+                self.qm_gt3[i].d.next = (((self.q1_y.q.val().get_bits::<9>(23) >> 1)
+                    + (self.k_nysat[i].q.val().get_bits::<9>(23) >> 1))
+                    & 256)
+                    .any();
+                self.qm_eq3[i].d.next = (self.q1_y.q.val().get_bits::<8>(24)
+                    ^ self.k_nysat[i].q.val().get_bits::<8>(24))
+                    == 255;
+                self.qm_gt2[i].d.next = (((self.q1_y.q.val().get_bits::<9>(15) >> 1)
+                    + (self.k_nysat[i].q.val().get_bits::<9>(15) >> 1))
+                    & 256)
+                    .any();
+                self.qm_eq2[i].d.next = (self.q1_y.q.val().get_bits::<8>(16)
+                    ^ self.k_nysat[i].q.val().get_bits::<8>(16))
+                    == 255;
+                self.qm_gt1[i].d.next = (((self.q1_y.q.val().get_bits::<9>(7) >> 1)
+                    + (self.k_nysat[i].q.val().get_bits::<9>(7) >> 1))
+                    & 256)
+                    .any();
+                self.qm_eq1[i].d.next = (self.q1_y.q.val().get_bits::<8>(8)
+                    ^ self.k_nysat[i].q.val().get_bits::<8>(8))
+                    == 255;
+                self.qm_ge0[i].d.next = self.gt0[i].val() | self.eq0[i].val();
                 self.qm_zlo[i].d.next = !self.q1_y.q.val().get_bits::<16>(0).any();
                 self.qm_zhi[i].d.next = !self.q1_y.q.val().get_bits::<15>(16).any();
                 // In this form `qm_zero` holds y's sign only; `qn_zero` adds y == 0.

@@ -69,16 +69,22 @@ pub struct RleBuffer {
     f1: DFF<bool>,
     f2: DFF<bool>,
     head: DFF<bool>,
-    /// iCE40 (see `avail_flag`): "the BRAM holds an unread word" as a flip-flop, computed a
-    /// cycle ahead for both outcomes of `fetch` (two pointer compares in parallel, then a 2:1
-    /// select), so `fetch` no longer waits on a pointer compare and its fan-out (the read
-    /// pointer's enable, the BRAM read enable) starts from a flip-flop. None on ECP5, where the
-    /// loops over it write no Verilog.
+    /// iCE40 (see `avail_flag`): "the BRAM holds an unread word" (u >= 1, u the unread words)
+    /// as a flip-flop, so `fetch` does not wait on a pointer compare and its fan-out (the read
+    /// pointer's enable, the BRAM read enable) starts from a flip-flop. None on ECP5, where
+    /// the loops over it write no Verilog.
     avail: Vec<DFF<bool>>,
-    /// With `avail`: wr_ptr + 1 and rd_ptr + 1 kept in registers, so the next `avail` compares
-    /// registers only (wr_next != rd_next in its four cases: both or neither pointer moving
-    /// keeps the flag, one moving compares the other with its successor).
-    wr_p1: Vec<DFFWithInit<Bits<16>>>,
+    /// With `avail`: u >= 2 and u >= 3 as flip-flops and u itself, so each flag's next value
+    /// is a select by the write and `fetch` between its neighbours: a write alone sets u >= 1
+    /// and moves each flag up from the one below, a fetch alone down from the one above, and
+    /// only the last (u >= 3 after a fetch: u >= 4, a test of u's upper bits) reads u. The
+    /// earlier form compared the pointers (wr_ptr != rd_ptr + 1) behind the select: five LUT
+    /// levels that capped the UP5K at 64.2 MHz on most seeds (session 22).
+    avail2: Vec<DFF<bool>>,
+    avail3: Vec<DFF<bool>>,
+    unread: Vec<DFF<Bits<16>>>,
+    /// The bits of `unread` from 4 up (within the depth mask).
+    from4: Vec<Constant<Bits<16>>>,
     /// With `avail`: `ins_k` = f2 & (cnt == k), the word in `a_word` arriving behind k queued
     /// words, kept as flip-flops (loaded a cycle ahead for both outcomes of `pop`), so the 72
     /// queue-entry multiplexers select on registers, not on a decode of `cnt` fanned out to
@@ -87,7 +93,6 @@ pub struct RleBuffer {
     ins1: Vec<DFF<bool>>,
     ins2: Vec<DFF<bool>>,
     ins3: Vec<DFF<bool>>,
-    rd_p1: Vec<DFFWithInit<Bits<16>>>,
     /// With `avail`: the occupancy (queue + reads in flight, cnt + f1 + f2, 0..=4) as a
     /// thermometer, `le_k` = occupancy <= k, updated by `fetch` and `pop` alone, so `fetch` is
     /// `avail & le3`: one LUT from two flip-flops in front of its fan-out (the read pointer,
@@ -129,12 +134,14 @@ impl RleBuffer {
             f2: Default::default(),
             head: Default::default(),
             avail: Vec::new(),
-            wr_p1: Vec::new(),
+            avail2: Vec::new(),
+            avail3: Vec::new(),
+            unread: Vec::new(),
+            from4: Vec::new(),
             ins0: Vec::new(),
             ins1: Vec::new(),
             ins2: Vec::new(),
             ins3: Vec::new(),
-            rd_p1: Vec::new(),
             le0: Vec::new(),
             le1: Vec::new(),
             le2: Vec::new(),
@@ -152,12 +159,15 @@ impl RleBuffer {
     pub fn avail_flag(mut self, on: bool) -> Self {
         let n = usize::from(on);
         self.avail = (0..n).map(|_| Default::default()).collect();
-        self.wr_p1 = (0..n).map(|_| DFFWithInit::new(1.into())).collect();
+        self.avail2 = (0..n).map(|_| Default::default()).collect();
+        self.avail3 = (0..n).map(|_| Default::default()).collect();
+        self.unread = (0..n).map(|_| Default::default()).collect();
+        let mask = self.mask.val().to_u64();
+        self.from4 = (0..n).map(|_| Constant::new((mask & !3).into())).collect();
         self.ins0 = (0..n).map(|_| Default::default()).collect();
         self.ins1 = (0..n).map(|_| Default::default()).collect();
         self.ins2 = (0..n).map(|_| Default::default()).collect();
         self.ins3 = (0..n).map(|_| Default::default()).collect();
-        self.rd_p1 = (0..n).map(|_| DFFWithInit::new(1.into())).collect();
         self.le0 = (0..n).map(|_| DFFWithInit::new(true)).collect();
         self.le1 = (0..n).map(|_| DFFWithInit::new(true)).collect();
         self.le2 = (0..n).map(|_| DFFWithInit::new(true)).collect();
@@ -210,22 +220,24 @@ impl Logic for RleBuffer {
                 self.le2[i].d.next = self.le3[i].q.val();
                 self.le3[i].d.next = true;
             }
-            self.wr_p1[i].clock.next = self.clock.val();
-            self.rd_p1[i].clock.next = self.clock.val();
-            self.wr_p1[i].d.next = self.wr_p1[i].q.val();
-            if self.w_valid.q.val() {
-                self.wr_p1[i].d.next = (self.wr_p1[i].q.val() + 1) & self.mask.val();
-            }
-            self.rd_p1[i].d.next = self.rd_p1[i].q.val();
-            if self.fetch.val() {
-                self.rd_p1[i].d.next = (self.rd_p1[i].q.val() + 1) & self.mask.val();
-            }
+            self.avail2[i].clock.next = self.clock.val();
+            self.avail3[i].clock.next = self.clock.val();
+            self.unread[i].clock.next = self.clock.val();
             self.avail[i].d.next = self.avail[i].q.val();
+            self.avail2[i].d.next = self.avail2[i].q.val();
+            self.avail3[i].d.next = self.avail3[i].q.val();
+            self.unread[i].d.next = self.unread[i].q.val();
             if self.w_valid.q.val() & !self.fetch.val() {
-                self.avail[i].d.next = self.wr_p1[i].q.val() != self.rd_ptr.q.val();
+                self.avail[i].d.next = true;
+                self.avail2[i].d.next = self.avail[i].q.val();
+                self.avail3[i].d.next = self.avail2[i].q.val();
+                self.unread[i].d.next = (self.unread[i].q.val() + 1) & self.mask.val();
             }
             if !self.w_valid.q.val() & self.fetch.val() {
-                self.avail[i].d.next = self.wr_ptr.q.val() != self.rd_p1[i].q.val();
+                self.avail[i].d.next = self.avail2[i].q.val();
+                self.avail2[i].d.next = self.avail3[i].q.val();
+                self.avail3[i].d.next = (self.unread[i].q.val() & self.from4[i].val()).any();
+                self.unread[i].d.next = (self.unread[i].q.val() - 1) & self.mask.val();
             }
         }
         self.words.read_address.next = self.rd_ptr.q.val();

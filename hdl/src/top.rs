@@ -63,7 +63,8 @@ pub struct DeltaTop {
     pub m_axis_tlast: Signal<Out, bool>,
     pub busy: Signal<Out, bool>,
     pub done: Signal<Out, bool>,
-    /// Sticky: an input `tlast` disagreed with the frame length of the model.
+    /// Sticky: an input `tlast` disagreed with the frame length of the model, or (a config
+    /// whose compactor never stalls) a group found the compactor's queue full.
     pub error: Signal<Out, bool>,
     /// Activation monitor (for testbenches; leave unconnected in a design, synthesis drops it):
     /// `mon_valid` marks a group of hidden activations entering the delta encoder: layer
@@ -119,6 +120,9 @@ pub struct DeltaTop {
     first: DFF<bool>,
     done_q: DFF<bool>,
     error_q: DFF<bool>,
+    /// `HwParams::compactor_never_stalls` (one entry; none otherwise): the compactor's
+    /// `overrun` exists and sets `error`.
+    overrun_chk: Vec<Constant<bool>>,
     // front end (group issue)
     k: DFF<Bits<16>>,
     kbase: DFF<Bits<16>>,
@@ -171,6 +175,14 @@ pub struct DeltaTop {
     step_tab: Vec<Constant<Bits<8>>>,
     nib: Vec<Constant<Bits<16>>>,
     hi_bits: Vec<Constant<Bits<16>>>,
+    /// The mask of the group after next (ll - 2G), so a step loads `e_lanes` from this
+    /// register (one LUT behind the step) and the table lookup moves to this one, on `e_ll`
+    /// alone (`step2_tab` over its low 5 bits, `nib5`, `hi5`: 2G may exceed 15). The lookup
+    /// behind the step was four LUT levels, failing on 9 of 10 UP5K seeds (session 22).
+    e_lanes2: Vec<DFF<Bits<8>>>,
+    step2_tab: Vec<Constant<Bits<8>>>,
+    nib5: Vec<Constant<Bits<16>>>,
+    hi5: Vec<Constant<Bits<16>>>,
     e_l0: Vec<DFF<bool>>,
     /// `HwParams::one_y_ram` (one entry, iCE40): the decoder may take words (so the MACs may
     /// read Y) in layer 0, or once the compactor has written the layer's terminator: every scan
@@ -394,13 +406,13 @@ impl DeltaTop {
             in_buf: InBuffer::with_flags(geo.in_slot_beats, !params.replicate),
             out_fifo: OutFifo::new(geo.out_depth, params.acc_bits < 32)
                 .trimmed(!params.replicate)
-                .lagged_count(!params.replicate),
+                .lagged_count(!params.replicate)
+                .skid(!params.replicate),
             mon_pack: LanePack::new(g),
             encoder: DeltaEncoder::new(g, geo.r_depth).registered_bounds(!params.replicate),
-            compactor: Compactor::new(g, params.rle_run_bits, params.replicate).trimmed_limit(
-                !params.replicate,
-                params.max_in.max(params.max_out) as usize,
-            ),
+            compactor: Compactor::new(g, params.rle_run_bits, params.replicate)
+                .trimmed_limit(!params.replicate, params.max_vector_len())
+                .stall_free(params.compactor_never_stalls()),
             rle: RleBuffer::new(geo.fifo_depth).avail_flag(!params.replicate),
             decoder: Decoder::new(params.one_y_ram).registered_chunks(
                 !params.replicate,
@@ -422,6 +434,9 @@ impl DeltaTop {
             first: Default::default(),
             done_q: Default::default(),
             error_q: Default::default(),
+            overrun_chk: (0..usize::from(params.compactor_never_stalls()))
+                .map(|_| Constant::new(true))
+                .collect(),
             k: Default::default(),
             kbase: Default::default(),
             sub: Default::default(),
@@ -453,6 +468,16 @@ impl DeltaTop {
                 .collect(),
             hi_bits: (0..counted)
                 .map(|_| Constant::new(0xfff0u64.into()))
+                .collect(),
+            e_lanes2: (0..counted).map(|_| Default::default()).collect(),
+            step2_tab: (0..32 * counted)
+                .map(|v| c8(lane_mask((v as u64).wrapping_sub(2 * g as u64) & 0xffff, g)))
+                .collect(),
+            nib5: (0..32 * counted)
+                .map(|v| Constant::new((v as u64).into()))
+                .collect(),
+            hi5: (0..counted)
+                .map(|_| Constant::new(0xffe0u64.into()))
                 .collect(),
             e_l0: (0..counted).map(|_| Default::default()).collect(),
             macs: (0..if params.pes_paired() { p / 2 } else { 0 })
@@ -761,6 +786,11 @@ impl Logic for DeltaTop {
         if self.in_buf.tlast_error.val() {
             self.error_q.d.next = true;
         }
+        for i in 0..self.overrun_chk.len() {
+            if self.compactor.overrun.val() & self.overrun_chk[i].val() {
+                self.error_q.d.next = true;
+            }
+        }
         // Scan pipeline registers advance with the encoder.
         for k in 0..self.s2_hot.len() {
             self.s2_hot[k].clock.next = self.clock.val();
@@ -904,7 +934,9 @@ impl Logic for DeltaTop {
             self.e_k[i].clock.next = self.clock.val();
             self.e_ll[i].clock.next = self.clock.val();
             self.e_lanes[i].clock.next = self.clock.val();
+            self.e_lanes2[i].clock.next = self.clock.val();
             self.e_l0[i].clock.next = self.clock.val();
+            self.e_lanes2[i].d.next = self.e_lanes2[i].q.val();
             self.e_base[i].d.next = self.e_base[i].q.val();
             self.e_k[i].d.next = self.e_k[i].q.val();
             self.e_ll[i].d.next = self.e_ll[i].q.val();
@@ -922,12 +954,14 @@ impl Logic for DeltaTop {
                 {
                     self.e_k[i].d.next = self.e_k[i].q.val() + 1;
                     self.e_ll[i].d.next = self.e_ll[i].q.val() - self.n_lanes.val();
-                    // The next group's lanes (those of ll - G, by table on ll's low bits).
-                    self.e_lanes[i].d.next = self.all_lanes.val();
-                    if !(self.e_ll[i].q.val() & self.hi_bits[i].val()).any() {
-                        for v in 0..self.step_tab.len() {
-                            if (self.e_ll[i].q.val() & 15) == self.nib[v].val() {
-                                self.e_lanes[i].d.next = self.step_tab[v].val();
+                    // The next group's lanes (those of ll - G, found a step ahead), and the
+                    // ones after (ll - 2G, by table on ll's low bits).
+                    self.e_lanes[i].d.next = self.e_lanes2[i].q.val();
+                    self.e_lanes2[i].d.next = self.all_lanes.val();
+                    if !(self.e_ll[i].q.val() & self.hi5[i].val()).any() {
+                        for v in 0..self.step2_tab.len() {
+                            if (self.e_ll[i].q.val() & 31) == self.nib5[v].val() {
+                                self.e_lanes2[i].d.next = self.step2_tab[v].val();
                             }
                         }
                     }
@@ -1131,10 +1165,12 @@ impl Logic for DeltaTop {
                     self.e_base[i].d.next = 0.into();
                     self.e_ll[i].d.next = self.d_in_dim.read_data.val();
                     self.e_lanes[i].d.next = self.all_lanes.val();
+                    self.e_lanes2[i].d.next = self.all_lanes.val();
                     if !(self.d_in_dim.read_data.val() & self.hi_bits[i].val()).any() {
                         for v in 0..self.lane_tab.len() {
                             if (self.d_in_dim.read_data.val() & 15) == self.nib[v].val() {
                                 self.e_lanes[i].d.next = self.lane_tab[v].val();
+                                self.e_lanes2[i].d.next = self.step_tab[v].val();
                             }
                         }
                     }
@@ -1267,10 +1303,12 @@ impl Logic for DeltaTop {
                     self.e_base[i].d.next = 0.into();
                     self.e_ll[i].d.next = self.d_in_dim.read_data.val();
                     self.e_lanes[i].d.next = self.all_lanes.val();
+                    self.e_lanes2[i].d.next = self.all_lanes.val();
                     if !(self.d_in_dim.read_data.val() & self.hi_bits[i].val()).any() {
                         for v in 0..self.lane_tab.len() {
                             if (self.d_in_dim.read_data.val() & 15) == self.nib[v].val() {
                                 self.e_lanes[i].d.next = self.lane_tab[v].val();
+                                self.e_lanes2[i].d.next = self.step_tab[v].val();
                             }
                         }
                     }
