@@ -11,8 +11,10 @@
 //!
 //! With one lane and runs that never need a split (`stall_free`, see
 //! `HwParams::compactor_never_stalls`) every group is one cycle, so `ready` is the constant 1
-//! and the front end's registers lose their enables; a group that would still find the queue
-//! full sets the sticky `overrun` instead of being lost silently.
+//! and the front end's registers lose their enables. The words then come from a plain
+//! single-lane encoder beside the general one (a zero counter, the same stages and cycles; the
+//! general logic loses its loads and Yosys removes it), and a word whose run would need a
+//! split after all sets the sticky `overrun` instead of going out wrong.
 
 use crate::keep_reg::KeepReg;
 use crate::opt_signal::OptSignal;
@@ -80,9 +82,26 @@ pub struct Compactor {
     /// `stall_free` only: a group arrived while the queue was full (it cannot happen when the
     /// vectors fit the run field; sticky, for the top's `error`).
     pub overrun: OptSignal<Out, bool>,
-    /// `stall_free` (one entry; none otherwise, whose Verilog stays as it was): the sticky
-    /// overrun flag.
+    /// `stall_free` (one entry each; none otherwise, whose Verilog stays as it was): the
+    /// single-lane encoder. `sf_1*` and `sf_2*` take the group where the general form's queue
+    /// and held group do, `sf_zeros` counts the zeros since the last word (the next word's
+    /// run), `sf_o*` is the word register and `sf_flush` the terminator's, one cycle after
+    /// the last group's word slot; `overrun_q` the sticky flag.
     overrun_q: Vec<DFF<bool>>,
+    sf_1v: Vec<DFF<bool>>,
+    sf_1d: Vec<DFF<Bits<9>>>,
+    sf_1nz: Vec<DFF<bool>>,
+    sf_1last: Vec<DFF<bool>>,
+    sf_2v: Vec<DFF<bool>>,
+    sf_2d: Vec<DFF<Bits<9>>>,
+    sf_2nz: Vec<DFF<bool>>,
+    sf_2last: Vec<DFF<bool>>,
+    sf_zeros: Vec<DFF<Bits<16>>>,
+    sf_flush: Vec<DFF<bool>>,
+    sf_ovalid: Vec<DFF<bool>>,
+    sf_oval: Vec<DFF<Bits<9>>>,
+    sf_orun: Vec<DFF<Bits<8>>>,
+    sf_oflush: Vec<DFF<bool>>,
     /// Two-entry input queue (entries A and B, write and read pointers): `ready` is a register
     /// (the upstream stall is not a combinational function of the word logic), the entries
     /// load only on a push, and a pop moves a pointer.
@@ -241,6 +260,20 @@ impl Compactor {
             wr_word: Default::default(),
             overrun: OptSignal::new(false),
             overrun_q: Vec::new(),
+            sf_1v: Vec::new(),
+            sf_1d: Vec::new(),
+            sf_1nz: Vec::new(),
+            sf_1last: Vec::new(),
+            sf_2v: Vec::new(),
+            sf_2d: Vec::new(),
+            sf_2nz: Vec::new(),
+            sf_2last: Vec::new(),
+            sf_zeros: Vec::new(),
+            sf_flush: Vec::new(),
+            sf_ovalid: Vec::new(),
+            sf_oval: Vec::new(),
+            sf_orun: Vec::new(),
+            sf_oflush: Vec::new(),
             q_da: (0..lanes).map(|_| Default::default()).collect(),
             q_db: (0..lanes).map(|_| Default::default()).collect(),
             q_nza: Default::default(),
@@ -408,6 +441,20 @@ impl Compactor {
             assert_eq!(self.h_d.len(), 1, "a stall-free compactor has one lane");
             self.overrun = OptSignal::new(true);
             self.overrun_q = vec![Default::default()];
+            self.sf_1v = vec![Default::default()];
+            self.sf_1d = vec![Default::default()];
+            self.sf_1nz = vec![Default::default()];
+            self.sf_1last = vec![Default::default()];
+            self.sf_2v = vec![Default::default()];
+            self.sf_2d = vec![Default::default()];
+            self.sf_2nz = vec![Default::default()];
+            self.sf_2last = vec![Default::default()];
+            self.sf_zeros = vec![Default::default()];
+            self.sf_flush = vec![Default::default()];
+            self.sf_ovalid = vec![Default::default()];
+            self.sf_oval = vec![Default::default()];
+            self.sf_orun = vec![Default::default()];
+            self.sf_oflush = vec![Default::default()];
         }
         self
     }
@@ -564,12 +611,8 @@ impl Logic for Compactor {
         self.pop.next = self.take.val() & self.q_count.q.val().any();
         self.push.next = self.in_valid.val() & self.ready_loc.q.val().any();
         self.ready.next = self.ready_q.q.val();
-        for i in 0..self.overrun_q.len() {
+        for _i in 0..self.overrun_q.len() {
             self.ready.next = true;
-            self.overrun_q[i].clock.next = self.clock.val();
-            self.overrun_q[i].d.next =
-                self.overrun_q[i].q.val() | (self.in_valid.val() & !self.ready_loc.q.val().any());
-            self.overrun.next = self.overrun_q[i].q.val();
         }
         // Word out, one cycle after the lane choice (COMPACTOR_WORD_DELAY).
         self.o_valid.d.next = self.has.val() | self.flush.q.val();
@@ -600,6 +643,64 @@ impl Logic for Compactor {
         }
         if self.o_flush.q.val() {
             self.w_word.next = bits::<18>(1 << 8);
+        }
+        // Stall-free: the single-lane encoder (see `sf_1v`), its word in place of the general
+        // one's.
+        for i in 0..self.overrun_q.len() {
+            self.overrun_q[i].clock.next = self.clock.val();
+            self.sf_1v[i].clock.next = self.clock.val();
+            self.sf_1d[i].clock.next = self.clock.val();
+            self.sf_1nz[i].clock.next = self.clock.val();
+            self.sf_1last[i].clock.next = self.clock.val();
+            self.sf_2v[i].clock.next = self.clock.val();
+            self.sf_2d[i].clock.next = self.clock.val();
+            self.sf_2nz[i].clock.next = self.clock.val();
+            self.sf_2last[i].clock.next = self.clock.val();
+            self.sf_zeros[i].clock.next = self.clock.val();
+            self.sf_flush[i].clock.next = self.clock.val();
+            self.sf_ovalid[i].clock.next = self.clock.val();
+            self.sf_oval[i].clock.next = self.clock.val();
+            self.sf_orun[i].clock.next = self.clock.val();
+            self.sf_oflush[i].clock.next = self.clock.val();
+            self.sf_1v[i].d.next = self.in_valid.val();
+            self.sf_1d[i].d.next = self.in_d[i].val();
+            self.sf_1nz[i].d.next = self.in_nz.val().get_bit(0);
+            self.sf_1last[i].d.next = self.in_last.val();
+            self.sf_2v[i].d.next = self.sf_1v[i].q.val();
+            self.sf_2d[i].d.next = self.sf_1d[i].q.val();
+            self.sf_2nz[i].d.next = self.sf_1nz[i].q.val();
+            self.sf_2last[i].d.next = self.sf_1last[i].q.val();
+            self.sf_zeros[i].d.next = self.sf_zeros[i].q.val();
+            if self.sf_2v[i].q.val() {
+                self.sf_zeros[i].d.next = self.sf_zeros[i].q.val() + 1;
+                if self.sf_2nz[i].q.val() {
+                    self.sf_zeros[i].d.next = 0.into();
+                }
+            }
+            if self.start.val() {
+                self.sf_zeros[i].d.next = 0.into();
+            }
+            self.sf_flush[i].d.next = self.sf_2v[i].q.val() & self.sf_2last[i].q.val();
+            self.sf_ovalid[i].d.next =
+                (self.sf_2v[i].q.val() & self.sf_2nz[i].q.val()) | self.sf_flush[i].q.val();
+            self.sf_oval[i].d.next = self.sf_2d[i].q.val();
+            self.sf_orun[i].d.next = self.sf_zeros[i].q.val().get_bits::<8>(0);
+            self.sf_oflush[i].d.next = self.sf_flush[i].q.val();
+            self.overrun_q[i].d.next = self.overrun_q[i].q.val()
+                | (self.sf_2v[i].q.val()
+                    & self.sf_2nz[i].q.val()
+                    & (self.sf_zeros[i].q.val() > self.max_run.val()));
+            self.overrun.next = self.overrun_q[i].q.val();
+            self.w_valid.next = self.sf_ovalid[i].q.val();
+            // Through `run` and `w_val` (a bit_cast of an indexed signal does not translate).
+            self.run.next = self.sf_orun[i].q.val();
+            self.w_val.next = self.sf_oval[i].q.val();
+            self.w_word.next = bit_cast::<18, 8>(self.run.val())
+                | (bit_cast::<18, 9>(self.w_val.val()) << 8)
+                | bits::<18>(1 << 17);
+            if self.sf_oflush[i].q.val() {
+                self.w_word.next = bits::<18>(1 << 8);
+            }
         }
         // Outputs assigned once per evaluation (glitch-free for the parent's block).
         self.wr_valid.next = self.w_valid.val();
@@ -740,6 +841,11 @@ mod tests {
         let mut uut = Compactor::new(4, 3, true);
         uut.connect_all();
         yosys_validate("deltagen_hdl_compactor", &generate_verilog(&uut)).unwrap();
+        let mut uut = Compactor::new(1, 6, false)
+            .trimmed_limit(true, MAX_LEN)
+            .stall_free(true);
+        uut.connect_all();
+        yosys_validate("deltagen_hdl_compactor_free", &generate_verilog(&uut)).unwrap();
     }
 
     /// Random sparse vectors: the words rebuild the vector exactly (splits, terminator), and

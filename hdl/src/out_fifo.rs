@@ -74,6 +74,13 @@ pub struct OutFifo {
     /// instead of running on through `occ`'s adders and multiplexers (it measured -4.7 to
     /// -6.3 ns slack at 70 MHz on some seeds of the 8-PE preset, session 16).
     pop_r: Vec<DFF<bool>>,
+    /// With `pop_r`: occ == 0, 1, 2, 3 as flags, moved up by a write and down by a lagged pop
+    /// (occ == 4 is tested on `occ` only for the top one), so `ne` reads occ == 1 and occ == 2
+    /// from flip-flops instead of two 7-bit compares behind the pop (session 22).
+    eq0: Vec<DFFWithInit<bool>>,
+    eq1: Vec<DFF<bool>>,
+    eq2: Vec<DFF<bool>>,
+    eq3: Vec<DFF<bool>>,
     /// `skid` (iCE40; none on ECP5): a second output register (`b_*`, behind the output
     /// register like a skid buffer), so the BRAM read decision is a gate of flip-flops (read
     /// when the read register is empty or its word moves on, which it does whenever `b` is
@@ -138,6 +145,10 @@ impl OutFifo {
             nocc: Vec::new(),
             wbit: Vec::new(),
             pop_r: Vec::new(),
+            eq0: Vec::new(),
+            eq1: Vec::new(),
+            eq2: Vec::new(),
+            eq3: Vec::new(),
             b_valid: Vec::new(),
             b_data: Vec::new(),
             a_take: Vec::new(),
@@ -175,7 +186,12 @@ impl OutFifo {
             !on || !self.cmask.is_empty(),
             "lagged_count needs trimmed(true)"
         );
-        self.pop_r = (0..usize::from(on)).map(|_| Default::default()).collect();
+        let n = usize::from(on);
+        self.pop_r = (0..n).map(|_| Default::default()).collect();
+        self.eq0 = (0..n).map(|_| DFFWithInit::new(true)).collect();
+        self.eq1 = (0..n).map(|_| Default::default()).collect();
+        self.eq2 = (0..n).map(|_| Default::default()).collect();
+        self.eq3 = (0..n).map(|_| Default::default()).collect();
         self
     }
 
@@ -280,17 +296,33 @@ impl Logic for OutFifo {
             self.pop_r[i].clock.next = self.clock.val();
             self.pop_r[i].d.next = self.pop.val();
             self.occ.d.next = self.occ.q.val();
+            self.eq0[i].clock.next = self.clock.val();
+            self.eq1[i].clock.next = self.clock.val();
+            self.eq2[i].clock.next = self.clock.val();
+            self.eq3[i].clock.next = self.clock.val();
+            self.eq0[i].d.next = self.eq0[i].q.val();
+            self.eq1[i].d.next = self.eq1[i].q.val();
+            self.eq2[i].d.next = self.eq2[i].q.val();
+            self.eq3[i].d.next = self.eq3[i].q.val();
             if self.wr_valid.val() & !self.pop_r[i].q.val() {
                 self.occ.d.next = (self.occ.q.val() + 1) & self.cmask[i].val();
+                self.eq0[i].d.next = false;
+                self.eq1[i].d.next = self.eq0[i].q.val();
+                self.eq2[i].d.next = self.eq1[i].q.val();
+                self.eq3[i].d.next = self.eq2[i].q.val();
             }
             if self.pop_r[i].q.val() & !self.wr_valid.val() {
                 self.occ.d.next = (self.occ.q.val() - 1) & self.cmask[i].val();
+                self.eq0[i].d.next = self.eq1[i].q.val();
+                self.eq1[i].d.next = self.eq2[i].q.val();
+                self.eq2[i].d.next = self.eq3[i].q.val();
+                self.eq3[i].d.next = self.occ.q.val() == 4;
             }
             // The true count is occ - pop_r: a pop leaves words iff it was not 1.
             if self.pop.val() {
-                self.ne.d.next = self.occ.q.val() != 1;
+                self.ne.d.next = !self.eq1[i].q.val();
                 if self.pop_r[i].q.val() {
-                    self.ne.d.next = self.occ.q.val() != 2;
+                    self.ne.d.next = !self.eq2[i].q.val();
                 }
             }
             if self.wr_valid.val() {
@@ -518,6 +550,17 @@ mod tests {
             // `need`, so from the second cycle on), counting this cycle's write (every form;
             // the iCE40 one as carries of two adds).
             let occ = sim.uut.occ.q.val().to_u64() as i64;
+            for (k, flags) in [&sim.uut.eq1, &sim.uut.eq2, &sim.uut.eq3]
+                .iter()
+                .enumerate()
+            {
+                for f in flags.iter() {
+                    assert_eq!(f.q.val(), occ == k as i64 + 1, "occ {occ}");
+                }
+            }
+            for f in &sim.uut.eq0 {
+                assert_eq!(f.q.val(), occ == 0, "occ {occ}");
+            }
             let lim = 8 - i64::from(need);
             let room_next = if wr { occ < lim } else { occ <= lim };
             sim.cycle().unwrap();

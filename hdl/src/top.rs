@@ -184,6 +184,10 @@ pub struct DeltaTop {
     nib5: Vec<Constant<Bits<16>>>,
     hi5: Vec<Constant<Bits<16>>>,
     e_l0: Vec<DFF<bool>>,
+    /// layer + 1, kept beside `layer` (with `e_l0`), so the descriptor ROMs' address in Drain
+    /// is a 2:1 select of flip-flops, not an increment (the add was in front of every ROM
+    /// register's reset decode: failing paths on the UP5K, session 22).
+    layer_p1: Vec<DFFWithInit<Bits<4>>>,
     /// `HwParams::one_y_ram` (one entry, iCE40): the decoder may take words (so the MACs may
     /// read Y) in layer 0, or once the compactor has written the layer's terminator: every scan
     /// read of the previous layer's words, on the same Y RAM port, is done by then.
@@ -480,6 +484,7 @@ impl DeltaTop {
                 .map(|_| Constant::new(0xffe0u64.into()))
                 .collect(),
             e_l0: (0..counted).map(|_| Default::default()).collect(),
+            layer_p1: (0..counted).map(|_| DFFWithInit::new(1.into())).collect(),
             macs: (0..if params.pes_paired() { p / 2 } else { 0 })
                 .map(|_| Mac8x2::default())
                 .collect(),
@@ -667,6 +672,12 @@ impl Logic for DeltaTop {
         self.rom_addr.next = self.layer.q.val();
         if self.st_drain.q.val() {
             self.rom_addr.next = self.layer.q.val() + 1;
+        }
+        for i in 0..self.layer_p1.len() {
+            self.rom_addr.next = self.layer.q.val();
+            if self.st_drain.q.val() {
+                self.rom_addr.next = self.layer_p1[i].q.val();
+            }
         }
         self.d_in_dim.clock.next = self.clock.val();
         self.d_chunks.clock.next = self.clock.val();
@@ -1120,6 +1131,7 @@ impl Logic for DeltaTop {
                 self.layer.d.next = 0.into();
                 for i in 0..self.e_l0.len() {
                     self.e_l0[i].d.next = true;
+                    self.layer_p1[i].d.next = 1.into();
                 }
                 self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
                 self.ileft.d.next = self.d_init_words.read_data.val() - 2;
@@ -1212,6 +1224,7 @@ impl Logic for DeltaTop {
                     self.layer.d.next = self.layer.q.val() + 1;
                     for i in 0..self.e_l0.len() {
                         self.e_l0[i].d.next = false;
+                        self.layer_p1[i].d.next = self.layer_p1[i].q.val() + 1;
                     }
                 }
             }
@@ -1223,6 +1236,7 @@ impl Logic for DeltaTop {
                     self.layer.d.next = 0.into();
                     for i in 0..self.e_l0.len() {
                         self.e_l0[i].d.next = true;
+                        self.layer_p1[i].d.next = 1.into();
                     }
                 }
             }
@@ -1246,6 +1260,8 @@ impl Logic for DeltaTop {
             self.layer.d.next = self.layer.q.val();
             for i in 0..self.e_l0.len() {
                 self.e_l0[i].d.next = self.e_l0[i].q.val();
+                self.layer_p1[i].clock.next = self.clock.val();
+                self.layer_p1[i].d.next = self.layer_p1[i].q.val();
             }
             self.init_last.d.next = self.init_last.q.val();
             self.ileft.d.next = self.ileft.q.val();
@@ -1256,6 +1272,7 @@ impl Logic for DeltaTop {
                 self.layer.d.next = 0.into();
                 for i in 0..self.e_l0.len() {
                     self.e_l0[i].d.next = true;
+                    self.layer_p1[i].d.next = 1.into();
                 }
                 self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
                 self.ileft.d.next = self.d_init_words.read_data.val() - 2;
@@ -1350,6 +1367,7 @@ impl Logic for DeltaTop {
                     self.layer.d.next = self.layer.q.val() + 1;
                     for i in 0..self.e_l0.len() {
                         self.e_l0[i].d.next = false;
+                        self.layer_p1[i].d.next = self.layer_p1[i].q.val() + 1;
                     }
                 }
             }
@@ -1361,6 +1379,7 @@ impl Logic for DeltaTop {
                 self.layer.d.next = 0.into();
                 for i in 0..self.e_l0.len() {
                     self.e_l0[i].d.next = true;
+                    self.layer_p1[i].d.next = 1.into();
                 }
             }
         }
