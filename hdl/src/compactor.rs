@@ -96,12 +96,14 @@ pub struct Compactor {
     sf_2d: Vec<DFF<Bits<9>>>,
     sf_2nz: Vec<DFF<bool>>,
     sf_2last: Vec<DFF<bool>>,
-    sf_zeros: Vec<DFF<Bits<16>>>,
+    /// (9 bits: the longest stall-free vector is 256, and a run past R = 255 must show.)
+    sf_zeros: Vec<DFF<Bits<9>>>,
     sf_flush: Vec<DFF<bool>>,
     sf_ovalid: Vec<DFF<bool>>,
     sf_oval: Vec<DFF<Bits<9>>>,
     sf_orun: Vec<DFF<Bits<8>>>,
     sf_oflush: Vec<DFF<bool>>,
+    max_run9: Vec<Constant<Bits<9>>>,
     /// Two-entry input queue (entries A and B, write and read pointers): `ready` is a register
     /// (the upstream stall is not a combinational function of the word logic), the entries
     /// load only on a push, and a pop moves a pointer.
@@ -274,6 +276,7 @@ impl Compactor {
             sf_oval: Vec::new(),
             sf_orun: Vec::new(),
             sf_oflush: Vec::new(),
+            max_run9: Vec::new(),
             q_da: (0..lanes).map(|_| Default::default()).collect(),
             q_db: (0..lanes).map(|_| Default::default()).collect(),
             q_nza: Default::default(),
@@ -455,6 +458,7 @@ impl Compactor {
             self.sf_oval = vec![Default::default()];
             self.sf_orun = vec![Default::default()];
             self.sf_oflush = vec![Default::default()];
+            self.max_run9 = vec![Constant::new(self.max_run.val().get_bits::<9>(0))];
         }
         self
     }
@@ -689,7 +693,7 @@ impl Logic for Compactor {
             self.overrun_q[i].d.next = self.overrun_q[i].q.val()
                 | (self.sf_2v[i].q.val()
                     & self.sf_2nz[i].q.val()
-                    & (self.sf_zeros[i].q.val() > self.max_run.val()));
+                    & (self.sf_zeros[i].q.val() > self.max_run9[i].val()));
             self.overrun.next = self.overrun_q[i].q.val();
             self.w_valid.next = self.sf_ovalid[i].q.val();
             // Through `run` and `w_val` (a bit_cast of an indexed signal does not translate).

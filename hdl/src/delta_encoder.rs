@@ -18,7 +18,7 @@
 
 use crate::encoder_lane::EncoderLane;
 use crate::keep_reg::KeepReg;
-use crate::lane_bounds::{LaneBounds, K_HI_EMPTY, K_LO_EMPTY};
+use crate::lane_bounds::LaneBounds;
 use crate::mem::SyncRamBytes;
 use rust_hdl::prelude::*;
 
@@ -77,10 +77,12 @@ pub struct DeltaEncoder {
     /// registered beside `m_x`, so M holds two carry chains that start at flip-flops and the OR
     /// of the lanes, not a subtract, an inverted compare operand and a compare in series. One
     /// entry per lane on iCE40, none on ECP5, whose Verilog stays as its timing was closed on.
-    /// A lane that is not valid in M gets the empty addends (`K_LO_EMPTY`, `K_HI_EMPTY`), so
-    /// its nonzero bit is the two sums alone, with no lane-valid gate after the carry chains.
-    m_klo: Vec<DFFWithInit<Bits<12>>>,
-    m_khi: Vec<DFFWithInit<Bits<12>>>,
+    /// The lane-valid gate (`m_valid`, `m_lanes`) joins the two carries in the LUT that ORs
+    /// them: a select of empty addends in front of the registers (the previous form) sat
+    /// between the add's carry chain and its sum bits, and nextpnr split the chain around it
+    /// (the UP5K's worst path on several seeds, session 22).
+    m_klo: Vec<DFF<Bits<12>>>,
+    m_khi: Vec<DFF<Bits<12>>>,
     bounds: Vec<LaneBounds>,
     /// With the bounds: ~x beside `e1_x` (per lane) and the layer's addends theta + 2049 and
     /// 2048 - theta (per lane: Yosys merges the copies), so each bound is one add of two
@@ -158,12 +160,8 @@ impl DeltaEncoder {
     /// (theta is a layer constant, so the accelerator cannot tell).
     pub fn registered_bounds(mut self, on: bool) -> Self {
         let n = if on { self.lane.len() } else { 0 };
-        self.m_klo = (0..n)
-            .map(|_| DFFWithInit::new(K_LO_EMPTY.into()))
-            .collect();
-        self.m_khi = (0..n)
-            .map(|_| DFFWithInit::new(K_HI_EMPTY.into()))
-            .collect();
+        self.m_klo = sigs(n);
+        self.m_khi = sigs(n);
         self.bounds = sigs(n);
         self.e1_nx = sigs(n);
         self.t_lo = (0..n).map(|_| KeepReg::layer_constant()).collect();
@@ -287,16 +285,13 @@ impl Logic for DeltaEncoder {
             if self.adv.val() {
                 self.m_klo[i].d.next = self.bounds[i].k_lo.val();
                 self.m_khi[i].d.next = self.bounds[i].k_hi.val();
-                // K_LO_EMPTY, K_HI_EMPTY (hdl_gen takes literals here).
-                if !(self.e1_valid.q.val() & self.e1_lanes.q.val().get_bit(i)) {
-                    self.m_klo[i].d.next = 2176.into();
-                    self.m_khi[i].d.next = 1024.into();
-                }
             }
             // Bit 11 of each sum (masked: a signal for the sum would leave 11 bits unread).
             self.nzbit[i].next = 0.into();
-            if !((self.bounds[i].r12.val() + self.m_klo[i].q.val()) & 2048).any()
-                | ((self.bounds[i].r12.val() + self.m_khi[i].q.val()) & 2048).any()
+            if self.m_valid.q.val()
+                & self.m_lanes.q.val().get_bit(i)
+                & (!((self.bounds[i].r12.val() + self.m_klo[i].q.val()) & 2048).any()
+                    | ((self.bounds[i].r12.val() + self.m_khi[i].q.val()) & 2048).any())
             {
                 self.nzbit[i].next = self.lane_bit[i].val();
             }

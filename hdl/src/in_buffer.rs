@@ -69,6 +69,13 @@ pub struct InBuffer {
     /// flags and `rdy`. `frame_ready` then shows the next slot two cycles after `consume`, and
     /// `consume` pulses must be at least two cycles apart (one per frame, at its last group).
     consume_q: Vec<DFF<bool>>,
+    /// With `consume_q`: `frame_ready` and `seq_start` a cycle late, from flip-flops, so the
+    /// sequencer's Idle decision starts at registers here, not at the read-slot multiplexer
+    /// (four LUT levels into its state flags on the UP5K, session 22). A frame then starts a
+    /// cycle later when it arrives while the accelerator waits, and `frame_ready` clears
+    /// three cycles after `consume`; no frame's busy cycles change.
+    ready_q: Vec<DFF<bool>>,
+    seq_q: Vec<DFF<bool>>,
     rdy_swap: Vec<Signal<Local, bool>>,
     hs: Signal<Local, bool>,
     wr_full: Signal<Local, bool>,
@@ -127,6 +134,12 @@ impl InBuffer {
             rdy: (0..usize::from(first_flag))
                 .map(|_| Default::default())
                 .collect(),
+            ready_q: (0..usize::from(first_flag))
+                .map(|_| Default::default())
+                .collect(),
+            seq_q: (0..usize::from(first_flag))
+                .map(|_| Default::default())
+                .collect(),
             consume_q: (0..usize::from(first_flag))
                 .map(|_| Default::default())
                 .collect(),
@@ -141,6 +154,15 @@ impl InBuffer {
             last_beat: Default::default(),
             slot_offset: Constant::new((slot_beats as u64).into()),
         }
+    }
+}
+
+impl InBuffer {
+    /// Cycles from a `consume` to `frame_ready` showing the next slot (1, 2 with the late
+    /// release, 3 with the registered flags too): a reader must not take `frame_ready` as the
+    /// next frame's before then.
+    pub fn release_delay(&self) -> u64 {
+        1 + self.consume_q.len() as u64 + self.ready_q.len() as u64
     }
 }
 
@@ -239,6 +261,18 @@ impl Logic for InBuffer {
             self.frame_ready.next = self.full1.q.val();
             self.seq_start.next = self.seq1.q.val();
             self.slots.read_address.next = self.rd_beat.val() | self.slot_offset.val();
+        }
+        for i in 0..self.ready_q.len() {
+            self.ready_q[i].clock.next = self.clock.val();
+            self.seq_q[i].clock.next = self.clock.val();
+            self.ready_q[i].d.next = self.full0.q.val();
+            self.seq_q[i].d.next = self.seq0.q.val();
+            if self.rd_slot.q.val() {
+                self.ready_q[i].d.next = self.full1.q.val();
+                self.seq_q[i].d.next = self.seq1.q.val();
+            }
+            self.frame_ready.next = self.ready_q[i].q.val();
+            self.seq_start.next = self.seq_q[i].q.val();
         }
         self.slots.read_enable.next = self.rd_enable.val();
         self.rd_data.next = self.slots.read_data.val();
@@ -354,6 +388,8 @@ mod tests {
         let mut got: Vec<(bool, Vec<u64>)> = Vec::new();
         let mut reading: Option<(bool, usize, Vec<u64>)> = None;
         let mut pending_read = false;
+        let release = sim.uut.release_delay();
+        let mut consumed_at: Option<u64> = None;
         for cycle in 0..400u64 {
             let present = fi < frames.len() && cycle % write_every == 0;
             sim.uut.s_axis_tvalid.next = present;
@@ -371,7 +407,9 @@ mod tests {
                 reading.as_mut().unwrap().2.push(v);
                 pending_read = false;
             }
-            if reading.is_none() && sim.uut.frame_ready.val() && cycle % read_every == 0 {
+            let released = consumed_at.is_none_or(|c| cycle >= c + release);
+            if reading.is_none() && released && sim.uut.frame_ready.val() && cycle % read_every == 0
+            {
                 reading = Some((sim.uut.seq_start.val(), 0, Vec::new()));
             }
             if let Some((_, b, _)) = reading.as_mut() {
@@ -379,6 +417,9 @@ mod tests {
                     sim.uut.rd_beat.next = (*b as u64).into();
                     sim.uut.rd_enable.next = true;
                     sim.uut.consume.next = *b + 1 == beats;
+                    if *b + 1 == beats {
+                        consumed_at = Some(cycle);
+                    }
                     *b += 1;
                     pending_read = true;
                 } else if !pending_read {

@@ -195,6 +195,11 @@ pub struct DeltaTop {
     init_last: DFF<bool>,
     /// init_words - 2 - cnt during Init: `init_last` is its zero test.
     ileft: DFF<Bits<16>>,
+    /// iCE40 (one entry; none on ECP5): ileft == 0, kept a cycle ahead (ileft == 1 before a
+    /// decrement, init_words == 2 at the start), so `init_last` loads a flip-flop, not a
+    /// 16-bit zero test behind the state flags (four LUT levels, failing on every UP5K seed
+    /// in one netlist of session 22).
+    il_zero: Vec<DFF<bool>>,
     drain_a: DFF<bool>,
     drain_b: DFF<bool>,
     drain_last: DFF<bool>,
@@ -305,6 +310,9 @@ pub struct DeltaTop {
     sub_pen: Vec<DFF<bool>>,
     ob_pen: Vec<DFF<bool>>,
     n_pe_m3: Vec<Constant<Bits<8>>>,
+    /// With them: the bits `oleft` needs (loaded with a layer's input width, at most
+    /// max(max_in, max_out); in Out the logit count).
+    o_mask: Vec<Constant<Bits<16>>>,
 }
 
 /// Lanes holding an element when `left` elements are left: all G lanes from G up, else the low
@@ -493,6 +501,7 @@ impl DeltaTop {
                 .collect(),
             init_last: Default::default(),
             ileft: Default::default(),
+            il_zero: (0..counted).map(|_| Default::default()).collect(),
             drain_a: Default::default(),
             drain_b: Default::default(),
             drain_last: Default::default(),
@@ -527,8 +536,10 @@ impl DeltaTop {
                 .collect(),
             q_valid: Default::default(),
             q_last: Default::default(),
+            // Kept on iCE40 too: merged, one flip-flop per place drove every group's 32 bits
+            // (a 4.9 ns route on the UP5K, session 22).
             p_hot: (0..p.div_ceil(LOGIT_GROUP) * LOGIT_GROUP)
-                .map(|_| KeepReg::new(params.replicate))
+                .map(|_| KeepReg::new(true))
                 .collect(),
             hot_grp: (0..p.div_ceil(LOGIT_GROUP) * LOGIT_GROUP)
                 .map(|j| c8(j / LOGIT_GROUP))
@@ -600,6 +611,12 @@ impl DeltaTop {
                 .collect(),
             n_pe_m3: (0..usize::from(!params.replicate))
                 .map(|_| c8((p + 253) % 256))
+                .collect(),
+            o_mask: (0..usize::from(!params.replicate))
+                .map(|_| {
+                    let most = params.max_in.max(params.max_out) as u64;
+                    Constant::new(((most + 1).next_power_of_two() - 1).into())
+                })
                 .collect(),
         })
     }
@@ -1265,6 +1282,8 @@ impl Logic for DeltaTop {
             }
             self.init_last.d.next = self.init_last.q.val();
             self.ileft.d.next = self.ileft.q.val();
+            self.il_zero[h].clock.next = self.clock.val();
+            self.il_zero[h].d.next = self.il_zero[h].q.val();
             self.st_init.d.next = self.st_init.q.val();
             self.busy.next = self.nidle[h].q.val();
             // Idle.
@@ -1276,6 +1295,7 @@ impl Logic for DeltaTop {
                 }
                 self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
                 self.ileft.d.next = self.d_init_words.read_data.val() - 2;
+                self.il_zero[h].d.next = self.d_init_words.read_data.val() == 2;
                 // A frame starts when it is whole in the input buffer and its logits fit the
                 // FIFO, so nothing inside a frame waits on the streams.
                 if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
@@ -1290,7 +1310,8 @@ impl Logic for DeltaTop {
             if self.st_init.q.val() {
                 self.encoder.clear.next = true;
                 self.ileft.d.next = self.ileft.q.val() - 1;
-                self.init_last.d.next = !self.ileft.q.val().any();
+                self.init_last.d.next = self.il_zero[h].q.val();
+                self.il_zero[h].d.next = self.ileft.q.val() == 1;
                 if self.init_last.q.val() {
                     self.st_load[h].d.next = true;
                     self.st_init.d.next = false;
@@ -1405,6 +1426,12 @@ impl Logic for DeltaTop {
                     self.step_run[h].d.next = self.n_sub.val() == 1;
                     self.sub_pen[h].d.next = self.n_sub.val() == 2;
                 }
+            }
+            // o_one is oleft == 1 (loaded with it in Load and at every step), so the read-out's
+            // "more" flag needs no compare: oleft -> o_more was four LUT levels (session 22).
+            if self.st_out.q.val() & self.o_more.q.val() {
+                self.o_more.d.next = !self.o_one.q.val();
+                self.o_one.d.next = (self.oleft.q.val() & self.o_mask[h].val()) == 2;
             }
             if self.st_out.q.val() & self.o_more.q.val() {
                 self.step_out[h].d.next = self.ob_pen[h].q.val();
