@@ -43,7 +43,7 @@ use deltagen_hdl::design::TOP_NAME;
 pub const HARNESS_TOP: &str = "deltagen_synth_wrap";
 
 /// The black box that stands in for hand-instantiated SB_MAC16 cells while `ice40_dsp` runs
-/// (`Family::synth_cmd`): SB_MAC16's ports, and the parameters `Mac8x2` sets.
+/// (`Family::synth_cmd`): SB_MAC16's ports, and the parameters `Mac8x2` and `Mul16P` set.
 const ICE40_MAC16_BOX_NAME: &str = "deltagen_sb_mac16_box";
 const ICE40_MAC16_BOX: &str =
     "module deltagen_sb_mac16_box (input CLK, CE, input [15:0] C, A, B, D,
@@ -52,6 +52,7 @@ const ICE40_MAC16_BOX: &str =
   output [31:0] O, output CO, ACCUMCO, SIGNEXTOUT);
   parameter A_REG = 0, B_REG = 0, TOP_8x8_MULT_REG = 0, BOT_8x8_MULT_REG = 0;
   parameter TOPOUTPUT_SELECT = 0, BOTOUTPUT_SELECT = 0, MODE_8x8 = 0, A_SIGNED = 0, B_SIGNED = 0;
+  parameter PIPELINE_16x16_MULT_REG2 = 0;
 endmodule
 ";
 /// Instance name of the core inside the harness.

@@ -64,6 +64,27 @@ fn ice40_netlist_matches_golden_in_icarus() {
     );
 }
 
+/// The preset that carries the UP5K's timing target, as its netlist: paired DSP blocks, the
+/// inferred requant multipliers, the stall-free compactor and the iCE40 flags, after Yosys has
+/// folded this model's descriptor constants into them.
+#[test]
+fn ice40_8pe_netlist_matches_golden_in_icarus() {
+    let cfg = AccelConfig::preset("ice40-up5k-8pe").unwrap();
+    let params = hw::hw_params(&cfg);
+    assert!(params.pes_paired() && params.compactor_never_stalls());
+    let mut spec = RandomSpec::new(vec![20, 16, 10, 4], 2, 3, 43);
+    spec.theta = 1;
+    spec.tau = 1;
+    spec.change_prob = 0.4;
+    let tmp = tempfile::tempdir().unwrap();
+    run(&cfg, &spec, tmp.path(), true);
+    // Four dual 8x8 blocks for the PEs and the requant lane's two 16x16 products, each an
+    // instance (session 22: Yosys 0.23's own mapping of that lane lost its low product).
+    let gate = std::fs::read_to_string(tmp.path().join("gate.v")).unwrap();
+    assert_eq!(gate.matches("SB_MAC16 #(").count(), 6, "six DSP blocks");
+    assert_eq!(gate.matches(".MODE_8x8(1'h1)").count(), 4, "four dual 8x8");
+}
+
 /// Synthesizes `deltagen_top.v` in `dir` with the iCE40 flow's Yosys commands and writes the
 /// mapped netlist as `gate.v`.
 fn synthesize_ice40(dir: &Path, params: &HwParams) {

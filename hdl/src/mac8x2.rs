@@ -161,27 +161,8 @@ mod tests {
     /// block) in Icarus, against the products.
     #[test]
     fn sb_mac16_instance_matches_model_in_icarus() {
-        // Yosys' data directory sits beside its binary (`bin/../share/yosys`).
-        let yosys = std::env::var_os("PATH")
-            .and_then(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join("yosys"))
-                    .find(|f| f.is_file())
-            })
-            .expect("yosys on PATH (install it with tools/setup.sh)");
-        let model = yosys
-            .parent()
-            .and_then(|d| d.parent())
-            .map(|d| d.join("share/yosys/ice40/cells_sim.v"))
-            .expect("Yosys' data directory");
-        let cells =
-            std::fs::read_to_string(&model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
-        // Only the SB_MAC16 module (the file's other cells use syntax Icarus rejects).
-        let start = cells
-            .find("module SB_MAC16")
-            .expect("SB_MAC16 in cells_sim.v");
-        let len = cells[start..].find("endmodule").expect("its endmodule") + "endmodule".len();
-        let cells = &cells[start..start + len];
+        let cells = crate::tools::sb_mac16_sim_model();
+        let cells = cells.as_str();
         let vs = vectors();
         let mut m = Mac8x2::default();
         m.connect_all();

@@ -5,6 +5,15 @@
 //! 49.0 in pairs, for 45 more flip-flops and 3 more logic cells (a 1-lane 8-PE config). On a DSP block the product is registered in the block and
 //! once more in the fabric.
 //! `enable` holds the internal register (the requant pipeline stalls with the front end).
+//!
+//! On iCE40 (`sb_mac16`) the DSP form is an SB_MAC16 instance (16x16 unsigned, inputs and
+//! product registered in the block, `enable` on its CE) rather than left to Yosys'
+//! `ice40_dsp`: Yosys 0.23 mapped the inferred form wrongly once its registers lost their
+//! enable (the stall-free front end): the product register it absorbed was left with its input
+//! cut, so the low product came out constant (found by `tests/hdl_icarus.rs` on the UP5K
+//! preset's netlist; the same pattern alone crashes that Yosys). Simulators see the
+//! behavioural form, and `deltagen synth` hides the instance from `ice40_dsp` as it does
+//! `Mac8x2`'s.
 
 use rust_hdl::prelude::*;
 
@@ -20,6 +29,8 @@ pub struct Mul16P {
     /// a*b of the inputs two enabled edges earlier.
     pub p: Signal<Out, Bits<32>>,
     _dsp: bool,
+    /// With `_dsp`: the SB_MAC16 instance under `SYNTHESIS` (iCE40).
+    _sb: bool,
     _part: [u64; 4],
     _sum: u64,
 }
@@ -34,9 +45,18 @@ impl Mul16P {
             b: Default::default(),
             p: Default::default(),
             _dsp: dsp,
+            _sb: false,
             _part: [0; 4],
             _sum: 0,
         }
+    }
+}
+
+impl Mul16P {
+    /// With `on` (and a DSP form): an SB_MAC16 instance when synthesized (module notes).
+    pub fn sb_mac16(mut self, on: bool) -> Self {
+        self._sb = on && self._dsp;
+        self
     }
 }
 
@@ -55,6 +75,33 @@ impl Logic for Mul16P {
         self.p.connect();
     }
     fn hdl(&self) -> Verilog {
+        if self._dsp && self._sb {
+            return Verilog::Custom(
+                "`ifdef SYNTHESIS\n\
+`ifndef DELTAGEN_NO_SB_MAC16\n\
+`define DELTAGEN_MUL16P_DSP\n\
+`endif\n\
+`endif\n\
+`ifdef DELTAGEN_MUL16P_DSP\n\
+// 16x16 unsigned: A and B registered in the block, the product in its pipeline register.\n\
+wire [31:0] o;\n\
+SB_MAC16 #(.A_REG(1'b1), .B_REG(1'b1), .PIPELINE_16x16_MULT_REG2(1'b1),\n\
+  .TOPOUTPUT_SELECT(2'b11), .BOTOUTPUT_SELECT(2'b11), .MODE_8x8(1'b0), .A_SIGNED(1'b0),\n\
+  .B_SIGNED(1'b0)) dsp (\n\
+  .CLK(clock), .CE(enable), .A(a), .B(b), .C(16'h0), .D(16'h0),\n\
+  .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0),\n\
+  .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), .OLOADBOT(1'b0), .ADDSUBTOP(1'b0),\n\
+  .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), .ACCUMCI(1'b0),\n\
+  .SIGNEXTIN(1'b0), .O(o), .CO(), .ACCUMCO(), .SIGNEXTOUT());\n\
+always @(*) p = o;\n\
+`else\n\
+reg [31:0] pr, pr2;\n\
+always @(posedge clock) if (enable) begin pr <= a * b; pr2 <= pr; end\n\
+always @(*) p = pr2;\n\
+`endif\n"
+                    .into(),
+            );
+        }
         if self._dsp {
             return Verilog::Custom(
                 "reg [31:0] pr, pr2;\n\
@@ -166,6 +213,54 @@ top dut(.clock(clock), .enable(enable), .a(a), .b(b), .p(p));\ninitial begin\n",
                     assert_eq!(g, ea * eb, "icarus a {ea:x} b {eb:x} dsp {dsp}");
                 }
             }
+        }
+    }
+
+    /// The iCE40 form: the SB_MAC16 instance (with Yosys' model of the block) and its
+    /// behavioural stand-in, in Icarus, against the products, with `enable` low at random
+    /// (the block's CE).
+    #[test]
+    fn sb_mac16_form_matches_model_in_icarus() {
+        let cells = crate::tools::sb_mac16_sim_model();
+        let mut m = Mul16P::new(true).sb_mac16(true);
+        m.connect_all();
+        let dut = generate_verilog(&m);
+        assert!(dut.contains("SB_MAC16 #("), "{dut}");
+        let steps: Vec<(u64, u64, bool)> = (0..60u64)
+            .map(|i| {
+                let a = (i.wrapping_mul(0x9e37) ^ (0xffff * (i % 5 / 4))) & 0xffff;
+                let b = (i.wrapping_mul(0x7f4a) ^ (0xffff * (i % 7 / 6))) & 0xffff;
+                (a, b, i < 4 || i % 3 != 1)
+            })
+            .collect();
+        let mut tb = String::from(
+            "module tb;\nreg clock = 0; reg enable; reg [15:0] a; reg [15:0] b; wire [31:0] p;\n\
+top dut(.clock(clock), .enable(enable), .a(a), .b(b), .p(p));\ninitial begin\n",
+        );
+        for (a, b, en) in &steps {
+            tb.push_str(&format!(
+                "a = 16'h{a:04x}; b = 16'h{b:04x}; enable = {}; #1 clock = 1; #1 clock = 0; \
+#1 $display(\"%h\", p);\n",
+                u8::from(*en)
+            ));
+        }
+        tb.push_str("$finish;\nend\nendmodule\n");
+        // The product of the inputs at the last-but-one enabled edge, after each edge.
+        let mut want = Vec::new();
+        let (mut r1, mut r2): (Option<u64>, Option<u64>) = (None, None);
+        for (a, b, en) in &steps {
+            if *en {
+                r2 = r1;
+                r1 = Some(a * b);
+            }
+            want.push(r2);
+        }
+        for (define, extra) in [("", ""), ("`define SYNTHESIS\n", cells.as_str())] {
+            let src = format!("{define}{dut}\n{extra}");
+            let got = crate::tools::icarus_hex_lines(&src, &tb).expect("icarus");
+            // Undefined (x) samples are not listed: those before the second enabled edge.
+            let known: Vec<u64> = want.iter().flatten().copied().collect();
+            assert_eq!(got, known, "define {define:?}");
         }
     }
 }
