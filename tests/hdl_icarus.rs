@@ -85,6 +85,22 @@ fn ice40_8pe_netlist_matches_golden_in_icarus() {
     assert_eq!(gate.matches(".MODE_8x8(1'h1)").count(), 4, "four dual 8x8");
 }
 
+/// The 4-PE UP5K preset (the BasicMotions flow's): one DSP block per PE, inferred by Yosys from
+/// the PE's registered multiply, and both requant lanes on the other four.
+#[test]
+fn ice40_4pe_netlist_matches_golden_in_icarus() {
+    let cfg = AccelConfig::preset("ice40-up5k-4pe").unwrap();
+    let params = hw::hw_params(&cfg);
+    assert!(!params.pes_paired() && params.rq_lanes_on_dsp() == 2);
+    let mut spec = RandomSpec::new(vec![18, 12, 9, 3], 2, 3, 47);
+    spec.theta = 1;
+    spec.change_prob = 0.4;
+    let tmp = tempfile::tempdir().unwrap();
+    run(&cfg, &spec, tmp.path(), true);
+    let gate = std::fs::read_to_string(tmp.path().join("gate.v")).unwrap();
+    assert_eq!(gate.matches("SB_MAC16 #(").count(), 8, "eight DSP blocks");
+}
+
 /// Synthesizes `deltagen_top.v` in `dir` with the iCE40 flow's Yosys commands and writes the
 /// mapped netlist as `gate.v`.
 fn synthesize_ice40(dir: &Path, params: &HwParams) {
