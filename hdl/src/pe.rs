@@ -142,6 +142,12 @@ pub struct Pe {
     /// op is in C (the sequencer keeps the two apart); `mac_set` is held low by the top, so
     /// set B has no reader and Yosys removes it.
     one_ram: Vec<Constant<bool>>,
+    /// With `one_ram`: C's valid flag and Y address again, as this PE's own flip-flops
+    /// (KeepRegs) for its Y RAM's read address select. Every PE sees the same ops, so Yosys
+    /// merged `c_valid` and `c_yaddr` across the PEs and one select drove all eight RAMs' read
+    /// addresses (routes of 6 ns to the block RAM columns on the UP5K, session 22).
+    ra_valid: Vec<KeepReg<1>>,
+    ra_addr: Vec<KeepReg<16>>,
     /// `PeKind::gated_scan` (one entry; none otherwise): the scan register loads zero unless
     /// `scan_sel` (this PE's bank is the one the requant lane takes, or the read-out runs),
     /// so a lane ORs its PEs' words instead of selecting one with flags that fan out to every
@@ -310,6 +316,12 @@ impl Pe {
             one_ram: (0..usize::from(one_y_ram))
                 .map(|_| Constant::new(true))
                 .collect(),
+            ra_valid: (0..usize::from(one_y_ram))
+                .map(|_| KeepReg::new(true))
+                .collect(),
+            ra_addr: (0..usize::from(one_y_ram))
+                .map(|_| KeepReg::new(true))
+                .collect(),
             gated: (0..usize::from(gated_scan))
                 .map(|_| Constant::new(true))
                 .collect(),
@@ -424,10 +436,19 @@ impl Logic for Pe {
             self.scan_y.next = self.yb_r.q.val();
         }
         for i in 0..self.one_ram.len() {
+            self.ra_valid[i].clock.next = self.clock.val();
+            self.ra_addr[i].clock.next = self.clock.val();
+            self.ra_valid[i].enable.next = true;
+            self.ra_addr[i].enable.next = true;
+            self.ra_valid[i].d.next = 0.into();
+            if self.b_valid.q.val() {
+                self.ra_valid[i].d.next = 1.into();
+            }
+            self.ra_addr[i].d.next = self.b_yaddr.q.val();
             self.ya.read_address.next = self.scan_addr.val();
             self.ya.read_enable.next = self.scan_enable.val();
-            if self.c_valid.q.val() & self.one_ram[i].val() {
-                self.ya.read_address.next = self.c_yaddr.q.val();
+            if self.ra_valid[i].q.val().any() & self.one_ram[i].val() {
+                self.ya.read_address.next = self.ra_addr[i].q.val();
                 self.ya.read_enable.next = true;
             }
             self.scan_y.next = self.ya_r.q.val();

@@ -279,6 +279,10 @@ pub struct DeltaTop {
     /// ... with the select of bank b in a register (`s1_sub == b / G`, loaded from `s0_sub`
     /// with it), so no compare sits between the sequencer and the PEs' scan registers.
     sel_r: Vec<DFF<bool>>,
+    /// With `sel_r` (one entry): `st_out` copied for the PEs' scan selects (a KeepReg loaded
+    /// with its next value), so the read-out counters' own `st_out` is not pulled toward the
+    /// PEs (a 4.6 ns route in front of the scan step's flags on the UP5K, session 22).
+    st_out_pe: Vec<KeepReg<1>>,
     n_lanes: Constant<Bits<16>>,
     all_lanes: Constant<Bits<8>>,
     /// 2G: ll >= 2G before an issue means ll >= G after it.
@@ -573,6 +577,9 @@ impl DeltaTop {
             lane_or: (0..if params.replicate { 0 } else { g })
                 .map(|_| Default::default())
                 .collect(),
+            st_out_pe: (0..usize::from(!params.replicate))
+                .map(|_| KeepReg::new(true))
+                .collect(),
             sel_r: (0..if params.replicate { 0 } else { p })
                 .map(|_| Default::default())
                 .collect(),
@@ -828,7 +835,9 @@ impl Logic for DeltaTop {
             self.sel_r[b].clock.next = self.clock.val();
             self.sel_r[b].d.next = self.sel_r[b].q.val();
             // The read-out takes every bank's word.
-            self.pes[b].scan_sel.next = self.st_out.q.val() | self.sel_r[b].q.val();
+            for i in 0..self.st_out_pe.len() {
+                self.pes[b].scan_sel.next = self.st_out_pe[i].q.val().any() | self.sel_r[b].q.val();
+            }
         }
         for j in 0..self.m_valid.len() {
             self.m_valid[j].clock.next = self.clock.val();
@@ -1321,8 +1330,10 @@ impl Logic for DeltaTop {
             if self.st_load[h].q.val() {
                 self.st_load[h].d.next = false;
                 self.st_run[h].d.next = true;
+                // Layer 0 from its flag, not a decode of `layer` (shared with other logic, it
+                // put a long route in front of the gate and the decoder's `blocked`).
                 for i in 0..self.mac_gate.len() {
-                    self.mac_gate[i].d.next = !self.layer.q.val().any();
+                    self.mac_gate[i].d.next = self.e_l0[h].q.val();
                 }
                 self.scan_run.d.next = !self.d_readout.read_data.val().any();
                 self.first.d.next = true;
@@ -1462,6 +1473,15 @@ impl Logic for DeltaTop {
             }
             if self.st_out.q.val() & self.w_valid.q.val() & self.w_last.q.val() {
                 self.step_out[h].d.next = false;
+            }
+        }
+        // After every assignment of `st_out`'s next value.
+        for i in 0..self.st_out_pe.len() {
+            self.st_out_pe[i].clock.next = self.clock.val();
+            self.st_out_pe[i].enable.next = true;
+            self.st_out_pe[i].d.next = 0.into();
+            if self.st_out.d.val() {
+                self.st_out_pe[i].d.next = 1.into();
             }
         }
         // After every assignment of the gate's next value (the Load arm above sets it).
