@@ -75,13 +75,22 @@ impl<const N: usize> Logic for KeepReg<N> {
         self.q.connect();
     }
     fn hdl(&self) -> Verilog {
+        // `always @(*)` waits for a change of `r` before it first runs, so an event-driven
+        // simulator (Icarus) would see `q` as x until the register first changes: a copy that
+        // holds 0 for a while after reset (the read-out flag the PEs' scan selects read) then
+        // reads as x. The initial value is given to `q` too, for simulators only.
         Verilog::Custom(format!(
             "reg [{top}:0] r{init};\n\
 {attr}always @(posedge clock) if (enable) r <= d;\n\
-always @(*) q = r;\n",
+always @(*) q = r;\n{q_init}",
             top = N - 1,
             init = if self._init {
                 format!(" = {N}'h0")
+            } else {
+                String::new()
+            },
+            q_init = if self._init {
+                format!("`ifndef SYNTHESIS\ninitial q = {N}'h0;\n`endif\n")
             } else {
                 String::new()
             },
