@@ -50,6 +50,9 @@ pub struct InBuffer {
     /// flip-flop it merges with every other such one across the device. `at_last` reads these.
     lc_m1: Vec<KeepReg<16>>,
     lc_m2: Vec<KeepReg<16>>,
+    /// With them: the beat index's bits within a slot (the index never leaves it), so the
+    /// compares against them are as wide as a slot needs, not 16 bits.
+    beat_mask: Vec<Constant<Bits<16>>>,
     /// `beats` has been stable for two cycles (after reset the descriptor ROM needs one to
     /// read it, `beats_m1` and `at_last` one more each): only then beats are taken.
     armed1: DFF<bool>,
@@ -125,6 +128,9 @@ impl InBuffer {
                 .collect(),
             lc_m2: (0..usize::from(first_flag))
                 .map(|_| KeepReg::layer_constant())
+                .collect(),
+            beat_mask: (0..usize::from(first_flag))
+                .map(|_| Constant::new(((slot_beats - 1) as u64).into()))
                 .collect(),
             armed1: Default::default(),
             armed: Default::default(),
@@ -210,9 +216,11 @@ impl Logic for InBuffer {
             self.lc_m2[i].enable.next = true;
             self.lc_m1[i].d.next = self.beats.val() - 1;
             self.lc_m2[i].d.next = self.beats.val() - 2;
-            self.at_last.d.next = self.wr_beat.q.val() == self.lc_m1[i].q.val();
+            self.at_last.d.next =
+                (self.wr_beat.q.val() & self.beat_mask[i].val()) == self.lc_m1[i].q.val();
             if self.hs.val() {
-                self.at_last.d.next = self.wr_beat.q.val() == self.lc_m2[i].q.val();
+                self.at_last.d.next =
+                    (self.wr_beat.q.val() & self.beat_mask[i].val()) == self.lc_m2[i].q.val();
                 if self.last_beat.val() {
                     self.at_last.d.next = !self.lc_m1[i].q.val().any();
                 }

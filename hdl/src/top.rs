@@ -200,6 +200,11 @@ pub struct DeltaTop {
     /// 16-bit zero test behind the state flags (four LUT levels, failing on every UP5K seed
     /// in one netlist of session 22).
     il_zero: Vec<DFF<bool>>,
+    /// ileft == 1, the same way: `il_zero` loads it, and it loads a compare of `ileft` (the
+    /// bits `i_mask` covers) with 2 and nothing else in Init, so neither flag has a compare
+    /// behind the state flags' select (four LUT levels into `il_zero` on some UP5K seeds).
+    il_one: Vec<DFF<bool>>,
+    i_mask: Vec<Constant<Bits<16>>>,
     drain_a: DFF<bool>,
     drain_b: DFF<bool>,
     drain_last: DFF<bool>,
@@ -506,6 +511,13 @@ impl DeltaTop {
             init_last: Default::default(),
             ileft: Default::default(),
             il_zero: (0..counted).map(|_| Default::default()).collect(),
+            il_one: (0..counted).map(|_| Default::default()).collect(),
+            i_mask: (0..counted)
+                .map(|_| {
+                    let most = geo.y_set_depth.max(geo.r_depth) as u64;
+                    Constant::new(((most + 1).next_power_of_two() - 1).into())
+                })
+                .collect(),
             drain_a: Default::default(),
             drain_b: Default::default(),
             drain_last: Default::default(),
@@ -1293,6 +1305,8 @@ impl Logic for DeltaTop {
             self.ileft.d.next = self.ileft.q.val();
             self.il_zero[h].clock.next = self.clock.val();
             self.il_zero[h].d.next = self.il_zero[h].q.val();
+            self.il_one[h].clock.next = self.clock.val();
+            self.il_one[h].d.next = self.il_one[h].q.val();
             self.st_init.d.next = self.st_init.q.val();
             self.busy.next = self.nidle[h].q.val();
             // Idle.
@@ -1305,6 +1319,7 @@ impl Logic for DeltaTop {
                 self.init_last.d.next = self.d_init_words.read_data.val() <= 1;
                 self.ileft.d.next = self.d_init_words.read_data.val() - 2;
                 self.il_zero[h].d.next = self.d_init_words.read_data.val() == 2;
+                self.il_one[h].d.next = self.d_init_words.read_data.val() == 3;
                 // A frame starts when it is whole in the input buffer and its logits fit the
                 // FIFO, so nothing inside a frame waits on the streams.
                 if self.in_buf.frame_ready.val() & self.out_fifo.room.val() {
@@ -1320,7 +1335,8 @@ impl Logic for DeltaTop {
                 self.encoder.clear.next = true;
                 self.ileft.d.next = self.ileft.q.val() - 1;
                 self.init_last.d.next = self.il_zero[h].q.val();
-                self.il_zero[h].d.next = self.ileft.q.val() == 1;
+                self.il_zero[h].d.next = self.il_one[h].q.val();
+                self.il_one[h].d.next = (self.ileft.q.val() & self.i_mask[h].val()) == 2;
                 if self.init_last.q.val() {
                     self.st_load[h].d.next = true;
                     self.st_init.d.next = false;
