@@ -156,26 +156,7 @@ mod tests {
         uut.connect_all();
         let v = generate_verilog(&uut);
         yosys_validate("deltagen_hdl_keep_reg", &v).unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("top.v"), &v).unwrap();
-        let out = std::process::Command::new("yosys")
-            .current_dir(tmp.path())
-            .args(["-p", "read_verilog top.v; synth -top top -flatten; stat"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        // The last statistics block (synth prints its own first); one flip-flop type here.
-        let ffs: usize = text
-            .lines()
-            .filter(|l| l.trim_start().starts_with("$_DFF") || l.trim_start().starts_with("$_SDFF"))
-            .filter_map(|l| l.split_whitespace().next_back()?.parse::<usize>().ok())
-            .next_back()
-            .unwrap_or(0);
+        let (ffs, text) = synth_ffs(&v);
         assert_eq!(ffs, 8, "two 4-bit copies expected:\n{text}");
     }
 
@@ -200,7 +181,9 @@ mod tests {
         }
     }
 
-    fn synth_ffs(v: &str) -> usize {
+    /// Flip-flops after a generic `synth` (the last statistics block; synth prints its own
+    /// first; one flip-flop type in these tests), with Yosys' output.
+    fn synth_ffs(v: &str) -> (usize, String) {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("top.v"), v).unwrap();
         let out = std::process::Command::new("yosys")
@@ -213,12 +196,14 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ffs = text
+            .lines()
             .filter(|l| l.trim_start().starts_with("$_DFF") || l.trim_start().starts_with("$_SDFF"))
             .filter_map(|l| l.split_whitespace().next_back()?.parse::<usize>().ok())
             .next_back()
-            .unwrap_or(0)
+            .unwrap_or(0);
+        (ffs, text)
     }
 
     #[test]
@@ -233,7 +218,7 @@ mod tests {
             uut.connect_all();
             let v = generate_verilog(&uut);
             yosys_validate("deltagen_hdl_keep_reg_folded", &v).unwrap();
-            assert_eq!(synth_ffs(&v), ffs, "{v}");
+            assert_eq!(synth_ffs(&v).0, ffs, "{v}");
         }
     }
 

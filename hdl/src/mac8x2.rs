@@ -67,35 +67,27 @@ impl Logic for Mac8x2 {
     }
     fn hdl(&self) -> Verilog {
         Verilog::Custom(
-            "`ifdef SYNTHESIS\n\
-`ifndef DELTAGEN_NO_SB_MAC16\n\
-`define DELTAGEN_MAC8X2_DSP\n\
-`endif\n\
-`endif\n\
-`ifdef DELTAGEN_MAC8X2_DSP\n\
-// Dual 8x8 mode: O[15:0] = A[7:0]*B[7:0], O[31:16] = A[15:8]*B[15:8], A signed, B unsigned;\n\
-// inputs and products registered in the block.\n\
-wire [31:0] o;\n\
-SB_MAC16 #(.A_REG(1'b1), .B_REG(1'b1), .TOP_8x8_MULT_REG(1'b1), .BOT_8x8_MULT_REG(1'b1),\n\
-  .TOPOUTPUT_SELECT(2'b10), .BOTOUTPUT_SELECT(2'b10), .MODE_8x8(1'b1), .A_SIGNED(1'b1),\n\
-  .B_SIGNED(1'b0)) dsp (\n\
-  .CLK(clock), .CE(1'b1), .A({a1, a0}), .B({b1, b0}), .C(16'h0), .D(16'h0),\n\
-  .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0),\n\
-  .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), .OLOADBOT(1'b0), .ADDSUBTOP(1'b0),\n\
-  .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), .ACCUMCI(1'b0),\n\
-  .SIGNEXTIN(1'b0), .O(o), .CO(), .ACCUMCO(), .SIGNEXTOUT());\n\
-always @(*) begin p0 = o[15:0]; p1 = o[31:16]; end\n\
-`else\n\
-reg [7:0] ra0 = 8'h0, rb0 = 8'h0, ra1 = 8'h0, rb1 = 8'h0;\n\
+            SbMac16 {
+                define: "DELTAGEN_MAC8X2_DSP",
+                comment: "// Dual 8x8 mode: O[15:0] = A[7:0]*B[7:0], O[31:16] = A[15:8]*B[15:8], A signed, B unsigned;\n\
+// inputs and products registered in the block.",
+                params: ".A_REG(1'b1), .B_REG(1'b1), .TOP_8x8_MULT_REG(1'b1), .BOT_8x8_MULT_REG(1'b1),\n\
+.TOPOUTPUT_SELECT(2'b10), .BOTOUTPUT_SELECT(2'b10), .MODE_8x8(1'b1), .A_SIGNED(1'b1),\n\
+.B_SIGNED(1'b0)",
+                ce: "1'b1",
+                a: "{a1, a0}",
+                b: "{b1, b0}",
+                out: "always @(*) begin p0 = o[15:0]; p1 = o[31:16]; end",
+                model: "reg [7:0] ra0 = 8'h0, rb0 = 8'h0, ra1 = 8'h0, rb1 = 8'h0;\n\
 reg [15:0] r0 = 16'h0, r1 = 16'h0;\n\
 always @(posedge clock) begin\n\
   ra0 <= a0; rb0 <= b0; ra1 <= a1; rb1 <= b1;\n\
   r0 <= {{8{ra0[7]}}, ra0} * {8'h0, rb0};\n\
   r1 <= {{8{ra1[7]}}, ra1} * {8'h0, rb1};\n\
 end\n\
-always @(*) begin p0 = r0; p1 = r1; end\n\
-`endif\n"
-                .into(),
+always @(*) begin p0 = r0; p1 = r1; end\n",
+            }
+            .verilog(),
         )
     }
     fn timing(&self) -> Vec<TimingInfo> {
@@ -105,6 +97,61 @@ always @(*) begin p0 = r0; p1 = r1; end\n\
             inputs: vec!["a0".into(), "a1".into(), "b0".into(), "b1".into()],
             outputs: vec!["p0".into(), "p1".into()],
         }]
+    }
+}
+
+/// Verilog of one SB_MAC16 instance for iCE40 synthesis (`SYNTHESIS` defined and
+/// `DELTAGEN_NO_SB_MAC16` not), and of `model`, the same registers in plain Verilog, for
+/// simulators and other families. Written out by hand because Yosys infers neither the 8x8
+/// mode nor, since its `ice40_dsp` rewrites them, the registers with their enable.
+pub(crate) struct SbMac16<'a> {
+    /// The macro that selects the instance (one per block kind).
+    pub define: &'a str,
+    /// Comment lines above the instance.
+    pub comment: &'a str,
+    /// The block's parameters, `.NAME(value), ...`.
+    pub params: &'a str,
+    pub ce: &'a str,
+    pub a: &'a str,
+    pub b: &'a str,
+    /// Statement(s) driving the block's outputs from `o`.
+    pub out: &'a str,
+    /// The simulation form, ending in a newline.
+    pub model: &'a str,
+}
+
+impl SbMac16<'_> {
+    pub(crate) fn verilog(&self) -> String {
+        let SbMac16 {
+            define,
+            comment,
+            params,
+            ce,
+            a,
+            b,
+            out,
+            model,
+        } = self;
+        format!(
+            "`ifdef SYNTHESIS\n\
+`ifndef DELTAGEN_NO_SB_MAC16\n\
+`define {define}\n\
+`endif\n\
+`endif\n\
+`ifdef {define}\n\
+{comment}\n\
+wire [31:0] o;\n\
+SB_MAC16 #({params}) dsp (\n\
+  .CLK(clock), .CE({ce}), .A({a}), .B({b}), .C(16'h0), .D(16'h0),\n\
+  .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0),\n\
+  .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), .OLOADBOT(1'b0), .ADDSUBTOP(1'b0),\n\
+  .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), .ACCUMCI(1'b0),\n\
+  .SIGNEXTIN(1'b0), .O(o), .CO(), .ACCUMCO(), .SIGNEXTOUT());\n\
+{out}\n\
+`else\n\
+{model}\
+`endif\n"
+        )
     }
 }
 

@@ -77,29 +77,21 @@ impl Logic for Mul16P {
     fn hdl(&self) -> Verilog {
         if self._dsp && self._sb {
             return Verilog::Custom(
-                "`ifdef SYNTHESIS\n\
-`ifndef DELTAGEN_NO_SB_MAC16\n\
-`define DELTAGEN_MUL16P_DSP\n\
-`endif\n\
-`endif\n\
-`ifdef DELTAGEN_MUL16P_DSP\n\
-// 16x16 unsigned: A and B registered in the block, the product in its pipeline register.\n\
-wire [31:0] o;\n\
-SB_MAC16 #(.A_REG(1'b1), .B_REG(1'b1), .PIPELINE_16x16_MULT_REG2(1'b1),\n\
-  .TOPOUTPUT_SELECT(2'b11), .BOTOUTPUT_SELECT(2'b11), .MODE_8x8(1'b0), .A_SIGNED(1'b0),\n\
-  .B_SIGNED(1'b0)) dsp (\n\
-  .CLK(clock), .CE(enable), .A(a), .B(b), .C(16'h0), .D(16'h0),\n\
-  .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0),\n\
-  .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), .OLOADBOT(1'b0), .ADDSUBTOP(1'b0),\n\
-  .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), .ACCUMCI(1'b0),\n\
-  .SIGNEXTIN(1'b0), .O(o), .CO(), .ACCUMCO(), .SIGNEXTOUT());\n\
-always @(*) p = o;\n\
-`else\n\
-reg [31:0] pr, pr2;\n\
+                crate::mac8x2::SbMac16 {
+                    define: "DELTAGEN_MUL16P_DSP",
+                    comment: "// 16x16 unsigned: A and B registered in the block, the product in its pipeline register.",
+                    params: ".A_REG(1'b1), .B_REG(1'b1), .PIPELINE_16x16_MULT_REG2(1'b1),\n\
+.TOPOUTPUT_SELECT(2'b11), .BOTOUTPUT_SELECT(2'b11), .MODE_8x8(1'b0), .A_SIGNED(1'b0),\n\
+.B_SIGNED(1'b0)",
+                    ce: "enable",
+                    a: "a",
+                    b: "b",
+                    out: "always @(*) p = o;",
+                    model: "reg [31:0] pr, pr2;\n\
 always @(posedge clock) if (enable) begin pr <= a * b; pr2 <= pr; end\n\
-always @(*) p = pr2;\n\
-`endif\n"
-                    .into(),
+always @(*) p = pr2;\n",
+                }
+                .verilog(),
             );
         }
         if self._dsp {
