@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use deltagen::config::AccelConfig;
 use deltagen::random::{generate, RandomSpec};
@@ -122,17 +122,6 @@ fn synthesize_ice40(dir: &Path, params: &HwParams) {
     );
 }
 
-/// Yosys' simulation models of the iCE40 cells (its data directory sits beside its binary,
-/// `bin/../share/yosys`).
-fn ice40_cells_sim() -> PathBuf {
-    let yosys = deltagen::synth::find_tool("yosys").expect("yosys (tools/setup.sh installs it)");
-    yosys
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("share/yosys/ice40/cells_sim.v"))
-        .expect("Yosys' data directory")
-}
-
 /// Runs the bench in Icarus on the RTL (`gate` false) or on its iCE40 netlist, in `dir`, and
 /// checks the logits against the golden model and the busy cycles against the cycle model.
 fn run(cfg: &AccelConfig, spec: &RandomSpec, dir: &Path, gate: bool) {
@@ -222,7 +211,7 @@ endmodule
         // Icarus 11 refuses; the netlist connects every port the models read.
         iverilog
             .args(["-DNO_ICE40_DEFAULT_ASSIGNMENTS", "gate.v"])
-            .arg(ice40_cells_sim());
+            .arg(deltagen_hdl::tools::ice40_cells_sim().unwrap());
     } else {
         iverilog.arg("deltagen_top.v");
     }

@@ -79,8 +79,9 @@ pub struct Compactor {
     /// {nz[17], value[16:8], run[7:0]}; the terminator is (0, 1) with nz clear
     /// (`rle_buffer::rle_word`).
     pub wr_word: Signal<Out, Bits<18>>,
-    /// `stall_free` only: a group arrived while the queue was full (it cannot happen when the
-    /// vectors fit the run field; sticky, for the top's `error`).
+    /// `stall_free` only: a nonzero element came after a run of more than R zeros, which
+    /// would need a split word (it cannot happen when the vectors fit the run field; sticky,
+    /// for the top's `error`).
     pub overrun: OptSignal<Out, bool>,
     /// `stall_free` (one entry each; none otherwise, whose Verilog stays as it was): the
     /// single-lane encoder. `sf_1*` and `sf_2*` take the group where the general form's queue

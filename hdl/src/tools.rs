@@ -144,22 +144,28 @@ pub fn icarus_hex_lines(dut: &str, tb: &str) -> Result<Vec<u64>, String> {
 
 static ICARUS_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Yosys' simulation model of the iCE40 SB_MAC16 (its `cells_sim.v`, next to its binary as
-/// `bin/../share/yosys`), the module alone: the file's other cells use syntax Icarus rejects.
-#[cfg(test)]
-pub fn sb_mac16_sim_model() -> String {
+/// Yosys' simulation models of the iCE40 cells (`cells_sim.v`: Yosys' data directory sits
+/// beside its binary, `bin/../share/yosys`).
+pub fn ice40_cells_sim() -> Result<PathBuf, String> {
     let yosys = std::env::var_os("PATH")
         .and_then(|p| {
             std::env::split_paths(&p)
                 .map(|d| d.join("yosys"))
                 .find(|f| f.is_file())
         })
-        .expect("yosys on PATH (install it with tools/setup.sh)");
-    let model = yosys
+        .ok_or("yosys not on PATH (install it with tools/setup.sh)")?;
+    yosys
         .parent()
         .and_then(|d| d.parent())
         .map(|d| d.join("share/yosys/ice40/cells_sim.v"))
-        .expect("Yosys' data directory");
+        .ok_or_else(|| format!("no data directory beside {}", yosys.display()))
+}
+
+/// Yosys' simulation model of the iCE40 SB_MAC16, the module alone: the file's other cells use
+/// syntax Icarus rejects.
+#[cfg(test)]
+pub fn sb_mac16_sim_model() -> String {
+    let model = ice40_cells_sim().unwrap();
     let cells =
         std::fs::read_to_string(&model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let start = cells

@@ -64,7 +64,7 @@ pub struct DeltaTop {
     pub busy: Signal<Out, bool>,
     pub done: Signal<Out, bool>,
     /// Sticky: an input `tlast` disagreed with the frame length of the model, or (a config
-    /// whose compactor never stalls) a group found the compactor's queue full.
+    /// whose compactor never stalls) the compactor met a run that needs a split word.
     pub error: Signal<Out, bool>,
     /// Activation monitor (for testbenches; leave unconnected in a design, synthesis drops it):
     /// `mon_valid` marks a group of hidden activations entering the delta encoder: layer
@@ -334,6 +334,12 @@ fn lane_mask(left: u64, g: usize) -> usize {
     }
 }
 
+/// The low bits that hold every value up to `most` (2^k - 1 for the least k), so a counter's
+/// compare with a small constant reads only the bits it can use.
+fn cover_mask(most: u64) -> Constant<Bits<16>> {
+    Constant::new(((most + 1).next_power_of_two() - 1).into())
+}
+
 /// `sub_ring` constants for n = P/G sub-chunks: the mask of its n bits (`back` 0), else the
 /// bit n - `back` (zero when n < `back`).
 fn ring_bits(n: usize, back: usize) -> u64 {
@@ -513,10 +519,7 @@ impl DeltaTop {
             il_zero: (0..counted).map(|_| Default::default()).collect(),
             il_one: (0..counted).map(|_| Default::default()).collect(),
             i_mask: (0..counted)
-                .map(|_| {
-                    let most = geo.y_set_depth.max(geo.r_depth) as u64;
-                    Constant::new(((most + 1).next_power_of_two() - 1).into())
-                })
+                .map(|_| cover_mask(geo.y_set_depth.max(geo.r_depth) as u64))
                 .collect(),
             drain_a: Default::default(),
             drain_b: Default::default(),
@@ -632,10 +635,7 @@ impl DeltaTop {
                 .map(|_| c8((p + 253) % 256))
                 .collect(),
             o_mask: (0..usize::from(!params.replicate))
-                .map(|_| {
-                    let most = params.max_in.max(params.max_out) as u64;
-                    Constant::new(((most + 1).next_power_of_two() - 1).into())
-                })
+                .map(|_| cover_mask(params.max_in.max(params.max_out) as u64))
                 .collect(),
         })
     }
